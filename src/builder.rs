@@ -1,0 +1,154 @@
+//! Building and starting a telemetry.
+
+use std::time::Duration;
+
+use crate::consumer;
+use crate::dispatch::ExporterSlot;
+use crate::error::StartError;
+use crate::shared::{Lifecycle, Shared};
+use crate::sync::Arc;
+use crate::{Backpressure, Clock, Config, Event, Exporter, Granularity, SystemClock, Telemetry};
+
+/// Configures and starts a [`Telemetry`].
+///
+/// Setters and [`TelemetryBuilder::config`] write the same [`Config`]; a later
+/// call overrides an earlier one, so call `config` first and fine-tune after.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use ringtel::{Backpressure, Event, Granularity, Telemetry};
+///
+/// struct Tick;
+/// impl Event for Tick { fn granularity(&self) -> Granularity { Granularity::Rows } }
+///
+/// let telemetry = Telemetry::<Tick>::builder()
+///     .capacity(4096)
+///     .batch_size(256)
+///     .backpressure(Backpressure::BlockFor(Duration::from_millis(1)))
+///     .granularity(Granularity::Full)
+///     .start()
+///     .expect("valid configuration");
+/// assert_eq!(telemetry.health().capacity(), 4096);
+///
+/// let err = Telemetry::<Tick>::builder().capacity(0).start().unwrap_err();
+/// assert!(err.to_string().contains("`capacity`"));
+/// ```
+#[must_use = "a builder does nothing until `start` is called"]
+pub struct TelemetryBuilder<E> {
+    config: Config,
+    clock: Option<Box<dyn Clock>>,
+    exporters: Vec<Box<dyn Exporter<E>>>,
+}
+
+impl<E> Default for TelemetryBuilder<E> {
+    fn default() -> Self {
+        TelemetryBuilder { config: Config::default(), clock: None, exporters: Vec::new() }
+    }
+}
+
+impl<E: Event> std::fmt::Debug for TelemetryBuilder<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelemetryBuilder")
+            .field("config", &self.config)
+            .field("clock", &self.clock)
+            .field("exporters", &self.exporters.iter().map(|e| e.name().to_owned()).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl<E: Event> TelemetryBuilder<E> {
+    /// Replaces every setting with `config`'s.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+    /// Ring capacity in events.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.config.capacity = capacity;
+        self
+    }
+    /// Most events per exporter call.
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.config.batch_size = batch_size;
+        self
+    }
+    /// What `emit` does when the ring is full.
+    pub fn backpressure(mut self, backpressure: Backpressure) -> Self {
+        self.config.backpressure = backpressure;
+        self
+    }
+    /// The most detailed granularity recorded.
+    pub fn granularity(mut self, granularity: Granularity) -> Self {
+        self.config.granularity = granularity;
+        self
+    }
+    /// One drop warning per this many dropped events.
+    pub fn drop_log_interval(mut self, interval: u64) -> Self {
+        self.config.drop_log_interval = interval;
+        self
+    }
+    /// Longest wait for room for a critical (lifecycle) event.
+    pub fn critical_wait(mut self, wait: Duration) -> Self {
+        self.config.critical_wait = wait;
+        self
+    }
+    /// Deadline of the close that runs when the last handle drops.
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.config.close_timeout = timeout;
+        self
+    }
+    /// Shortest and longest consumer sleep while the ring is empty.
+    pub fn consumer_idle(mut self, min: Duration, max: Duration) -> Self {
+        self.config.consumer_idle_min = min;
+        self.config.consumer_idle_max = max;
+        self
+    }
+    /// The clock for heartbeats, error times and timers (default: [`SystemClock`]).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Box::new(clock));
+        self
+    }
+    /// Adds an exporter; every batch goes to every exporter, in the order added.
+    pub fn exporter(mut self, exporter: impl Exporter<E>) -> Self {
+        self.exporters.push(Box::new(exporter));
+        self
+    }
+    /// Adds an already boxed exporter.
+    pub fn boxed_exporter(mut self, exporter: Box<dyn Exporter<E>>) -> Self {
+        self.exporters.push(exporter);
+        self
+    }
+
+    /// The configuration as it stands.
+    pub fn current_config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Validates the configuration, allocates the ring, batch buffer and
+    /// counters (C13), spawns the `ringtel-consumer` thread and returns once
+    /// it runs (C8).
+    ///
+    /// # Errors
+    /// [`StartError::InvalidConfig`] naming the bad field;
+    /// [`StartError::Spawn`] if the thread cannot be spawned;
+    /// [`StartError::NotReady`] / [`StartError::ConsumerFailed`] if it does
+    /// not report running within `start_timeout`.
+    pub fn start(self) -> Result<Telemetry<E>, StartError> {
+        self.config.validate()?;
+        let clock = self.clock.unwrap_or_else(|| Box::new(SystemClock::new()));
+        let exporters: Vec<ExporterSlot<E>> = self.exporters.into_iter().map(ExporterSlot::new).collect();
+        let stats = exporters.iter().map(|slot| Arc::clone(slot.stats())).collect();
+        let shared = Arc::new(Shared::new(&self.config, clock, stats));
+        consumer::spawn(Arc::clone(&shared), exporters).map_err(StartError::Spawn)?;
+        match shared.wait_started(shared.settings.start_timeout) {
+            Lifecycle::Running | Lifecycle::Stopped => Ok(Telemetry::from_shared(shared)),
+            Lifecycle::Dead(message) => Err(StartError::ConsumerFailed { message }),
+            Lifecycle::Starting => {
+                // Make the late thread exit as soon as it starts.
+                shared.begin_close();
+                Err(StartError::NotReady { waited: shared.settings.start_timeout })
+            }
+        }
+    }
+}

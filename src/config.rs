@@ -1,0 +1,289 @@
+//! Configuration: every default and every accepted range in one place.
+//!
+//! [`Config`] is what the builder holds and what TOML or JSON files
+//! deserialize into; the two are equivalent. [`Config::validate`] checks every
+//! field against its documented range and names the first bad one.
+
+use std::error::Error;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Backpressure, Granularity};
+
+/// Default ring capacity, in events. 64 Ki events of 64 bytes is 4 MiB, enough
+/// to absorb a burst of several milliseconds at tens of millions of events/s.
+pub const DEFAULT_CAPACITY: usize = 65_536;
+/// Largest accepted ring capacity (2^26 events); the ring is allocated at start.
+pub const MAX_CAPACITY: usize = 1 << 26;
+/// Default number of events the consumer hands to exporters at once.
+pub const DEFAULT_BATCH_SIZE: usize = 512;
+/// Largest accepted batch size; the batch buffer is allocated at start.
+pub const MAX_BATCH_SIZE: usize = 1 << 20;
+/// Default policy for a full ring: drop the new event, counted, and never make
+/// the producer wait.
+pub const DEFAULT_BACKPRESSURE: Backpressure = Backpressure::Drop;
+/// Default granularity: lifecycle and per-row events.
+pub const DEFAULT_GRANULARITY: Granularity = Granularity::Rows;
+/// Default drop-log interval: one warning per this many dropped events.
+pub const DEFAULT_DROP_LOG_INTERVAL: u64 = 1_000;
+/// Default longest wait for room for a critical (lifecycle) event.
+pub const DEFAULT_CRITICAL_WAIT: Duration = Duration::from_millis(100);
+/// Default deadline for the close that runs when the last handle is dropped.
+pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default shortest consumer sleep when the ring is empty.
+pub const DEFAULT_CONSUMER_IDLE_MIN: Duration = Duration::from_micros(50);
+/// Default longest consumer sleep when the ring stays empty; also bounds how
+/// stale the heartbeat in `Health` can be while the consumer is healthy.
+pub const DEFAULT_CONSUMER_IDLE_MAX: Duration = Duration::from_millis(5);
+/// Default deadline for the consumer thread to signal that it runs.
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest accepted duration for any timeout or wait setting.
+pub const MAX_DURATION_SETTING: Duration = Duration::from_secs(3_600);
+/// Shortest accepted consumer idle sleep.
+pub const MIN_CONSUMER_IDLE: Duration = Duration::from_micros(1);
+/// Longest accepted consumer idle sleep.
+pub const MAX_CONSUMER_IDLE: Duration = Duration::from_secs(1);
+
+/// Every setting of a telemetry, with defaults; deserializable from TOML/JSON.
+///
+/// # Examples
+/// ```
+/// use ringtel::{Backpressure, Config};
+/// let config = Config::from_toml_str(r#"
+///     capacity = 1024
+///     backpressure = { block-for = "2ms" }
+///     critical_wait = "50ms"
+/// "#).unwrap();
+/// assert_eq!(config.capacity, 1024);
+/// assert_eq!(config.backpressure, Backpressure::BlockFor(std::time::Duration::from_millis(2)));
+///
+/// let err = Config::from_json_str(r#"{"capacity": 0}"#).unwrap_err();
+/// assert!(err.to_string().contains("capacity"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Ring capacity in events, `1..=MAX_CAPACITY`.
+    pub capacity: usize,
+    /// Most events per exporter call, `1..=MAX_BATCH_SIZE` (effectively at
+    /// most `capacity`).
+    pub batch_size: usize,
+    /// What `emit` does when the ring is full.
+    pub backpressure: Backpressure,
+    /// The most detailed granularity recorded.
+    pub granularity: Granularity,
+    /// Log a warning each time the dropped total crosses a multiple of this, `>= 1`.
+    pub drop_log_interval: u64,
+    /// Longest wait for room for a critical event, `<= MAX_DURATION_SETTING`.
+    #[serde(with = "humantime_serde")]
+    pub critical_wait: Duration,
+    /// Deadline of the close run when the last handle drops, `<= MAX_DURATION_SETTING`.
+    #[serde(with = "humantime_serde")]
+    pub close_timeout: Duration,
+    /// Shortest consumer sleep when idle, `MIN_CONSUMER_IDLE..=consumer_idle_max`.
+    #[serde(with = "humantime_serde")]
+    pub consumer_idle_min: Duration,
+    /// Longest consumer sleep when idle, `consumer_idle_min..=MAX_CONSUMER_IDLE`.
+    #[serde(with = "humantime_serde")]
+    pub consumer_idle_max: Duration,
+    /// Deadline for the consumer thread to report that it runs, `> 0` and
+    /// `<= MAX_DURATION_SETTING`.
+    #[serde(with = "humantime_serde")]
+    pub start_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            capacity: DEFAULT_CAPACITY,
+            batch_size: DEFAULT_BATCH_SIZE,
+            backpressure: DEFAULT_BACKPRESSURE,
+            granularity: DEFAULT_GRANULARITY,
+            drop_log_interval: DEFAULT_DROP_LOG_INTERVAL,
+            critical_wait: DEFAULT_CRITICAL_WAIT,
+            close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            consumer_idle_min: DEFAULT_CONSUMER_IDLE_MIN,
+            consumer_idle_max: DEFAULT_CONSUMER_IDLE_MAX,
+            start_timeout: DEFAULT_START_TIMEOUT,
+        }
+    }
+}
+
+impl Config {
+    /// Parses and validates a TOML document.
+    ///
+    /// # Errors
+    /// [`ConfigLoadError::Parse`] for malformed TOML or unknown fields,
+    /// [`ConfigLoadError::Invalid`] for a value out of range.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigLoadError> {
+        let config: Config = toml::from_str(text)
+            .map_err(|e| ConfigLoadError::Parse { format: "TOML", message: e.message().to_owned() })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses and validates a JSON document.
+    ///
+    /// # Errors
+    /// As [`Config::from_toml_str`].
+    pub fn from_json_str(text: &str) -> Result<Config, ConfigLoadError> {
+        let config: Config = serde_json::from_str(text)
+            .map_err(|e| ConfigLoadError::Parse { format: "JSON", message: e.to_string() })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Serializes to TOML (round-trips through [`Config::from_toml_str`]).
+    pub fn to_toml_string(&self) -> String {
+        toml::to_string(self).expect("Config is always representable in TOML")
+    }
+
+    /// Checks every field against its accepted range.
+    ///
+    /// # Errors
+    /// The first field out of range, with its value and the accepted range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check(
+            "capacity",
+            self.capacity,
+            (1..=MAX_CAPACITY).contains(&self.capacity),
+            format!("an integer in 1..={MAX_CAPACITY}"),
+        )?;
+        check(
+            "batch_size",
+            self.batch_size,
+            (1..=MAX_BATCH_SIZE).contains(&self.batch_size),
+            format!("an integer in 1..={MAX_BATCH_SIZE}"),
+        )?;
+        if let Backpressure::BlockFor(wait) = self.backpressure {
+            check_duration(
+                "backpressure.block-for",
+                wait,
+                Duration::ZERO,
+                Backpressure::MAX_BLOCK_FOR.min(MAX_DURATION_SETTING),
+            )?;
+        }
+        check(
+            "drop_log_interval",
+            self.drop_log_interval,
+            self.drop_log_interval >= 1,
+            "an integer >= 1".to_owned(),
+        )?;
+        check_duration("critical_wait", self.critical_wait, Duration::ZERO, MAX_DURATION_SETTING)?;
+        check_duration("close_timeout", self.close_timeout, Duration::ZERO, MAX_DURATION_SETTING)?;
+        check_duration("consumer_idle_min", self.consumer_idle_min, MIN_CONSUMER_IDLE, MAX_CONSUMER_IDLE)?;
+        check_duration(
+            "consumer_idle_max",
+            self.consumer_idle_max,
+            self.consumer_idle_min.max(MIN_CONSUMER_IDLE),
+            MAX_CONSUMER_IDLE,
+        )?;
+        check_duration("start_timeout", self.start_timeout, Duration::from_millis(1), MAX_DURATION_SETTING)?;
+        Ok(())
+    }
+}
+
+fn check(
+    field: &'static str,
+    value: impl fmt::Display,
+    ok: bool,
+    expected: String,
+) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError { field, value: value.to_string(), expected })
+    }
+}
+
+fn check_duration(
+    field: &'static str,
+    value: Duration,
+    min: Duration,
+    max: Duration,
+) -> Result<(), ConfigError> {
+    check(
+        field,
+        format_args!("{value:?}"),
+        (min..=max).contains(&value),
+        format!("a duration in {min:?}..={max:?}"),
+    )
+}
+
+/// A configuration value out of its accepted range.
+///
+/// # Examples
+/// ```
+/// let err = ringtel::Config { capacity: 0, ..Default::default() }.validate().unwrap_err();
+/// assert_eq!(err.field(), "capacity");
+/// assert_eq!(err.to_string(), "invalid value 0 for `capacity`: expected an integer in 1..=67108864");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    field: &'static str,
+    value: String,
+    expected: String,
+}
+
+impl ConfigError {
+    /// The field's name, as spelled in TOML/JSON.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+    /// The rejected value, rendered.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+    /// The accepted range, in words.
+    pub fn expected(&self) -> &str {
+        &self.expected
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid value {} for `{}`: expected {}", self.value, self.field, self.expected)
+    }
+}
+
+impl Error for ConfigError {}
+
+/// Why a configuration document could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigLoadError {
+    /// The document is malformed or has an unknown field.
+    Parse {
+        /// `"TOML"` or `"JSON"`.
+        format: &'static str,
+        /// The parser's message, naming the offending key where it can.
+        message: String,
+    },
+    /// The document parsed, but a value is out of range.
+    Invalid(ConfigError),
+}
+
+impl fmt::Display for ConfigLoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigLoadError::Parse { format, message } => write!(f, "malformed {format} config: {message}"),
+            ConfigLoadError::Invalid(err) => err.fmt(f),
+        }
+    }
+}
+
+impl Error for ConfigLoadError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            ConfigLoadError::Parse { .. } => None,
+            ConfigLoadError::Invalid(err) => Some(err),
+        }
+    }
+}
+
+impl From<ConfigError> for ConfigLoadError {
+    fn from(err: ConfigError) -> Self {
+        ConfigLoadError::Invalid(err)
+    }
+}

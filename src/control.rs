@@ -1,0 +1,194 @@
+//! The control word: admission state, granularity, backpressure and the
+//! full-ring hint, packed into one `AtomicU64` so that `emit` decides filter,
+//! admission and policy with a single relaxed load, and so that a racing
+//! reconfiguration is seen whole or not at all (C14).
+//!
+//! Layout (most significant first):
+//! `[admission:2][granularity:2][policy:2][full_hint:1][unused:1][block_for_nanos:56]`.
+
+use std::time::Duration;
+
+use crate::clock::duration_nanos;
+use crate::sync::{AtomicU64, Ordering};
+use crate::{Backpressure, Granularity};
+
+const NANOS_BITS: u32 = 56;
+const NANOS_MASK: u64 = (1 << NANOS_BITS) - 1;
+const FULL_HINT: u64 = 1 << 57;
+const POLICY_SHIFT: u32 = 58;
+const GRANULARITY_SHIFT: u32 = 60;
+const ADMISSION_SHIFT: u32 = 62;
+const TWO_BITS: u64 = 0b11;
+
+/// Whether `emit` may put events into the ring, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Events are admitted.
+    Open = 0,
+    /// `close` has begun; events are dropped as `Closed`.
+    Closed = 1,
+    /// Admission was disabled (total-failure policy); events are dropped as `Disabled`.
+    Disabled = 2,
+    /// The consumer died; events are dropped as `ConsumerDead`.
+    ConsumerDead = 3,
+}
+
+/// A decoded copy of the control word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ControlWord(u64);
+
+impl ControlWord {
+    pub(crate) fn new(admission: Admission, granularity: Granularity, backpressure: Backpressure) -> Self {
+        ControlWord(0).with_admission(admission).with_granularity(granularity).with_backpressure(backpressure)
+    }
+
+    #[inline]
+    pub(crate) fn admission(self) -> Admission {
+        match (self.0 >> ADMISSION_SHIFT) & TWO_BITS {
+            0 => Admission::Open,
+            1 => Admission::Closed,
+            2 => Admission::Disabled,
+            _ => Admission::ConsumerDead,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn granularity(self) -> Granularity {
+        Granularity::from_bits((self.0 >> GRANULARITY_SHIFT) & TWO_BITS)
+    }
+
+    #[inline]
+    pub(crate) fn backpressure(self) -> Backpressure {
+        match (self.0 >> POLICY_SHIFT) & TWO_BITS {
+            0 => Backpressure::Block,
+            1 => Backpressure::BlockFor(Duration::from_nanos(self.0 & NANOS_MASK)),
+            2 => Backpressure::Drop,
+            _ => Backpressure::DropOldest,
+        }
+    }
+
+    /// Whether some producer recently found the ring full and the consumer has
+    /// not popped since.
+    #[inline]
+    pub(crate) fn full_hint(self) -> bool {
+        self.0 & FULL_HINT != 0
+    }
+
+    pub(crate) fn with_admission(self, admission: Admission) -> Self {
+        ControlWord((self.0 & !(TWO_BITS << ADMISSION_SHIFT)) | ((admission as u64) << ADMISSION_SHIFT))
+    }
+
+    pub(crate) fn with_granularity(self, granularity: Granularity) -> Self {
+        ControlWord(
+            (self.0 & !(TWO_BITS << GRANULARITY_SHIFT)) | (granularity.to_bits() << GRANULARITY_SHIFT),
+        )
+    }
+
+    pub(crate) fn with_backpressure(self, backpressure: Backpressure) -> Self {
+        let (policy, nanos) = match backpressure {
+            Backpressure::Block => (0, 0),
+            Backpressure::BlockFor(wait) => {
+                // Config validation caps BlockFor at MAX_BLOCK_FOR, which fits.
+                debug_assert!(duration_nanos(wait) <= NANOS_MASK);
+                (1, duration_nanos(wait).min(NANOS_MASK))
+            }
+            Backpressure::Drop => (2, 0),
+            Backpressure::DropOldest => (3, 0),
+        };
+        ControlWord((self.0 & !(TWO_BITS << POLICY_SHIFT) & !NANOS_MASK) | (policy << POLICY_SHIFT) | nanos)
+    }
+}
+
+/// The shared control word.
+#[derive(Debug)]
+pub(crate) struct Control {
+    /// Written by `close`, the consumer (death, full-hint clearing),
+    /// reconfiguration and producers (full hint); read by every `emit`.
+    word: AtomicU64,
+}
+
+impl Control {
+    pub(crate) fn new(initial: ControlWord) -> Self {
+        Control { word: AtomicU64::new(initial.0) }
+    }
+
+    /// The current word.
+    ///
+    /// Relaxed: `emit` needs no data published by whoever changed the word.
+    /// A stale admission state is harmless because the shutdown protocol
+    /// counts events that slip in after the consumer's final drain as
+    /// residual drops (see `Ledger`), and a stale granularity or policy is a
+    /// legitimate "old setting" (C14).
+    #[inline]
+    pub(crate) fn load(&self) -> ControlWord {
+        ControlWord(self.word.load(Ordering::Relaxed))
+    }
+
+    /// Applies `change` atomically; returns the word before and after.
+    ///
+    /// AcqRel on success: a change is a single RMW, so concurrent changes to
+    /// different fields never tear or lose one another.
+    pub(crate) fn update(
+        &self,
+        mut change: impl FnMut(ControlWord) -> ControlWord,
+    ) -> (ControlWord, ControlWord) {
+        let mut current = self.word.load(Ordering::Relaxed);
+        loop {
+            let next = change(ControlWord(current)).0;
+            if next == current {
+                return (ControlWord(current), ControlWord(next));
+            }
+            match self.word.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return (ControlWord(current), ControlWord(next)),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Sets the full hint (a producer found the ring full).
+    #[cold]
+    pub(crate) fn set_full_hint(&self) {
+        // Relaxed: the hint only steers a cheap pre-check; correctness never
+        // depends on it (a stale hint costs one failed or one extra push).
+        self.word.fetch_or(FULL_HINT, Ordering::Relaxed);
+    }
+
+    /// Clears the full hint after the consumer made room. Writes only when the
+    /// hint is set, so in steady state the consumer never touches the line.
+    pub(crate) fn clear_full_hint(&self) {
+        if self.load().full_hint() {
+            self.word.fetch_and(!FULL_HINT, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_round_trip_independently() {
+        let policies = [
+            Backpressure::Block,
+            Backpressure::BlockFor(Duration::from_millis(7)),
+            Backpressure::BlockFor(Backpressure::MAX_BLOCK_FOR),
+            Backpressure::Drop,
+            Backpressure::DropOldest,
+        ];
+        let admissions = [Admission::Open, Admission::Closed, Admission::Disabled, Admission::ConsumerDead];
+        for admission in admissions {
+            for granularity in Granularity::ALL {
+                for policy in policies {
+                    let word = ControlWord::new(admission, granularity, policy);
+                    assert_eq!(word.admission(), admission);
+                    assert_eq!(word.granularity(), granularity);
+                    assert_eq!(word.backpressure(), policy);
+                    assert!(!word.full_hint());
+                    let with_hint = ControlWord(word.0 | FULL_HINT);
+                    assert!(with_hint.full_hint());
+                    assert_eq!(with_hint.backpressure(), policy);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Drop logging (C4): one warning each time the total dropped count crosses a
+//! multiple of the interval, decided by a single atomic RMW so that no two
+//! threads can claim the same crossing and none can be missed.
+
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{AtomicU64, Ordering};
+use crate::DropReason;
+
+/// One warning's content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DropWarning {
+    /// Drops between the previous warning's mark and this one's: the number
+    /// of interval multiples this record crossed, times the interval.
+    pub(crate) since_last_warning: u64,
+    /// The highest multiple of the interval crossed (the mark this warning
+    /// stands for).
+    pub(crate) mark: u64,
+    /// The exact dropped total right after the record that crossed the mark.
+    pub(crate) total: u64,
+    /// The reason of the drop that crossed the mark.
+    pub(crate) reason: DropReason,
+}
+
+/// The shared dropped total and the crossing rule.
+#[derive(Debug)]
+pub(crate) struct DropLog {
+    /// Every dropped event, any reason, any thread. Written by `fetch_add`
+    /// only; this is the drop path's one shared RMW.
+    total: CachePadded<AtomicU64>,
+    /// Fixed at start; `>= 1` (validated).
+    interval: u64,
+}
+
+impl DropLog {
+    pub(crate) fn new(interval: u64) -> Self {
+        debug_assert!(interval >= 1);
+        DropLog { total: CachePadded::new(AtomicU64::new(0)), interval: interval.max(1) }
+    }
+
+    /// Records `count` drops and returns the warning to log if this record
+    /// crossed one or more multiples of the interval.
+    ///
+    /// Relaxed suffices: the RMWs on `total` form one modification order, so
+    /// each record sees a unique `[previous, previous + count)` range and
+    /// exactly one record's range contains each multiple. No other data is
+    /// published through `total`.
+    #[inline]
+    pub(crate) fn record(&self, count: u64, reason: DropReason) -> Option<DropWarning> {
+        if count == 0 {
+            return None;
+        }
+        #[cfg(not(ringtel_broken = "drop_log_check_then_act"))]
+        let previous = self.total.fetch_add(count, Ordering::Relaxed);
+        // Broken twin for the loom suite: read, then write back. Two threads
+        // can read the same value, so a crossing is claimed twice or counts
+        // are lost.
+        #[cfg(ringtel_broken = "drop_log_check_then_act")]
+        let previous = {
+            let seen = self.total.load(Ordering::Relaxed);
+            self.total.store(seen + count, Ordering::Relaxed);
+            seen
+        };
+        let total = previous + count;
+        let (before, after) = (previous / self.interval, total / self.interval);
+        (after > before).then(|| DropWarning {
+            since_last_warning: (after - before) * self.interval,
+            mark: after * self.interval,
+            total,
+            reason,
+        })
+    }
+
+    /// Records drops and logs the warning, if any, through `tracing`.
+    #[inline]
+    pub(crate) fn record_and_log(&self, count: u64, reason: DropReason) {
+        if let Some(warning) = self.record(count, reason) {
+            log_warning(warning);
+        }
+    }
+}
+
+#[cold]
+fn log_warning(w: DropWarning) {
+    tracing::warn!(
+        target: "ringtel",
+        dropped_since_last_warning = w.since_last_warning,
+        dropped_mark = w.mark,
+        dropped_total = w.total,
+        reason = w.reason.as_str(),
+        "ringtel dropped {} events since the last warning ({} in total)",
+        w.since_last_warning,
+        w.total,
+    );
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_steps_warn_at_every_multiple() {
+        let log = DropLog::new(3);
+        let warnings: Vec<_> = (0..10).filter_map(|_| log.record(1, DropReason::QueueFull)).collect();
+        assert_eq!(warnings.iter().map(|w| w.mark).collect::<Vec<_>>(), vec![3, 6, 9]);
+        assert!(warnings.iter().all(|w| w.since_last_warning == 3));
+    }
+
+    #[test]
+    fn a_batch_crossing_several_marks_warns_once_with_their_span() {
+        let log = DropLog::new(100);
+        assert_eq!(log.record(95, DropReason::ExportFailed), None);
+        let w = log.record(260, DropReason::ExportFailed).unwrap();
+        assert_eq!((w.since_last_warning, w.mark, w.total), (300, 300, 355));
+        assert_eq!(log.record(0, DropReason::ExportFailed), None);
+    }
+}

@@ -1,0 +1,150 @@
+//! The producer path: filter, admit, push, and the full-ring policies.
+
+use std::time::{Duration, Instant};
+
+use crate::control::{Admission, ControlWord};
+use crate::role;
+use crate::shared::Shared;
+use crate::wake::WaitOutcome;
+use crate::{Backpressure, DropReason, Emitted, Event};
+
+impl<E: Event> Shared<E> {
+    /// Offers one event (see `Telemetry::emit`).
+    ///
+    /// Steady state with room: one relaxed load of the control word, one
+    /// `ArrayQueue::push`, nothing else: no lock, no system call, no
+    /// allocation and no counter (accepted events are counted by the
+    /// consumer as it takes them).
+    #[inline]
+    pub(crate) fn emit(&self, event: E) -> Emitted {
+        let control = self.control.load();
+        if !control.granularity().admits(event.granularity()) {
+            self.counters.add_filtered();
+            return Emitted::Filtered;
+        }
+        if control.admission() != Admission::Open {
+            return self.reject(control.admission());
+        }
+        if control.full_hint() {
+            return self.emit_when_full(event, control);
+        }
+        match self.ring.push(event) {
+            Ok(()) => Emitted::Queued,
+            Err(event) => {
+                self.control.set_full_hint();
+                self.emit_when_full(event, control)
+            }
+        }
+    }
+
+    /// Counts and reports an event refused by admission.
+    #[cold]
+    fn reject(&self, admission: Admission) -> Emitted {
+        let reason = match admission {
+            Admission::Closed => DropReason::Closed,
+            Admission::Disabled => DropReason::Disabled,
+            Admission::ConsumerDead => DropReason::ConsumerDead,
+            Admission::Open => {
+                debug_assert!(false, "reject called while admission is open");
+                DropReason::Closed
+            }
+        };
+        self.count_drop(reason);
+        Emitted::Dropped(reason)
+    }
+
+    /// The ring was (recently) full: apply the backpressure policy.
+    #[cold]
+    #[inline(never)]
+    fn emit_when_full(&self, event: E, control: ControlWord) -> Emitted {
+        let critical = event.granularity().is_critical();
+        match control.backpressure() {
+            Backpressure::Drop if !critical => {
+                // While the ring stays full, skip `push` (and its SeqCst
+                // fence): `is_full` is two loads.
+                if self.ring.is_full() {
+                    self.count_drop(DropReason::QueueFull);
+                    return Emitted::Dropped(DropReason::QueueFull);
+                }
+                match self.ring.push(event) {
+                    Ok(()) => Emitted::Queued,
+                    Err(_) => {
+                        self.count_drop(DropReason::QueueFull);
+                        Emitted::Dropped(DropReason::QueueFull)
+                    }
+                }
+            }
+            Backpressure::Drop => self.wait_for_room(event, Some(self.settings.critical_wait)),
+            Backpressure::DropOldest => self.push_evicting(event),
+            Backpressure::Block => self.wait_for_room(event, None),
+            Backpressure::BlockFor(wait) => {
+                let wait = if critical { wait.max(self.settings.critical_wait) } else { wait };
+                self.wait_for_room(event, Some(wait))
+            }
+        }
+    }
+
+    /// Waits for room at most `timeout` (`None`: until room or admission
+    /// closes).
+    fn wait_for_room(&self, event: E, timeout: Option<Duration>) -> Emitted {
+        // On a ringtel-owned thread, waiting for the consumer to make room
+        // would wait for ourselves: degrade to Drop (C2 re-entrancy).
+        if role::on_ringtel_thread() {
+            if let Ok(()) = self.ring.push(event) {
+                return Emitted::Queued;
+            }
+            self.count_drop(DropReason::QueueFull);
+            return Emitted::Dropped(DropReason::QueueFull);
+        }
+        match self.wait_and_push(event, timeout) {
+            WaitOutcome::Pushed => Emitted::Queued,
+            WaitOutcome::TimedOut(_) => {
+                self.count_drop(DropReason::QueueFull);
+                Emitted::Dropped(DropReason::QueueFull)
+            }
+            WaitOutcome::Stopped(_) => self.reject(self.control.load().admission()),
+        }
+    }
+
+    fn wait_and_push(&self, event: E, timeout: Option<Duration>) -> WaitOutcome<E> {
+        // The consumer may be asleep on its idle timer; one ring per wait,
+        // never per event.
+        self.doorbell.ring();
+        let deadline = timeout.map(|t| Instant::now() + t);
+        self.waiters.wait_for_room(
+            event,
+            deadline,
+            |e| self.ring.push(e),
+            || self.control.load().admission() == Admission::Open,
+        )
+    }
+
+    /// `DropOldest`: make room by evicting the oldest event.
+    fn push_evicting(&self, event: E) -> Emitted {
+        if let Some(evicted) = self.ring.force_push(event) {
+            if evicted.granularity().is_critical() {
+                self.rescue_critical(evicted);
+            } else {
+                self.count_drop(DropReason::Overwritten);
+            }
+        }
+        Emitted::Queued
+    }
+
+    /// A critical event was evicted: put it back, waiting for room at most
+    /// `critical_wait`; only if that fails is it counted `Overwritten`.
+    /// A rescued event re-enters at the back of the ring, so it can reach
+    /// exporters after events emitted later (the one exception to C5, taken
+    /// to keep lifecycle events from being lost).
+    #[cold]
+    fn rescue_critical(&self, evicted: E) {
+        let rescued = if role::on_ringtel_thread() {
+            self.ring.push(evicted).is_ok()
+        } else {
+            matches!(self.wait_and_push(evicted, Some(self.settings.critical_wait)), WaitOutcome::Pushed)
+        };
+        if !rescued {
+            self.count_drop(DropReason::Overwritten);
+        }
+    }
+}

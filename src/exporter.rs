@@ -1,0 +1,182 @@
+//! The exporter trait and its error type.
+
+use std::error::Error;
+use std::fmt;
+use std::io;
+
+/// A destination for batches of events: a file, a console, a network peer.
+///
+/// The consumer thread owns every exporter, so exporters need `Send`, not
+/// `Sync`, and take `&mut self`. An `Err` or a panic from any method is
+/// contained: it is counted for this exporter (see
+/// [`ExporterHealth`](crate::ExporterHealth)) and never reaches producers or
+/// other exporters.
+///
+/// # Examples
+/// ```
+/// use ringtel::{ExportError, Exporter};
+///
+/// struct Count(u64);
+/// impl<E> Exporter<E> for Count {
+///     fn name(&self) -> &str { "count" }
+///     fn export(&mut self, batch: &[E]) -> Result<(), ExportError> {
+///         self.0 += batch.len() as u64;
+///         Ok(())
+///     }
+/// }
+/// let mut c = Count(0);
+/// Exporter::<u8>::export(&mut c, &[1, 2, 3]).unwrap();
+/// assert_eq!(c.0, 3);
+/// ```
+pub trait Exporter<E>: Send + 'static {
+    /// A short name for health reports and logs.
+    fn name(&self) -> &str;
+
+    /// Exports one batch, in emit order.
+    ///
+    /// # Errors
+    /// Any failure to hand the batch on; the whole batch counts as failed for
+    /// this exporter.
+    fn export(&mut self, batch: &[E]) -> Result<(), ExportError>;
+
+    /// Pushes out anything buffered. Called by `Telemetry::flush` and before
+    /// `close`.
+    ///
+    /// # Errors
+    /// Any failure to push buffered data out.
+    fn flush(&mut self) -> Result<(), ExportError> {
+        Ok(())
+    }
+
+    /// Releases resources. Called exactly once, after the final flush.
+    ///
+    /// # Errors
+    /// Any failure to release resources cleanly.
+    fn close(&mut self) -> Result<(), ExportError> {
+        Ok(())
+    }
+}
+
+impl<E, X: Exporter<E> + ?Sized> Exporter<E> for Box<X> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn export(&mut self, batch: &[E]) -> Result<(), ExportError> {
+        (**self).export(batch)
+    }
+    fn flush(&mut self) -> Result<(), ExportError> {
+        (**self).flush()
+    }
+    fn close(&mut self) -> Result<(), ExportError> {
+        (**self).close()
+    }
+}
+
+/// What kind of failure an [`ExportError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ExportErrorKind {
+    /// A local I/O failure (file, disk full, broken pipe).
+    Io,
+    /// The events could not be encoded.
+    Encode,
+    /// The peer could not be reached or the connection broke.
+    Transport,
+    /// The peer answered and refused the data.
+    Rejected,
+    /// The operation did not finish in time.
+    Timeout,
+    /// A panic inside the exporter, caught by ringtel.
+    Panicked,
+    /// Anything else.
+    Other,
+}
+
+impl ExportErrorKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ExportErrorKind::Io => "i/o error",
+            ExportErrorKind::Encode => "encode error",
+            ExportErrorKind::Transport => "transport error",
+            ExportErrorKind::Rejected => "rejected by peer",
+            ExportErrorKind::Timeout => "timed out",
+            ExportErrorKind::Panicked => "exporter panicked",
+            ExportErrorKind::Other => "export error",
+        }
+    }
+}
+
+/// Why an exporter could not export, flush or close.
+///
+/// # Examples
+/// ```
+/// use ringtel::{ExportError, ExportErrorKind};
+/// let err = ExportError::new(ExportErrorKind::Transport, "connection refused").retryable(true);
+/// assert_eq!(err.to_string(), "transport error: connection refused");
+/// assert!(err.is_retryable());
+/// ```
+#[derive(Debug)]
+pub struct ExportError {
+    kind: ExportErrorKind,
+    message: String,
+    retryable: bool,
+    source: Option<Box<dyn Error + Send + Sync + 'static>>,
+}
+
+impl ExportError {
+    /// An error of `kind` with a human-readable `message`.
+    pub fn new(kind: ExportErrorKind, message: impl Into<String>) -> Self {
+        ExportError { kind, message: message.into(), retryable: false, source: None }
+    }
+
+    /// Marks whether trying again later may succeed.
+    #[must_use]
+    pub fn retryable(mut self, retryable: bool) -> Self {
+        self.retryable = retryable;
+        self
+    }
+
+    /// Attaches the underlying cause, reported by [`Error::source`].
+    #[must_use]
+    pub fn with_source(mut self, source: impl Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> ExportErrorKind {
+        self.kind
+    }
+
+    /// The message, without the kind prefix.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether trying again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+}
+
+impl fmt::Display for ExportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.as_str(), self.message)
+    }
+}
+
+impl Error for ExportError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn Error + 'static))
+    }
+}
+
+impl From<io::Error> for ExportError {
+    fn from(err: io::Error) -> Self {
+        let retryable = matches!(
+            err.kind(),
+            io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        );
+        ExportError::new(ExportErrorKind::Io, err.to_string()).retryable(retryable).with_source(err)
+    }
+}

@@ -1,0 +1,108 @@
+//! The flush handshake (C6): callers take a generation number, the consumer
+//! completes generations after draining and flushing every exporter.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use crate::error::{ExporterFailure, FlushError};
+use crate::sync::{lock, wait, wait_timeout, AtomicU64, Condvar, Mutex, Ordering};
+
+/// How many completed flush rounds keep their per-exporter failures, so a
+/// caller that wakes late still learns its own round's result. Bounded (C13).
+const FLUSH_HISTORY: usize = 16;
+
+/// Why the consumer will complete no more flushes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FlushEnd {
+    Closed,
+    ConsumerDead,
+}
+
+#[derive(Debug, Default)]
+struct FlushState {
+    /// Every generation up to this one is complete.
+    completed: u64,
+    /// `(first generation covered, last generation covered, failures)` of the
+    /// most recent rounds, oldest first.
+    history: VecDeque<(u64, u64, Vec<ExporterFailure>)>,
+    ended: Option<FlushEnd>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct FlushSync {
+    /// The newest generation requested. `fetch_add` by callers (AcqRel: the
+    /// caller's earlier pushes are published to the consumer's Acquire load in
+    /// `pending`, so the consumer's drain after that load sees them).
+    requested: AtomicU64,
+    state: Mutex<FlushState>,
+    condvar: Condvar,
+}
+
+impl FlushSync {
+    /// Registers a flush request; returns its generation.
+    pub(crate) fn request(&self) -> u64 {
+        self.requested.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// The newest requested generation (consumer side).
+    pub(crate) fn requested(&self) -> u64 {
+        // Acquire: pairs with the AcqRel `fetch_add` in `request`.
+        self.requested.load(Ordering::Acquire)
+    }
+
+    /// Marks every generation up to `upto` complete, with this round's failures.
+    pub(crate) fn complete(&self, upto: u64, failures: Vec<ExporterFailure>) {
+        let mut state = lock(&self.state);
+        if upto <= state.completed {
+            return;
+        }
+        let first = state.completed + 1;
+        state.completed = upto;
+        if state.history.len() == FLUSH_HISTORY {
+            state.history.pop_front();
+        }
+        state.history.push_back((first, upto, failures));
+        drop(state);
+        self.condvar.notify_all();
+    }
+
+    /// No more completions will come; wakes every waiter.
+    pub(crate) fn end(&self, why: FlushEnd) {
+        let mut state = lock(&self.state);
+        state.ended.get_or_insert(why);
+        drop(state);
+        self.condvar.notify_all();
+    }
+
+    /// Waits until `generation` completes, the consumer ends, or `deadline`.
+    pub(crate) fn wait(&self, generation: u64, deadline: Instant) -> Result<(), FlushError> {
+        let started = Instant::now();
+        let mut state = lock(&self.state);
+        loop {
+            if state.completed >= generation {
+                let failures = state
+                    .history
+                    .iter()
+                    .find(|(first, last, _)| (*first..=*last).contains(&generation))
+                    .or(state.history.front())
+                    .map(|(_, _, f)| f.clone())
+                    .unwrap_or_default();
+                return if failures.is_empty() { Ok(()) } else { Err(FlushError::Exporters { failures }) };
+            }
+            match state.ended {
+                Some(FlushEnd::Closed) => return Err(FlushError::Closed),
+                Some(FlushEnd::ConsumerDead) => return Err(FlushError::ConsumerDead),
+                None => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(FlushError::Timeout { waited: now - started });
+            }
+            state = if cfg!(loom) {
+                wait(&self.condvar, state)
+            } else {
+                wait_timeout(&self.condvar, state, deadline - now)
+            };
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! A snapshot of a telemetry's counts and components.
+
+use std::fmt;
+
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+use crate::clock::Timestamp;
+use crate::{Backpressure, DropReason, Granularity};
+
+/// A snapshot of a telemetry: every count of the conservation law (C1), the
+/// ring, the consumer and each exporter.
+///
+/// While the telemetry runs, the counters are read one after another, not
+/// atomically together, so a snapshot can be off by the events that moved
+/// while it was taken. After `close` returns (and every concurrent `emit` has
+/// returned), [`Health::is_conserved`] holds exactly.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use ringtel::{Event, Granularity, Telemetry};
+///
+/// struct Tick;
+/// impl Event for Tick { fn granularity(&self) -> Granularity { Granularity::Rows } }
+///
+/// let telemetry = Telemetry::<Tick>::builder().start().unwrap();
+/// let _ = telemetry.emit(Tick);
+/// let report = telemetry.close(Duration::from_secs(5)).unwrap();
+/// let health = report.health();
+/// assert_eq!(health.offered(), 1);
+/// assert!(health.is_conserved());
+/// println!("{health}");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Health {
+    pub(crate) offered: u64,
+    pub(crate) filtered: u64,
+    pub(crate) accepted: u64,
+    pub(crate) delivered: u64,
+    pub(crate) dropped: DroppedCounts,
+    pub(crate) dropped_total: u64,
+    pub(crate) in_flight: u64,
+    pub(crate) queue_len: usize,
+    pub(crate) capacity: usize,
+    pub(crate) blocked_producers: usize,
+    pub(crate) granularity: Granularity,
+    pub(crate) backpressure: Backpressure,
+    pub(crate) consumer: ConsumerState,
+    pub(crate) last_heartbeat: Option<Timestamp>,
+    pub(crate) exporters: Vec<ExporterHealth>,
+}
+
+impl Health {
+    /// Events passed to `emit`.
+    pub fn offered(&self) -> u64 {
+        self.offered
+    }
+    /// Events below the granularity setting, not recorded.
+    pub fn filtered(&self) -> u64 {
+        self.filtered
+    }
+    /// Events that entered the ring.
+    pub fn accepted(&self) -> u64 {
+        self.accepted
+    }
+    /// Events at least one exporter accepted.
+    pub fn delivered(&self) -> u64 {
+        self.delivered
+    }
+    /// Events dropped for `reason`.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.dropped.get(reason)
+    }
+    /// Events dropped for any reason.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped_total
+    }
+    /// Events taken by the consumer and not yet resolved.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight
+    }
+    /// Events waiting in the ring (0 once the run has ended: what is left
+    /// then is counted as dropped).
+    pub fn queue_len(&self) -> usize {
+        self.queue_len
+    }
+    /// The ring's capacity.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+    /// Producers waiting for room right now.
+    pub fn blocked_producers(&self) -> usize {
+        self.blocked_producers
+    }
+    /// The granularity setting.
+    pub fn granularity(&self) -> Granularity {
+        self.granularity
+    }
+    /// The backpressure policy.
+    pub fn backpressure(&self) -> Backpressure {
+        self.backpressure
+    }
+    /// The consumer thread's state.
+    pub fn consumer(&self) -> &ConsumerState {
+        &self.consumer
+    }
+    /// The clock time of the consumer's last loop iteration.
+    pub fn last_heartbeat(&self) -> Option<Timestamp> {
+        self.last_heartbeat
+    }
+    /// Each exporter's counts and state.
+    pub fn exporters(&self) -> &[ExporterHealth] {
+        &self.exporters
+    }
+
+    /// Whether `offered = filtered + delivered + dropped_total + in_flight +
+    /// queue_len` (C1). After `close`, `in_flight` and `queue_len` are 0 and
+    /// this is `offered = filtered + delivered + dropped_total`.
+    pub fn is_conserved(&self) -> bool {
+        self.offered
+            == self.filtered + self.delivered + self.dropped_total + self.in_flight + self.queue_len as u64
+    }
+}
+
+/// Dropped events by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DroppedCounts(pub(crate) [u64; DropReason::COUNT]);
+
+impl DroppedCounts {
+    /// The count for `reason`.
+    pub fn get(&self, reason: DropReason) -> u64 {
+        self.0[reason.index()]
+    }
+    /// The sum over all reasons.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+    /// `(reason, count)` pairs in reason order.
+    pub fn iter(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL.iter().map(move |&r| (r, self.get(r)))
+    }
+}
+
+impl Serialize for DroppedCounts {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(DropReason::COUNT))?;
+        for (reason, count) in self.iter() {
+            map.serialize_entry(reason.as_str(), &count)?;
+        }
+        map.end()
+    }
+}
+
+/// The consumer thread's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ConsumerState {
+    /// Running; draining the ring.
+    Running,
+    /// Stopped after a close (normal or timed out).
+    Stopped,
+    /// Died of a panic outside exporter containment.
+    Dead {
+        /// The panic message.
+        message: String,
+    },
+}
+
+/// One exporter's counts and state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExporterHealth {
+    pub(crate) name: String,
+    pub(crate) state: ExporterState,
+    pub(crate) batches_exported: u64,
+    pub(crate) events_exported: u64,
+    pub(crate) failures: u64,
+    pub(crate) panics: u64,
+    pub(crate) consecutive_failures: u64,
+    pub(crate) flush_failures: u64,
+    pub(crate) last_error: Option<LastError>,
+}
+
+impl ExporterHealth {
+    /// The exporter's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Its state.
+    pub fn state(&self) -> ExporterState {
+        self.state
+    }
+    /// Batches it accepted.
+    pub fn batches_exported(&self) -> u64 {
+        self.batches_exported
+    }
+    /// Events it accepted.
+    pub fn events_exported(&self) -> u64 {
+        self.events_exported
+    }
+    /// Batches it failed (errors and panics).
+    pub fn failures(&self) -> u64 {
+        self.failures
+    }
+    /// Panics caught in any of its methods.
+    pub fn panics(&self) -> u64 {
+        self.panics
+    }
+    /// Failures since its last success.
+    pub fn consecutive_failures(&self) -> u64 {
+        self.consecutive_failures
+    }
+    /// Failed `flush` calls.
+    pub fn flush_failures(&self) -> u64 {
+        self.flush_failures
+    }
+    /// Its most recent error, kept until replaced (never cleared by a read).
+    pub fn last_error(&self) -> Option<&LastError> {
+        self.last_error.as_ref()
+    }
+}
+
+/// An exporter's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExporterState {
+    /// Receiving batches.
+    Active,
+    /// Closed cleanly.
+    Closed,
+    /// Its `close` returned an error or panicked.
+    CloseFailed,
+}
+
+impl ExporterState {
+    pub(crate) fn from_u8(v: u8) -> Self {
+        match v {
+            0 => ExporterState::Active,
+            1 => ExporterState::Closed,
+            _ => ExporterState::CloseFailed,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ExporterState::Active => "active",
+            ExporterState::Closed => "closed",
+            ExporterState::CloseFailed => "close failed",
+        }
+    }
+}
+
+/// An exporter's most recent error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastError {
+    /// The error text.
+    pub message: String,
+    /// When it happened, by the telemetry's clock.
+    pub at: Timestamp,
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows: Vec<(String, String)> = [
+            ("offered".to_owned(), self.offered.to_string()),
+            ("filtered".to_owned(), self.filtered.to_string()),
+            ("accepted".to_owned(), self.accepted.to_string()),
+            ("delivered".to_owned(), self.delivered.to_string()),
+        ]
+        .into_iter()
+        .chain(self.dropped.iter().map(|(r, c)| (format!("dropped: {r}"), c.to_string())))
+        .chain([
+            ("dropped total".to_owned(), self.dropped_total.to_string()),
+            ("in flight".to_owned(), self.in_flight.to_string()),
+            ("queue".to_owned(), format!("{} / {}", self.queue_len, self.capacity)),
+            ("blocked producers".to_owned(), self.blocked_producers.to_string()),
+            ("granularity".to_owned(), format!("{:?}", self.granularity)),
+            ("backpressure".to_owned(), format!("{:?}", self.backpressure)),
+            (
+                "consumer".to_owned(),
+                match &self.consumer {
+                    ConsumerState::Running => "running".to_owned(),
+                    ConsumerState::Stopped => "stopped".to_owned(),
+                    ConsumerState::Dead { message } => format!("dead: {message}"),
+                },
+            ),
+            (
+                "last heartbeat".to_owned(),
+                self.last_heartbeat.map_or_else(|| "never".to_owned(), |t| t.to_string()),
+            ),
+            ("conservation".to_owned(), if self.is_conserved() { "holds" } else { "VIOLATED" }.to_owned()),
+        ])
+        .chain(self.exporters.iter().map(|e| {
+            (
+                format!("exporter {}", e.name),
+                format!(
+                    "{}, {} events in {} batches, {} failures, {} panics{}",
+                    e.state.as_str(),
+                    e.events_exported,
+                    e.batches_exported,
+                    e.failures,
+                    e.panics,
+                    e.last_error
+                        .as_ref()
+                        .map_or_else(String::new, |l| format!(", last error: {}", l.message))
+                ),
+            )
+        }))
+        .collect();
+        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        for (key, value) in rows {
+            writeln!(f, "{key:<width$}  {value}")?;
+        }
+        Ok(())
+    }
+}

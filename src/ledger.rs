@@ -1,0 +1,180 @@
+//! The consumer-side ledger: what the consumer took from the ring and what
+//! became of it, and the one-time transition to a terminal state.
+//!
+//! The consumer updates it once per batch (never per event, never on the
+//! producer path). `close` on timeout and the consumer's death handler race
+//! the consumer to finish it; the mutex makes "resolve a batch" and "finish"
+//! mutually exclusive, so every taken event is resolved exactly once: by the
+//! consumer (delivered / export failed) or by whoever finished the ledger
+//! (shutdown timeout / consumer dead). A hung exporter that returns after the
+//! close deadline finds the ledger finished and counts nothing twice.
+
+use crate::sync::{lock, wait, wait_timeout, Condvar, Mutex};
+use crate::DropReason;
+
+/// How the run ended; events still in the ring afterwards are dropped for
+/// this reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Terminal {
+    /// `close` drained and closed everything in time.
+    Closed,
+    /// `close` hit its deadline.
+    TimedOut,
+    /// The consumer thread died.
+    ConsumerDead,
+}
+
+impl Terminal {
+    /// The drop reason for events left behind.
+    pub(crate) fn residual_reason(self) -> DropReason {
+        match self {
+            Terminal::Closed => DropReason::Closed,
+            Terminal::TimedOut => DropReason::ShutdownTimeout,
+            Terminal::ConsumerDead => DropReason::ConsumerDead,
+        }
+    }
+}
+
+/// A copy of the ledger's counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LedgerCounts {
+    /// Events the consumer took from the ring.
+    pub(crate) taken: u64,
+    /// Taken events at least one exporter accepted.
+    pub(crate) delivered: u64,
+    /// Taken events that every exporter failed or skipped.
+    pub(crate) export_failed: u64,
+    /// Taken events resolved as `ShutdownTimeout` by a timed-out close.
+    pub(crate) shutdown_timeout: u64,
+    /// Taken events resolved as `ConsumerDead` by the death handler.
+    pub(crate) consumer_dead: u64,
+    /// Taken events resolved as `Closed` after a normal close finished.
+    pub(crate) closed: u64,
+    /// Set once; never changes afterwards.
+    pub(crate) terminal: Option<Terminal>,
+}
+
+impl LedgerCounts {
+    /// Taken events not yet resolved.
+    pub(crate) fn in_flight(&self) -> u64 {
+        let resolved =
+            self.delivered + self.export_failed + self.shutdown_timeout + self.consumer_dead + self.closed;
+        debug_assert!(self.taken >= resolved, "resolved more events than were taken: {self:?}");
+        self.taken - resolved
+    }
+
+    /// Consumer-side drops for `reason`.
+    pub(crate) fn dropped(&self, reason: DropReason) -> u64 {
+        match reason {
+            DropReason::ExportFailed => self.export_failed,
+            DropReason::ShutdownTimeout => self.shutdown_timeout,
+            DropReason::ConsumerDead => self.consumer_dead,
+            DropReason::Closed => self.closed,
+            DropReason::QueueFull | DropReason::Overwritten | DropReason::Disabled => 0,
+        }
+    }
+
+    fn resolve_as_terminal(&mut self, terminal: Terminal, count: u64) {
+        match terminal {
+            // A normal close resolves everything before finishing (nothing
+            // is in flight), and the consumer stops taking once it finished
+            // the ledger; kept exact all the same.
+            Terminal::Closed => self.closed += count,
+            Terminal::TimedOut => self.shutdown_timeout += count,
+            Terminal::ConsumerDead => self.consumer_dead += count,
+        }
+    }
+}
+
+/// The ledger was already finished; the consumer must stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Finished(pub(crate) Terminal);
+
+/// The consumer-side ledger and its "finished" notification.
+#[derive(Debug, Default)]
+pub(crate) struct Ledger {
+    counts: Mutex<LedgerCounts>,
+    /// Notified once, when the ledger finishes.
+    finished: Condvar,
+}
+
+impl Ledger {
+    /// Records that the consumer took `count` events from the ring.
+    ///
+    /// # Errors
+    /// If the ledger is finished, the events are resolved right here under
+    /// the terminal reason and the consumer must stop.
+    pub(crate) fn take(&self, count: u64) -> Result<(), Finished> {
+        let mut c = lock(&self.counts);
+        c.taken += count;
+        match c.terminal {
+            None => Ok(()),
+            Some(terminal) => {
+                c.resolve_as_terminal(terminal, count);
+                Err(Finished(terminal))
+            }
+        }
+    }
+
+    /// Resolves `count` taken events: delivered, or failed on every exporter.
+    ///
+    /// # Errors
+    /// If the ledger finished meanwhile; the events were already resolved by
+    /// whoever finished it and are not counted again.
+    pub(crate) fn resolve(&self, count: u64, delivered: bool) -> Result<(), Finished> {
+        let mut c = lock(&self.counts);
+        if let Some(terminal) = c.terminal {
+            return Err(Finished(terminal));
+        }
+        debug_assert!(c.in_flight() >= count);
+        if delivered {
+            c.delivered += count;
+        } else {
+            c.export_failed += count;
+        }
+        Ok(())
+    }
+
+    /// Finishes the ledger with `terminal` unless it is already finished;
+    /// resolves whatever is in flight under that terminal reason. Returns the
+    /// terminal state that holds, and how many in-flight events this call
+    /// resolved (for drop logging).
+    pub(crate) fn finish(&self, terminal: Terminal) -> (Terminal, u64) {
+        let mut c = lock(&self.counts);
+        if let Some(existing) = c.terminal {
+            return (existing, 0);
+        }
+        let in_flight = c.in_flight();
+        c.resolve_as_terminal(terminal, in_flight);
+        c.terminal = Some(terminal);
+        drop(c);
+        self.finished.notify_all();
+        (terminal, in_flight)
+    }
+
+    /// A copy of the counts.
+    pub(crate) fn counts(&self) -> LedgerCounts {
+        *lock(&self.counts)
+    }
+
+    /// Waits until the ledger is finished, at most until `deadline` (`None`:
+    /// forever). Returns the terminal state if finished.
+    pub(crate) fn wait_finished(&self, deadline: Option<std::time::Instant>) -> Option<Terminal> {
+        let mut c = lock(&self.counts);
+        loop {
+            if let Some(terminal) = c.terminal {
+                return Some(terminal);
+            }
+            match deadline {
+                None => c = wait(&self.finished, c),
+                Some(deadline) => {
+                    let now = std::time::Instant::now();
+                    if now >= deadline {
+                        return None;
+                    }
+                    c = wait_timeout(&self.finished, c, deadline - now);
+                }
+            }
+        }
+    }
+}

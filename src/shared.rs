@@ -1,0 +1,255 @@
+//! State shared by every handle and the consumer thread.
+
+use std::time::{Duration, Instant};
+
+use crate::control::{Admission, Control, ControlWord};
+use crate::counters::ProducerCounters;
+use crate::dispatch::ExporterStats;
+use crate::drop_log::DropLog;
+use crate::error::{CloseError, CloseReport};
+use crate::flush::FlushSync;
+use crate::health::{ConsumerState, DroppedCounts, Health};
+use crate::ledger::{Ledger, Terminal};
+use crate::ring::Ring;
+use crate::sync::{
+    lock, wait, wait_timeout, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering,
+};
+use crate::wake::{Doorbell, Waiters};
+use crate::{Clock, Config, DropReason, Timestamp};
+
+/// Settings fixed at start.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) capacity: usize,
+    /// `min(batch_size, capacity)`.
+    pub(crate) batch_size: usize,
+    pub(crate) critical_wait: Duration,
+    pub(crate) close_timeout: Duration,
+    pub(crate) idle_min: Duration,
+    pub(crate) idle_max: Duration,
+    pub(crate) start_timeout: Duration,
+}
+
+impl Settings {
+    pub(crate) fn from_config(config: &Config) -> Self {
+        Settings {
+            capacity: config.capacity,
+            batch_size: config.batch_size.min(config.capacity),
+            critical_wait: config.critical_wait,
+            close_timeout: config.close_timeout,
+            idle_min: config.consumer_idle_min,
+            idle_max: config.consumer_idle_max,
+            start_timeout: config.start_timeout,
+        }
+    }
+}
+
+/// The consumer thread's lifecycle, for the start handshake and `Health`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Lifecycle {
+    Starting,
+    Running,
+    Stopped,
+    Dead(String),
+}
+
+/// Marks "no heartbeat yet" in [`Shared::heartbeat`].
+const NO_HEARTBEAT: u64 = u64::MAX;
+
+pub(crate) struct Shared<E> {
+    pub(crate) control: Control,
+    pub(crate) ring: Ring<E>,
+    pub(crate) counters: ProducerCounters,
+    pub(crate) drop_log: DropLog,
+    pub(crate) waiters: Waiters,
+    pub(crate) doorbell: Doorbell,
+    pub(crate) flush: FlushSync,
+    pub(crate) ledger: Ledger,
+    /// Set once by `close` (Release) after admission closed; the consumer's
+    /// Acquire load tells it to drain, flush, close and finish.
+    pub(crate) close_requested: AtomicBool,
+    /// Clock nanos of the consumer's last loop iteration; written only by the
+    /// consumer. Relaxed: a statistic.
+    heartbeat: AtomicU64,
+    lifecycle: Mutex<Lifecycle>,
+    lifecycle_changed: Condvar,
+    pub(crate) exporters: Vec<Arc<ExporterStats>>,
+    pub(crate) clock: Box<dyn Clock>,
+    pub(crate) settings: Settings,
+    /// Live `Telemetry` handles; the last one to drop closes.
+    pub(crate) handles: AtomicUsize,
+    /// The first close's outcome, returned by every later close.
+    report: Mutex<Option<Result<CloseReport, CloseError>>>,
+    #[cfg(feature = "fault-injection")]
+    pub(crate) inject_panic: AtomicBool,
+}
+
+impl<E> std::fmt::Debug for Shared<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("control", &self.control.load())
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E> Shared<E> {
+    pub(crate) fn new(config: &Config, clock: Box<dyn Clock>, exporters: Vec<Arc<ExporterStats>>) -> Self {
+        Shared {
+            control: Control::new(ControlWord::new(Admission::Open, config.granularity, config.backpressure)),
+            ring: Ring::new(config.capacity),
+            counters: ProducerCounters::new(),
+            drop_log: DropLog::new(config.drop_log_interval),
+            waiters: Waiters::default(),
+            doorbell: Doorbell::default(),
+            flush: FlushSync::default(),
+            ledger: Ledger::default(),
+            close_requested: AtomicBool::new(false),
+            heartbeat: AtomicU64::new(NO_HEARTBEAT),
+            lifecycle: Mutex::new(Lifecycle::Starting),
+            lifecycle_changed: Condvar::new(),
+            exporters,
+            clock,
+            settings: Settings::from_config(config),
+            handles: AtomicUsize::new(1),
+            report: Mutex::new(None),
+            #[cfg(feature = "fault-injection")]
+            inject_panic: AtomicBool::new(false),
+        }
+    }
+
+    /// The address identifying this telemetry (for re-entrancy checks).
+    pub(crate) fn id(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub(crate) fn beat(&self) {
+        self.heartbeat.store(self.now().as_nanos().min(NO_HEARTBEAT - 1), Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_lifecycle(&self, next: Lifecycle) {
+        let mut lifecycle = lock(&self.lifecycle);
+        // Dead is final: a late "Stopped" must not hide a death.
+        if !matches!(*lifecycle, Lifecycle::Dead(_)) {
+            *lifecycle = next;
+        }
+        drop(lifecycle);
+        self.lifecycle_changed.notify_all();
+    }
+
+    pub(crate) fn lifecycle(&self) -> Lifecycle {
+        lock(&self.lifecycle).clone()
+    }
+
+    /// Waits until the consumer leaves `Starting`, at most `timeout`.
+    pub(crate) fn wait_started(&self, timeout: Duration) -> Lifecycle {
+        let deadline = Instant::now() + timeout;
+        let mut lifecycle = lock(&self.lifecycle);
+        while *lifecycle == Lifecycle::Starting {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            lifecycle = if cfg!(loom) {
+                wait(&self.lifecycle_changed, lifecycle)
+            } else {
+                wait_timeout(&self.lifecycle_changed, lifecycle, deadline - now)
+            };
+        }
+        lifecycle.clone()
+    }
+
+    /// Closes admission (unless the consumer is dead, which stays the reason
+    /// for later drops), asks the consumer to finish, and wakes every blocked
+    /// producer so it sees the change.
+    pub(crate) fn begin_close(&self) {
+        self.control.update(|w| match w.admission() {
+            Admission::ConsumerDead => w,
+            Admission::Open | Admission::Closed | Admission::Disabled => w.with_admission(Admission::Closed),
+        });
+        self.close_requested.store(true, Ordering::Release);
+        self.doorbell.ring();
+        self.waiters.wake_all();
+    }
+
+    /// Counts an event dropped before it entered the ring (or evicted from
+    /// it), and logs a warning when the total crosses the interval.
+    #[inline]
+    pub(crate) fn count_drop(&self, reason: DropReason) {
+        self.counters.add_dropped(reason);
+        self.drop_log.record_and_log(1, reason);
+    }
+
+    /// Returns the first close's outcome, computing it from the current
+    /// health if this is the first close to finish.
+    pub(crate) fn close_outcome(&self, terminal: Terminal) -> Result<CloseReport, CloseError> {
+        let mut cached = lock(&self.report);
+        if let Some(outcome) = cached.as_ref() {
+            return outcome.clone();
+        }
+        let health = self.health();
+        let report = CloseReport { health };
+        let outcome = match terminal {
+            Terminal::Closed => Ok(report),
+            Terminal::TimedOut => Err(CloseError::Timeout { report }),
+            Terminal::ConsumerDead => Err(CloseError::ConsumerDead { report }),
+        };
+        *cached = Some(outcome.clone());
+        outcome
+    }
+
+    /// A snapshot of every count (see [`Health`] for its consistency).
+    pub(crate) fn health(&self) -> Health {
+        // Ledger first, ring second: an event moving from the ring to the
+        // ledger in between is missed rather than counted twice.
+        let ledger = self.ledger.counts();
+        let ring_len = self.ring.len();
+        let (queue_len, residual) = match ledger.terminal {
+            Some(_) => (0, ring_len as u64),
+            None => (ring_len, 0),
+        };
+        // Each producer-side counter is read once, so the sums below agree.
+        let producer: [u64; DropReason::COUNT] = DropReason::ALL.map(|r| self.counters.dropped(r));
+        let filtered = self.counters.filtered();
+        let mut dropped = [0u64; DropReason::COUNT];
+        for reason in DropReason::ALL {
+            dropped[reason.index()] = producer[reason.index()] + ledger.dropped(reason);
+        }
+        if let Some(terminal) = ledger.terminal {
+            dropped[terminal.residual_reason().index()] += residual;
+        }
+        let overwritten = producer[DropReason::Overwritten.index()];
+        // Dropped before entering the ring: everything on the producer side
+        // except evictions, which were accepted first.
+        let rejected: u64 = producer.iter().sum::<u64>() - overwritten;
+        let accepted = ledger.taken + overwritten + ring_len as u64;
+        let dropped = DroppedCounts(dropped);
+        let control = self.control.load();
+        let heartbeat = self.heartbeat.load(Ordering::Relaxed);
+        Health {
+            offered: filtered + accepted + rejected,
+            filtered,
+            accepted,
+            delivered: ledger.delivered,
+            dropped_total: dropped.total(),
+            dropped,
+            in_flight: ledger.in_flight(),
+            queue_len,
+            capacity: self.ring.capacity(),
+            blocked_producers: self.waiters.count(),
+            granularity: control.granularity(),
+            backpressure: control.backpressure(),
+            consumer: match self.lifecycle() {
+                Lifecycle::Starting | Lifecycle::Running => ConsumerState::Running,
+                Lifecycle::Stopped => ConsumerState::Stopped,
+                Lifecycle::Dead(message) => ConsumerState::Dead { message },
+            },
+            last_heartbeat: (heartbeat != NO_HEARTBEAT).then(|| Timestamp::from_nanos(heartbeat)),
+            exporters: self.exporters.iter().map(|e| e.snapshot()).collect(),
+        }
+    }
+}

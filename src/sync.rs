@@ -1,0 +1,76 @@
+//! The one place ringtel imports synchronisation primitives from.
+//!
+//! Normally these are `std`'s. Under `--cfg loom` they are loom's, so the loom
+//! models in `loom-tests/` explore every interleaving of the real protocol code
+//! (tokio's `src/loom/` shim is the model for this module). Nothing else in the
+//! crate may import `std::sync::atomic`, `std::sync::{Mutex, Condvar}` or
+//! `std::thread` directly.
+
+#[cfg(not(loom))]
+mod imp {
+    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+    pub(crate) use std::thread;
+
+    /// Blocks on `condvar` until notified or `timeout` elapses.
+    pub(crate) fn wait_timeout<'a, T>(
+        condvar: &Condvar,
+        guard: MutexGuard<'a, T>,
+        timeout: std::time::Duration,
+    ) -> MutexGuard<'a, T> {
+        match condvar.wait_timeout(guard, timeout) {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
+        }
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+    pub(crate) use loom::thread;
+
+    /// Under loom a timed wait is an untimed one that may also return
+    /// spuriously; loom has no clock, and every waiter in ringtel re-checks its
+    /// condition in a loop, so the model stays faithful.
+    pub(crate) fn wait_timeout<'a, T>(
+        condvar: &Condvar,
+        guard: MutexGuard<'a, T>,
+        timeout: std::time::Duration,
+    ) -> MutexGuard<'a, T> {
+        match condvar.wait_timeout(guard, timeout) {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
+        }
+    }
+}
+
+pub(crate) use imp::*;
+
+/// Locks `mutex`, recovering the guard if a panicking thread poisoned it.
+///
+/// Every mutex in ringtel guards plain counters or flags whose invariants hold
+/// between statements, so a poisoned lock still holds consistent data; giving
+/// up on it would turn one panic into lost accounting.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Blocks on `condvar` until notified (or spuriously woken).
+pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+    match condvar.wait(guard) {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Process-wide statics (the producer-slot allocator) use `std`'s mutex even
+/// under loom: loom objects cannot outlive one model execution, and the slot
+/// allocator is not part of any modelled protocol (under loom every producer
+/// uses the shared overflow counters instead).
+#[cfg(not(loom))]
+pub(crate) use std::sync::Mutex as StaticMutex;

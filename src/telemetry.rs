@@ -1,0 +1,160 @@
+//! The `Telemetry` handle: emit, flush, health, close.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{CloseError, CloseReport, FlushError};
+use crate::ledger::Terminal;
+use crate::role;
+use crate::shared::{Lifecycle, Shared};
+use crate::sync::{Arc, Ordering};
+use crate::{Emitted, Event, Health, TelemetryBuilder};
+
+/// A handle to a running telemetry: cheap to clone, `Send + Sync`.
+///
+/// Dropping the last handle closes the telemetry with the configured
+/// `close_timeout` (see [`Telemetry::close`]); call `close` yourself to see
+/// the report and choose the deadline.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use ringtel::{Emitted, Event, Granularity, Telemetry};
+///
+/// #[derive(Debug)]
+/// struct RowDone(u64);
+/// impl Event for RowDone {
+///     fn granularity(&self) -> Granularity { Granularity::Rows }
+/// }
+///
+/// let telemetry = Telemetry::<RowDone>::builder().capacity(1024).start()?;
+/// for row in 0..100 {
+///     assert_eq!(telemetry.emit(RowDone(row)), Emitted::Queued);
+/// }
+/// telemetry.flush(Duration::from_secs(5))?;
+/// let report = telemetry.close(Duration::from_secs(5))?;
+/// assert_eq!(report.health().offered(), 100);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "dropping the last handle closes the telemetry"]
+pub struct Telemetry<E: Event> {
+    shared: Arc<Shared<E>>,
+}
+
+impl<E: Event> Telemetry<E> {
+    /// A builder with every setting at its default.
+    pub fn builder() -> TelemetryBuilder<E> {
+        TelemetryBuilder::default()
+    }
+
+    pub(crate) fn from_shared(shared: Arc<Shared<E>>) -> Self {
+        Telemetry { shared }
+    }
+
+    /// Offers one event; never blocks longer than the backpressure policy
+    /// allows, never panics.
+    ///
+    /// With room in the ring this takes no lock, makes no system call,
+    /// allocates nothing and writes no shared counter (C3). An event below the
+    /// granularity setting costs one relaxed load and a per-thread counter
+    /// increment.
+    #[inline]
+    pub fn emit(&self, event: E) -> Emitted {
+        self.shared.emit(event)
+    }
+
+    /// Waits until every event accepted before this call has been handed to
+    /// every exporter and each exporter's `flush` ran (C6).
+    ///
+    /// # Errors
+    /// [`FlushError::Timeout`] at the deadline, whatever an exporter does;
+    /// [`FlushError::Exporters`] if exporters' own flushes failed;
+    /// `Closed`, `ConsumerDead` or `OnConsumerThread` when no flush can run.
+    pub fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
+        let shared = &self.shared;
+        if role::on_consumer_of(shared.id()) {
+            return Err(FlushError::OnConsumerThread);
+        }
+        match shared.lifecycle() {
+            Lifecycle::Dead(_) => return Err(FlushError::ConsumerDead),
+            Lifecycle::Stopped => return Err(FlushError::Closed),
+            Lifecycle::Starting | Lifecycle::Running => {}
+        }
+        let deadline = Instant::now() + timeout;
+        let generation = shared.flush.request();
+        shared.doorbell.ring();
+        shared.flush.wait(generation, deadline)
+    }
+
+    /// A snapshot of every count, the ring, the consumer and each exporter.
+    pub fn health(&self) -> Health {
+        self.shared.health()
+    }
+
+    /// Stops admission, drains the ring, flushes and closes every exporter
+    /// exactly once, and returns the final counts, all by `timeout` (C7).
+    ///
+    /// Idempotent: every later call (and concurrent ones) returns the same
+    /// outcome. Later emits return `Dropped(Closed)`. Wakes every producer
+    /// blocked on a full ring.
+    ///
+    /// # Errors
+    /// [`CloseError::Timeout`] if the deadline passed first (an exporter hung,
+    /// say): what was still queued or in flight is counted `ShutdownTimeout`
+    /// and nothing is counted twice if the exporter returns later.
+    /// [`CloseError::ConsumerDead`] if the consumer thread had died.
+    /// Both carry the final report.
+    pub fn close(&self, timeout: Duration) -> Result<CloseReport, CloseError> {
+        let shared = &self.shared;
+        shared.begin_close();
+        if role::on_consumer_of(shared.id()) {
+            return Err(CloseError::OnConsumerThread);
+        }
+        let deadline = Instant::now() + timeout;
+        let terminal = match shared.ledger.wait_finished(Some(deadline)) {
+            Some(terminal) => terminal,
+            None => {
+                let (terminal, resolved) = shared.ledger.finish(Terminal::TimedOut);
+                shared.drop_log.record_and_log(resolved, crate::DropReason::ShutdownTimeout);
+                shared.waiters.wake_all();
+                terminal
+            }
+        };
+        shared.close_outcome(terminal)
+    }
+
+    /// Makes the consumer thread panic at its next loop iteration, to test
+    /// consumer-death handling (C8). Only with the `fault-injection` feature.
+    #[cfg(feature = "fault-injection")]
+    #[doc(hidden)]
+    pub fn inject_consumer_panic(&self) {
+        self.shared.inject_panic.store(true, Ordering::Relaxed);
+        self.shared.doorbell.ring();
+    }
+}
+
+impl<E: Event> Clone for Telemetry<E> {
+    fn clone(&self) -> Self {
+        // Relaxed: like `Arc::clone`, a new handle comes from an existing one,
+        // which keeps the count above zero.
+        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        Telemetry { shared: Arc::clone(&self.shared) }
+    }
+}
+
+impl<E: Event> Drop for Telemetry<E> {
+    fn drop(&mut self) {
+        // AcqRel: the last handle's close must see every other handle's
+        // emits (as `Arc`'s drop does).
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // Bounded by close_timeout; never panics. The outcome stays in
+            // the shared state for anyone holding it (e.g. the consumer).
+            let _ = self.close(self.shared.settings.close_timeout);
+        }
+    }
+}
+
+impl<E: Event> std::fmt::Debug for Telemetry<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry").field("shared", &self.shared).finish()
+    }
+}
