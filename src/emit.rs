@@ -85,7 +85,8 @@ impl<E: Event> Shared<E> {
     }
 
     /// Waits for room at most `timeout` (`None`: until room or admission
-    /// closes).
+    /// closes). If the policy changes meanwhile, the event is handled again
+    /// under the new one (C14).
     fn wait_for_room(&self, event: E, timeout: Option<Duration>) -> Emitted {
         // On a ringtel-owned thread, waiting for the consumer to make room
         // would wait for ourselves: degrade to Drop (C2 re-entrancy).
@@ -96,17 +97,31 @@ impl<E: Event> Shared<E> {
             self.count_drop(DropReason::QueueFull);
             return Emitted::Dropped(DropReason::QueueFull);
         }
-        match self.wait_and_push(event, timeout) {
+        let policy = self.control.load().backpressure();
+        match self.wait_and_push(event, timeout, Some(policy)) {
             WaitOutcome::Pushed => Emitted::Queued,
             WaitOutcome::TimedOut(_) => {
                 self.count_drop(DropReason::QueueFull);
                 Emitted::Dropped(DropReason::QueueFull)
             }
-            WaitOutcome::Stopped(_) => self.reject(self.control.load().admission()),
+            WaitOutcome::Stopped(event) => {
+                let control = self.control.load();
+                match control.admission() {
+                    Admission::Open => self.emit_when_full(event, control),
+                    closed => self.reject(closed),
+                }
+            }
         }
     }
 
-    fn wait_and_push(&self, event: E, timeout: Option<Duration>) -> WaitOutcome<E> {
+    /// Waits for room; stops early if admission closes or, when `policy` is
+    /// given, the backpressure policy is no longer `policy`.
+    fn wait_and_push(
+        &self,
+        event: E,
+        timeout: Option<Duration>,
+        policy: Option<Backpressure>,
+    ) -> WaitOutcome<E> {
         // The consumer may be asleep on its idle timer; one ring per wait,
         // never per event.
         self.doorbell.ring();
@@ -115,7 +130,10 @@ impl<E: Event> Shared<E> {
             event,
             deadline,
             |e| self.ring.push(e),
-            || self.control.load().admission() == Admission::Open,
+            || {
+                let control = self.control.load();
+                control.admission() == Admission::Open && policy.is_none_or(|p| control.backpressure() == p)
+            },
         )
     }
 
@@ -141,7 +159,10 @@ impl<E: Event> Shared<E> {
         let rescued = if role::on_ringtel_thread() {
             self.ring.push(evicted).is_ok()
         } else {
-            matches!(self.wait_and_push(evicted, Some(self.settings.critical_wait)), WaitOutcome::Pushed)
+            matches!(
+                self.wait_and_push(evicted, Some(self.settings.critical_wait), None),
+                WaitOutcome::Pushed
+            )
         };
         if !rescued {
             self.count_drop(DropReason::Overwritten);

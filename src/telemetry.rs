@@ -7,7 +7,7 @@ use crate::ledger::Terminal;
 use crate::role;
 use crate::shared::{Lifecycle, Shared};
 use crate::sync::{Arc, Ordering};
-use crate::{Emitted, Event, Health, TelemetryBuilder};
+use crate::{Backpressure, Emitted, Event, Granularity, Health, TelemetryBuilder};
 
 /// A handle to a running telemetry: cheap to clone, `Send + Sync`.
 ///
@@ -120,6 +120,36 @@ impl<E: Event> Telemetry<E> {
             }
         };
         shared.close_outcome(terminal)
+    }
+
+    /// Changes the granularity while producers run, without pausing them
+    /// (C14). A racing `emit` sees the old or the new setting, never a mix.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringtel::{Emitted, Event, Granularity, Telemetry};
+    /// struct Row;
+    /// impl Event for Row { fn granularity(&self) -> Granularity { Granularity::Rows } }
+    /// let telemetry = Telemetry::<Row>::builder().granularity(Granularity::Rows).start().unwrap();
+    /// assert_eq!(telemetry.emit(Row), Emitted::Queued);
+    /// telemetry.set_granularity(Granularity::Lifecycle);
+    /// assert_eq!(telemetry.emit(Row), Emitted::Filtered);
+    /// ```
+    pub fn set_granularity(&self, granularity: Granularity) {
+        self.shared.control.update(|w| w.with_granularity(granularity));
+    }
+
+    /// Changes the backpressure policy while producers run (C14). Producers
+    /// already waiting under a blocking policy re-check their wait when woken;
+    /// a switch away from `Block` wakes them so they apply the new policy.
+    ///
+    /// # Errors
+    /// [`ConfigError`](crate::ConfigError) if a `BlockFor` wait is out of range.
+    pub fn set_backpressure(&self, backpressure: Backpressure) -> Result<(), crate::ConfigError> {
+        crate::Config { backpressure, ..crate::Config::default() }.validate()?;
+        self.shared.control.update(|w| w.with_backpressure(backpressure));
+        self.shared.waiters.wake_all();
+        Ok(())
     }
 
     /// Makes the consumer thread panic at its next loop iteration, to test

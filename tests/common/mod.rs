@@ -108,6 +108,7 @@ pub struct Probe {
 
 impl Probe {
     pub fn new(name: &str) -> (Probe, Arc<ProbeControl>) {
+        quiet_expected_panics();
         let control = ProbeControl::new();
         (Probe { name: name.to_owned(), control: Arc::clone(&control) }, control)
     }
@@ -153,4 +154,24 @@ pub fn assert_per_producer_order(events: &[Ev]) {
         }
         last.insert(e.producer, e.seq);
     }
+}
+
+/// Keeps panics that tests cause on purpose (messages containing "on
+/// purpose" or "injected") out of the test log; other panics print as usual.
+pub fn quiet_expected_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = info
+                .payload()
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !(message.contains("on purpose") || message.contains("injected")) {
+                default(info);
+            }
+        }));
+    });
 }

@@ -1,0 +1,147 @@
+//! C8 start and death, C9 containment basics, C12 heartbeat. Ports seed 001's
+//! "thread death" and "exporter error does not kill the thread" scenarios.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::{wait_until, Ev, Probe};
+use ringtel::{
+    Backpressure, CloseError, ConsumerState, DropReason, Emitted, FlushError, ManualClock, StartError,
+    Telemetry, Timestamp,
+};
+
+const LONG: Duration = Duration::from_secs(20);
+
+#[test]
+fn start_returns_after_the_consumer_runs_and_has_beaten() {
+    let clock = ManualClock::new(Timestamp::from_nanos(1_000));
+    let telemetry = Telemetry::<Ev>::builder()
+        .clock(clock.clone())
+        .consumer_idle(Duration::from_micros(50), Duration::from_millis(1))
+        .start()
+        .unwrap();
+    let health = telemetry.health();
+    assert_eq!(health.consumer(), &ConsumerState::Running);
+    assert_eq!(health.last_heartbeat(), Some(Timestamp::from_nanos(1_000)));
+    // The heartbeat follows the injected clock, not wall time.
+    clock.advance(Duration::from_secs(5));
+    wait_until("the heartbeat reads the moved clock", || {
+        telemetry.health().last_heartbeat() == Some(Timestamp::from_nanos(5_000_001_000))
+    });
+    telemetry.close(LONG).unwrap();
+}
+
+#[test]
+fn invalid_configuration_is_a_typed_start_error_naming_the_field() {
+    let err = Telemetry::<Ev>::builder().batch_size(0).start().unwrap_err();
+    let StartError::InvalidConfig(config_err) = &err else { panic!("{err:?}") };
+    assert_eq!(config_err.field(), "batch_size");
+    assert_eq!(
+        err.to_string(),
+        "cannot start telemetry: invalid value 0 for `batch_size`: expected an integer in 1..=1048576"
+    );
+    assert!(std::error::Error::source(&err).is_some());
+}
+
+#[test]
+fn exporter_errors_do_not_kill_the_consumer() {
+    let (probe, control) = Probe::new("flaky");
+    let telemetry = Telemetry::builder().exporter(probe).start().unwrap();
+    control.fail.store(true, Ordering::SeqCst);
+    for seq in 0..3 {
+        let _ = telemetry.emit(Ev::row(0, seq));
+    }
+    telemetry.flush(LONG).unwrap();
+    let health = telemetry.health();
+    assert_eq!(health.dropped(DropReason::ExportFailed), 3);
+    assert_eq!(health.consumer(), &ConsumerState::Running);
+    let exporter = &health.exporters()[0];
+    assert!(exporter.failures() >= 1);
+    assert!(exporter.last_error().unwrap().message.contains("probe fails on purpose"));
+
+    control.fail.store(false, Ordering::SeqCst);
+    let _ = telemetry.emit(Ev::row(0, 3));
+    let report = telemetry.close(LONG).unwrap();
+    let health = report.health();
+    assert_eq!((health.delivered(), health.dropped(DropReason::ExportFailed)), (1, 3));
+    assert_eq!(health.exporters()[0].consecutive_failures(), 0);
+    // The last error is kept after recovery; reading it does not clear it.
+    assert!(health.exporters()[0].last_error().is_some());
+}
+
+#[test]
+fn an_exporter_panic_is_contained_and_counted_and_others_still_receive() {
+    let (panicky, panicky_control) = Probe::new("panicky");
+    let (steady, steady_control) = Probe::new("steady");
+    let telemetry = Telemetry::builder().exporter(panicky).exporter(steady).start().unwrap();
+    panicky_control.panic.store(true, Ordering::SeqCst);
+    for seq in 0..10 {
+        let _ = telemetry.emit(Ev::row(0, seq));
+    }
+    let report = telemetry.close(LONG).unwrap();
+    let health = report.health();
+    assert_eq!(health.delivered(), 10, "the steady exporter accepted every batch");
+    assert_eq!(steady_control.received_len(), 10);
+    assert!(health.exporters()[0].panics() >= 1);
+    assert_eq!(health.exporters()[0].panics(), health.exporters()[0].failures());
+    assert!(health.exporters()[0].last_error().unwrap().message.contains("panics on purpose"));
+}
+
+#[test]
+fn every_exporter_failing_counts_export_failed() {
+    let (a, a_control) = Probe::new("a");
+    let (b, b_control) = Probe::new("b");
+    a_control.fail.store(true, Ordering::SeqCst);
+    b_control.panic.store(true, Ordering::SeqCst);
+    let telemetry = Telemetry::builder().exporter(a).exporter(b).start().unwrap();
+    for seq in 0..5 {
+        let _ = telemetry.emit(Ev::row(0, seq));
+    }
+    let health = telemetry.close(LONG).unwrap().health().clone();
+    assert_eq!((health.delivered(), health.dropped(DropReason::ExportFailed)), (0, 5));
+    assert!(health.is_conserved());
+}
+
+#[test]
+fn consumer_death_wakes_blocked_producers_and_later_events_count_consumer_dead() {
+    let (probe, control) = Probe::new("probe");
+    let telemetry = Telemetry::builder()
+        .capacity(1)
+        .batch_size(1)
+        .backpressure(Backpressure::Block)
+        .exporter(probe)
+        .start()
+        .unwrap();
+    control.close_gate();
+    let _ = telemetry.emit(Ev::row(0, 0));
+    wait_until("the consumer holds event 0", || control.blocked.load(Ordering::SeqCst) == 1);
+    assert_eq!(telemetry.emit(Ev::row(0, 1)), Emitted::Queued);
+    let blocked = {
+        let telemetry = telemetry.clone();
+        std::thread::spawn(move || telemetry.emit(Ev::row(1, 0)))
+    };
+    wait_until("a producer waits for room", || telemetry.health().blocked_producers() == 1);
+    // The consumer panics right after the current export returns.
+    telemetry.inject_consumer_panic();
+    control.open_gate();
+    assert_eq!(blocked.join().unwrap(), Emitted::Dropped(DropReason::ConsumerDead));
+    wait_until("health reports the death", || {
+        matches!(telemetry.health().consumer(), ConsumerState::Dead { .. })
+    });
+    let ConsumerState::Dead { message } = telemetry.health().consumer().clone() else { unreachable!() };
+    assert!(message.contains("injected consumer panic"), "{message}");
+    assert_eq!(telemetry.emit(Ev::row(0, 2)), Emitted::Dropped(DropReason::ConsumerDead));
+    assert_eq!(telemetry.flush(LONG), Err(FlushError::ConsumerDead));
+
+    let err = telemetry.close(Duration::from_millis(500)).unwrap_err();
+    let CloseError::ConsumerDead { report } = &err else { panic!("{err:?}") };
+    let health = report.health();
+    // 0 delivered; 1 left in the ring, (1,0) and 2 refused: all ConsumerDead.
+    assert_eq!(health.offered(), 4);
+    assert_eq!(health.delivered(), 1);
+    assert_eq!(health.dropped(DropReason::ConsumerDead), 3);
+    assert!(health.is_conserved());
+    assert_eq!(control.closes.load(Ordering::SeqCst), 1, "the dying consumer still closes its exporters");
+}

@@ -1,0 +1,137 @@
+//! C4: exactly one warning per crossing of a multiple of `drop_log_interval`,
+//! with the exact count, under concurrent producers (ELSPETH's version races).
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use common::{wait_until, Ev, Probe};
+use ringtel::{Backpressure, DropReason, Emitted, Telemetry};
+use tracing::field::{Field, Visit};
+use tracing::subscriber::Subscriber;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::Layer;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Warning {
+    since: u64,
+    mark: u64,
+    total: u64,
+}
+
+#[derive(Default)]
+struct Capture(Arc<Mutex<Vec<Warning>>>);
+
+struct Fields(Warning);
+
+impl Visit for Fields {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match field.name() {
+            "dropped_since_last_warning" => self.0.since = value,
+            "dropped_mark" => self.0.mark = value,
+            "dropped_total" => self.0.total = value,
+            _ => {}
+        }
+    }
+    fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
+}
+
+impl<S: Subscriber> Layer<S> for Capture {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        if event.metadata().target() == "ringtel" && *event.metadata().level() == tracing::Level::WARN {
+            let mut fields = Fields(Warning::default());
+            event.record(&mut fields);
+            self.0.lock().unwrap().push(fields.0);
+        }
+    }
+}
+
+/// One global subscriber for this test binary (producers run on many threads).
+fn warnings() -> &'static Arc<Mutex<Vec<Warning>>> {
+    static WARNINGS: OnceLock<Arc<Mutex<Vec<Warning>>>> = OnceLock::new();
+    WARNINGS.get_or_init(|| {
+        let store = Arc::new(Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry().with(Capture(Arc::clone(&store)));
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        store
+    })
+}
+
+/// Tests in this binary share the global warning store; run them one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+#[test]
+fn concurrent_drops_warn_exactly_once_per_interval_crossing() {
+    let _serial = SERIAL.lock().unwrap();
+    let store = warnings();
+    store.lock().unwrap().clear();
+    let (probe, control) = Probe::new("probe");
+    let interval = 100;
+    let telemetry = Telemetry::builder()
+        .capacity(1)
+        .batch_size(1)
+        .backpressure(Backpressure::Drop)
+        .drop_log_interval(interval)
+        .exporter(probe)
+        .start()
+        .unwrap();
+    control.close_gate();
+    let _ = telemetry.emit(Ev::row(9, 0));
+    wait_until("the consumer is parked in export", || control.blocked.load(Ordering::SeqCst) == 1);
+    let _ = telemetry.emit(Ev::row(9, 1)); // fills the ring
+    let producers = 4;
+    let per_producer = 2_500u64;
+    std::thread::scope(|s| {
+        for p in 0..producers {
+            let telemetry = &telemetry;
+            s.spawn(move || {
+                for seq in 0..per_producer {
+                    assert_eq!(telemetry.emit(Ev::row(p, seq)), Emitted::Dropped(DropReason::QueueFull));
+                }
+            });
+        }
+    });
+    let dropped = u64::from(producers) * per_producer;
+    let mut seen = store.lock().unwrap().clone();
+    seen.sort_by_key(|w| w.mark);
+    assert_eq!(seen.len() as u64, dropped / interval, "one warning per crossing, no duplicate, no miss");
+    for (i, w) in seen.iter().enumerate() {
+        assert_eq!(w.mark, (i as u64 + 1) * interval);
+        assert_eq!(w.since, interval);
+        assert_eq!(w.total, w.mark, "single drops land exactly on the mark");
+    }
+    control.open_gate();
+    let health = telemetry.close(Duration::from_secs(20)).unwrap().health().clone();
+    assert_eq!(health.dropped(DropReason::QueueFull), dropped);
+}
+
+#[test]
+fn batch_drops_that_jump_several_marks_warn_once_with_the_span() {
+    let _serial = SERIAL.lock().unwrap();
+    let store = warnings();
+    store.lock().unwrap().clear();
+    let (probe, control) = Probe::new("failing");
+    control.fail.store(true, Ordering::SeqCst);
+    control.close_gate();
+    let telemetry = Telemetry::builder()
+        .capacity(64)
+        .batch_size(64)
+        .drop_log_interval(10)
+        .exporter(probe)
+        .start()
+        .unwrap();
+    let _ = telemetry.emit(Ev::row(0, 0));
+    wait_until("the consumer is parked in export", || control.blocked.load(Ordering::SeqCst) == 1);
+    for seq in 1..=25 {
+        let _ = telemetry.emit(Ev::row(0, seq));
+    }
+    control.open_gate();
+    telemetry.flush(Duration::from_secs(20)).unwrap();
+    // Batch 1 (1 event) fails: total 1. Batch 2 (25 events) fails: total 26,
+    // crossing 10 and 20 at once: one warning spanning both marks.
+    let seen = store.lock().unwrap().clone();
+    assert_eq!(seen, vec![Warning { since: 20, mark: 20, total: 26 }]);
+    let _ = telemetry.close(Duration::from_secs(20));
+}
