@@ -129,7 +129,10 @@ fn emit(c: &mut Criterion) {
     let stalled = Telemetry::builder()
         .capacity(16)
         .backpressure(Backpressure::Drop)
-        .exporter(Stall::default())
+        // Slow is not hung until export_timeout: the consumer keeps waiting
+        // for the stalled exporter, so the ring stays full.
+        .export_timeout(Duration::from_secs(3600))
+        .exporter(Stall)
         .start()
         .unwrap();
     for i in 0..64 {
@@ -144,7 +147,6 @@ fn emit(c: &mut Criterion) {
 
 /// Blocks its first export forever (until the process exits), so the ring
 /// stays full for the drop-path measurement.
-#[derive(Default)]
 struct Stall;
 impl Exporter<Ev64> for Stall {
     fn name(&self) -> &str {

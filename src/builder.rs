@@ -2,12 +2,30 @@
 
 use std::time::Duration;
 
+use crate::config::validate_breaker;
 use crate::consumer;
-use crate::dispatch::ExporterSlot;
+use crate::dispatch::{Dispatcher, ExporterOptions};
 use crate::error::StartError;
 use crate::shared::{Lifecycle, Shared};
-use crate::sync::Arc;
-use crate::{Backpressure, Clock, Config, Event, Exporter, Granularity, SystemClock, Telemetry};
+use crate::sync::{lock, Arc, StdArc};
+use crate::{
+    Backpressure, BreakerConfig, Clock, Config, ConfigError, Event, Exporter, Granularity, SystemClock,
+    Telemetry, TotalFailurePolicy,
+};
+
+/// Validates one exporter's own options.
+pub(crate) fn validate_options(options: &ExporterOptions) -> Result<(), ConfigError> {
+    if let Some(breaker) = &options.breaker {
+        validate_breaker("exporter", breaker)?;
+    }
+    if let Some(timeout) = options.export_timeout {
+        Config { export_timeout: timeout, ..Config::default() }.validate().map_err(|mut err| {
+            err.rename("exporter.export_timeout");
+            err
+        })?;
+    }
+    Ok(())
+}
 
 /// Configures and starts a [`Telemetry`].
 ///
@@ -37,8 +55,8 @@ use crate::{Backpressure, Clock, Config, Event, Exporter, Granularity, SystemClo
 #[must_use = "a builder does nothing until `start` is called"]
 pub struct TelemetryBuilder<E> {
     config: Config,
-    clock: Option<Box<dyn Clock>>,
-    exporters: Vec<Box<dyn Exporter<E>>>,
+    clock: Option<StdArc<dyn Clock>>,
+    exporters: Vec<(Box<dyn Exporter<E>>, ExporterOptions)>,
 }
 
 impl<E> Default for TelemetryBuilder<E> {
@@ -52,7 +70,7 @@ impl<E: Event> std::fmt::Debug for TelemetryBuilder<E> {
         f.debug_struct("TelemetryBuilder")
             .field("config", &self.config)
             .field("clock", &self.clock)
-            .field("exporters", &self.exporters.iter().map(|e| e.name().to_owned()).collect::<Vec<_>>())
+            .field("exporters", &self.exporters.iter().map(|(e, _)| e.name().to_owned()).collect::<Vec<_>>())
             .finish()
     }
 }
@@ -106,17 +124,38 @@ impl<E: Event> TelemetryBuilder<E> {
     }
     /// The clock for heartbeats, error times and timers (default: [`SystemClock`]).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Some(Box::new(clock));
+        self.clock = Some(StdArc::new(clock));
         self
     }
-    /// Adds an exporter; every batch goes to every exporter, in the order added.
-    pub fn exporter(mut self, exporter: impl Exporter<E>) -> Self {
-        self.exporters.push(Box::new(exporter));
+    /// Adds an exporter; every batch goes to every exporter, each on its own
+    /// worker thread.
+    pub fn exporter(self, exporter: impl Exporter<E>) -> Self {
+        self.exporter_with(exporter, ExporterOptions::default())
+    }
+    /// Adds an exporter with its own breaker or export timeout.
+    pub fn exporter_with(mut self, exporter: impl Exporter<E>, options: ExporterOptions) -> Self {
+        self.exporters.push((Box::new(exporter), options));
         self
     }
     /// Adds an already boxed exporter.
     pub fn boxed_exporter(mut self, exporter: Box<dyn Exporter<E>>) -> Self {
-        self.exporters.push(exporter);
+        self.exporters.push((exporter, ExporterOptions::default()));
+        self
+    }
+    /// How long one exporter call may run before the exporter counts as hung.
+    pub fn export_timeout(mut self, timeout: Duration) -> Self {
+        self.config.export_timeout = timeout;
+        self
+    }
+    /// The circuit breaker of every exporter without its own.
+    pub fn breaker(mut self, breaker: BreakerConfig) -> Self {
+        self.config.breaker = breaker;
+        self
+    }
+    /// What `threshold` consecutive all-failed batches do.
+    pub fn on_total_failure(mut self, threshold: u64, policy: TotalFailurePolicy) -> Self {
+        self.config.total_failure_threshold = threshold;
+        self.config.on_total_failure = policy;
         self
     }
 
@@ -136,11 +175,23 @@ impl<E: Event> TelemetryBuilder<E> {
     /// not report running within `start_timeout`.
     pub fn start(self) -> Result<Telemetry<E>, StartError> {
         self.config.validate()?;
-        let clock = self.clock.unwrap_or_else(|| Box::new(SystemClock::new()));
-        let exporters: Vec<ExporterSlot<E>> = self.exporters.into_iter().map(ExporterSlot::new).collect();
-        let stats = exporters.iter().map(|slot| Arc::clone(slot.stats())).collect();
-        let shared = Arc::new(Shared::new(&self.config, clock, stats));
-        consumer::spawn(Arc::clone(&shared), exporters).map_err(StartError::Spawn)?;
+        for (_, options) in &self.exporters {
+            validate_options(options)?;
+        }
+        let clock = self.clock.unwrap_or_else(|| StdArc::new(SystemClock::new()));
+        let shared = Arc::new(Shared::new(&self.config, StdArc::clone(&clock)));
+        let mut dispatcher = Dispatcher::new(&shared.dispatch_settings(), clock, shared.id());
+        for (exporter, options) in self.exporters {
+            let id = shared.allocate_exporter_id();
+            match dispatcher.add(id, exporter, options) {
+                Ok(stats) => lock(&shared.exporters).push(stats),
+                Err(err) => {
+                    dispatcher.close_all(false, || true);
+                    return Err(StartError::Spawn(err));
+                }
+            }
+        }
+        consumer::spawn(Arc::clone(&shared), dispatcher).map_err(StartError::Spawn)?;
         match shared.wait_started(shared.settings.start_timeout) {
             Lifecycle::Running | Lifecycle::Stopped => Ok(Telemetry::from_shared(shared)),
             Lifecycle::Dead(message) => Err(StartError::ConsumerFailed { message }),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Backpressure, Granularity};
+use crate::{Backpressure, BreakerConfig, Granularity, TotalFailurePolicy};
 
 /// Default ring capacity, in events. 64 Ki events of 64 bytes is 4 MiB, enough
 /// to absorb a burst of several milliseconds at tens of millions of events/s.
@@ -39,6 +39,12 @@ pub const DEFAULT_CONSUMER_IDLE_MIN: Duration = Duration::from_micros(50);
 pub const DEFAULT_CONSUMER_IDLE_MAX: Duration = Duration::from_millis(5);
 /// Default deadline for the consumer thread to signal that it runs.
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time an exporter call may run before the exporter counts as hung.
+pub const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default length of an all-exporters-failed streak that triggers the policy.
+pub const DEFAULT_TOTAL_FAILURE_THRESHOLD: u64 = 10;
+/// Default policy for a total-failure streak: keep going, loudly.
+pub const DEFAULT_ON_TOTAL_FAILURE: TotalFailurePolicy = TotalFailurePolicy::Continue;
 /// Longest accepted duration for any timeout or wait setting.
 pub const MAX_DURATION_SETTING: Duration = Duration::from_secs(3_600);
 /// Shortest accepted consumer idle sleep.
@@ -92,6 +98,17 @@ pub struct Config {
     /// `<= MAX_DURATION_SETTING`.
     #[serde(with = "humantime_serde")]
     pub start_timeout: Duration,
+    /// How long one exporter call may run before the exporter counts as hung,
+    /// `1ms..=MAX_DURATION_SETTING`. Measured on the telemetry's clock.
+    #[serde(with = "humantime_serde")]
+    pub export_timeout: Duration,
+    /// The circuit breaker of every exporter without its own.
+    pub breaker: BreakerConfig,
+    /// Consecutive batches with every exporter failed or skipped that trigger
+    /// `on_total_failure`, `>= 1`.
+    pub total_failure_threshold: u64,
+    /// What a total-failure streak does.
+    pub on_total_failure: TotalFailurePolicy,
 }
 
 impl Default for Config {
@@ -107,6 +124,10 @@ impl Default for Config {
             consumer_idle_min: DEFAULT_CONSUMER_IDLE_MIN,
             consumer_idle_max: DEFAULT_CONSUMER_IDLE_MAX,
             start_timeout: DEFAULT_START_TIMEOUT,
+            export_timeout: DEFAULT_EXPORT_TIMEOUT,
+            breaker: BreakerConfig::default(),
+            total_failure_threshold: DEFAULT_TOTAL_FAILURE_THRESHOLD,
+            on_total_failure: DEFAULT_ON_TOTAL_FAILURE,
         }
     }
 }
@@ -181,8 +202,39 @@ impl Config {
             MAX_CONSUMER_IDLE,
         )?;
         check_duration("start_timeout", self.start_timeout, Duration::from_millis(1), MAX_DURATION_SETTING)?;
+        check_duration(
+            "export_timeout",
+            self.export_timeout,
+            Duration::from_millis(1),
+            MAX_DURATION_SETTING,
+        )?;
+        validate_breaker("breaker", &self.breaker)?;
+        check(
+            "total_failure_threshold",
+            self.total_failure_threshold,
+            self.total_failure_threshold >= 1,
+            "an integer >= 1".to_owned(),
+        )?;
         Ok(())
     }
+}
+
+/// Validates breaker parameters; `prefix` names where they sit
+/// (`breaker`, or an exporter's options).
+pub(crate) fn validate_breaker(prefix: &'static str, breaker: &BreakerConfig) -> Result<(), ConfigError> {
+    let field = |name: &'static str| -> &'static str {
+        match (prefix, name) {
+            ("breaker", "open_after") => "breaker.open_after",
+            ("breaker", "cooldown") => "breaker.cooldown",
+            ("breaker", "max_cooldown") => "breaker.max_cooldown",
+            (_, "open_after") => "exporter.breaker.open_after",
+            (_, "cooldown") => "exporter.breaker.cooldown",
+            _ => "exporter.breaker.max_cooldown",
+        }
+    };
+    check(field("open_after"), breaker.open_after, breaker.open_after >= 1, "an integer >= 1".to_owned())?;
+    check_duration(field("cooldown"), breaker.cooldown, Duration::from_millis(1), MAX_DURATION_SETTING)?;
+    check_duration(field("max_cooldown"), breaker.max_cooldown, breaker.cooldown, MAX_DURATION_SETTING)
 }
 
 fn check(
@@ -239,6 +291,10 @@ impl ConfigError {
     /// The accepted range, in words.
     pub fn expected(&self) -> &str {
         &self.expected
+    }
+
+    pub(crate) fn rename(&mut self, field: &'static str) {
+        self.field = field;
     }
 }
 

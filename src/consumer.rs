@@ -1,20 +1,22 @@
 //! The consumer thread: the ring's single reader. It drains batches, hands
-//! them to every exporter, keeps the ledger, answers flush and close, and
-//! beats the heartbeat.
+//! them to the exporter workers through the [`Dispatcher`], keeps the ledger,
+//! answers flush, close and exporter-set changes, applies the total-failure
+//! policy, and beats the heartbeat.
 
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::control::Admission;
-use crate::dispatch::{panic_message, ExporterSlot};
-use crate::error::ExporterFailure;
+use crate::dispatch::Dispatcher;
+use crate::failure::{FailureStreak, StreakEvent};
 use crate::flush::FlushEnd;
 use crate::ledger::{Finished, Terminal};
 use crate::role;
-use crate::shared::{Lifecycle, Shared};
-use crate::sync::{thread, Arc, Ordering};
-use crate::{DropReason, Event};
+use crate::shared::{Command, Lifecycle, Shared};
+use crate::sync::{lock, thread, Arc, Ordering};
+use crate::worker::panic_message;
+use crate::{DropReason, Event, TotalFailurePolicy};
 
 /// The consumer thread's name, as shown by debuggers and `top -H`.
 pub(crate) const CONSUMER_THREAD_NAME: &str = "ringtel-consumer";
@@ -28,21 +30,21 @@ enum Step {
     Stop,
 }
 
-/// Spawns the consumer thread.
-pub(crate) fn spawn<E: Event>(shared: Arc<Shared<E>>, exporters: Vec<ExporterSlot<E>>) -> io::Result<()> {
+/// Spawns the consumer thread with its exporters' dispatcher.
+pub(crate) fn spawn<E: Event>(shared: Arc<Shared<E>>, dispatcher: Dispatcher<E>) -> io::Result<()> {
     thread::Builder::new()
         .name(CONSUMER_THREAD_NAME.to_owned())
-        .spawn(move || run(shared, exporters))
+        .spawn(move || run(shared, dispatcher))
         .map(drop)
 }
 
-fn run<E: Event>(shared: Arc<Shared<E>>, exporters: Vec<ExporterSlot<E>>) {
+fn run<E: Event>(shared: Arc<Shared<E>>, dispatcher: Dispatcher<E>) {
     role::enter_consumer(shared.id());
     let mut consumer = Consumer {
-        batch: Vec::with_capacity(shared.settings.batch_size),
         idle: shared.settings.idle_min,
         flushed_upto: 0,
-        exporters,
+        streak: FailureStreak::default(),
+        dispatcher,
         shared,
     };
     consumer.shared.beat();
@@ -56,13 +58,12 @@ fn run<E: Event>(shared: Arc<Shared<E>>, exporters: Vec<ExporterSlot<E>>) {
 
 struct Consumer<E> {
     shared: Arc<Shared<E>>,
-    exporters: Vec<ExporterSlot<E>>,
-    /// Allocated once with `batch_size` capacity; cleared, never grown (C13).
-    batch: Vec<E>,
+    dispatcher: Dispatcher<E>,
     /// The current idle sleep, between `idle_min` and `idle_max`.
     idle: Duration,
     /// Every flush generation up to this one is complete.
     flushed_upto: u64,
+    streak: FailureStreak,
 }
 
 impl<E: Event> Consumer<E> {
@@ -73,17 +74,19 @@ impl<E: Event> Consumer<E> {
     fn step(&mut self) -> Step {
         let shared = Arc::clone(&self.shared);
         shared.beat();
+        let removals = self.apply_additions();
         // Acquire: pairs with the Release store in `begin_close`, after the
         // admission change.
         let closing = shared.close_requested.load(Ordering::Acquire);
         let flush_target = shared.flush.requested();
         let flushing = flush_target > self.flushed_upto;
-        // A flush must drain everything accepted before it, which is at most
-        // one ring's worth (FIFO); a close drains until empty (admission is
-        // closed, so only one straggler per producer can still arrive).
+        // A flush (or an exporter removal) must drain everything accepted
+        // before it: at most one ring's worth (FIFO). A close drains until
+        // empty: admission is closed, so only one straggler per producer can
+        // still arrive.
         let limit = if closing {
             u64::MAX
-        } else if flushing {
+        } else if flushing || !removals.is_empty() {
             shared.settings.capacity as u64
         } else {
             shared.settings.batch_size as u64
@@ -92,10 +95,21 @@ impl<E: Event> Consumer<E> {
             Ok(taken) => taken,
             Err(Finished(_)) => return self.abandon(),
         };
+        for id in removals {
+            self.dispatcher.remove(id);
+        }
+        let departed = self.dispatcher.departed();
+        self.reclaim();
+        if !departed.is_empty() {
+            lock(&shared.exporters).retain(|stats| !departed.contains(&stats.id()));
+        }
         if flushing {
-            let failures = self.flush_exporters();
-            shared.flush.complete(flush_target, failures);
-            self.flushed_upto = flush_target;
+            // If an exporter is hung the round stays pending; waiters time
+            // out naming it, and the round completes once it returns.
+            if let Ok(failures) = self.dispatcher.flush() {
+                shared.flush.complete(flush_target, failures);
+                self.flushed_upto = flush_target;
+            }
         }
         if closing {
             return self.finish_close();
@@ -104,10 +118,33 @@ impl<E: Event> Consumer<E> {
         Step::Continue
     }
 
+    /// Applies queued `add_exporter` commands; returns queued removals, which
+    /// apply after this pass's drain (the removed exporter still gets what was
+    /// accepted before the removal).
+    fn apply_additions(&mut self) -> Vec<crate::ExporterId> {
+        let commands = std::mem::take(&mut *lock(&self.shared.commands));
+        let mut removals = Vec::new();
+        for command in commands {
+            match command {
+                Command::Add { id, exporter, options } => match self.dispatcher.add(id, exporter, options) {
+                    Ok(stats) => lock(&self.shared.exporters).push(stats),
+                    Err(err) => tracing::error!(
+                        target: "ringtel",
+                        exporter = %id,
+                        error = %err,
+                        "cannot spawn an exporter worker; exporter not added"
+                    ),
+                },
+                Command::Remove(id) => removals.push(id),
+            }
+        }
+        removals
+    }
+
     /// Sleeps according to how much the last pass found: not at all after a
     /// full batch, briefly after a partial one, and increasingly long (up to
-    /// `idle_max`) while the ring stays empty. Rung awake by flush, close and
-    /// blocked producers.
+    /// `idle_max`) while the ring stays empty. Rung awake by flush, close,
+    /// exporter changes and blocked producers.
     fn pace(&mut self, taken: u64) {
         let settings = &self.shared.settings;
         if taken >= settings.batch_size as u64 {
@@ -131,68 +168,92 @@ impl<E: Event> Consumer<E> {
                 panic!("injected consumer panic (fault-injection)");
             }
             let want = (batch_size as u64).min(limit - total) as usize;
-            debug_assert!(self.batch.is_empty() && want <= self.batch.capacity());
-            while self.batch.len() < want {
+            let mut batch = self.dispatcher.buffer();
+            let events = Arc::get_mut(&mut batch).expect("a pooled buffer no worker holds");
+            debug_assert!(events.is_empty() && want <= events.capacity());
+            while events.len() < want {
                 match shared.ring.pop() {
-                    Some(event) => self.batch.push(event),
+                    Some(event) => events.push(event),
                     None => break,
                 }
             }
-            let n = self.batch.len() as u64;
+            let n = events.len() as u64;
             if n == 0 {
+                self.dispatcher.recycle(batch);
                 break;
             }
-            shared.ledger.take(n).inspect_err(|_| self.batch.clear())?;
+            if let Err(finished) = shared.ledger.take(n) {
+                self.dispatcher.recycle(batch);
+                return Err(finished);
+            }
             shared.control.clear_full_hint();
             shared.waiters.wake_if_waiting();
-            let delivered = self.dispatch();
-            self.batch.clear();
+            let delivered = self.dispatcher.export(&batch);
+            self.dispatcher.recycle(batch);
             shared.ledger.resolve(n, delivered)?;
+            self.reclaim();
             if !delivered {
                 shared.drop_log.record_and_log(n, DropReason::ExportFailed);
+            }
+            if !self.dispatcher.is_empty() {
+                self.track_failures(delivered);
             }
             total += n;
         }
         Ok(total)
     }
 
-    /// Hands the batch to every exporter; whether at least one accepted it.
-    fn dispatch(&mut self) -> bool {
-        let now = self.shared.now();
-        let mut delivered = false;
-        for exporter in &mut self.exporters {
-            delivered |= exporter.export(&self.batch, now);
+    /// Late acceptances by returning hung exporters turn failed into delivered.
+    fn reclaim(&mut self) {
+        let reclaimed = self.dispatcher.take_reclaimed();
+        if reclaimed > 0 {
+            self.shared.ledger.reclassify_as_delivered(reclaimed);
         }
-        delivered
     }
 
-    fn flush_exporters(&mut self) -> Vec<ExporterFailure> {
-        let now = self.shared.now();
-        self.exporters
-            .iter_mut()
-            .filter_map(|e| {
-                e.flush(now)
-                    .err()
-                    .map(|error| ExporterFailure { exporter: e.stats().name().to_owned(), error })
-            })
-            .collect()
-    }
-
-    fn close_exporters(&mut self) {
-        let now = self.shared.now();
-        for exporter in &mut self.exporters {
-            // The error is kept in the exporter's health.
-            let _ = exporter.close(now);
+    /// Applies the total-failure policy (C9) after a batch.
+    fn track_failures(&mut self, delivered: bool) {
+        let shared = &self.shared;
+        let now = shared.now();
+        match self.streak.record(delivered, now, shared.settings.total_failure_threshold) {
+            StreakEvent::None => {}
+            StreakEvent::Recovered => {
+                lock(&shared.total_failure).take();
+                tracing::info!(target: "ringtel", "an export succeeded again; total failure cleared");
+            }
+            StreakEvent::Reached(failure) => {
+                let policy = shared.settings.on_total_failure;
+                tracing::error!(target: "ringtel", %failure, ?policy, "every exporter is failing");
+                match policy {
+                    TotalFailurePolicy::Continue => {}
+                    TotalFailurePolicy::Disable => {
+                        shared.control.update(|w| match w.admission() {
+                            Admission::Open => w.with_admission(Admission::Disabled),
+                            _ => w,
+                        });
+                        shared.waiters.wake_all();
+                    }
+                    TotalFailurePolicy::Fail => *lock(&shared.total_failure) = Some(failure),
+                }
+            }
         }
     }
 
     /// Close requested and the ring drained: flush, close, finish.
     fn finish_close(&mut self) -> Step {
         let shared = Arc::clone(&self.shared);
-        let failures = self.flush_exporters();
-        // Everyone who asked for a flush before now is covered by this one.
-        shared.flush.complete(shared.flush.requested(), failures);
-        self.close_exporters();
+        let requested = shared.flush.requested();
+        let flushed = match self.dispatcher.flush() {
+            Ok(failures) => {
+                // Everyone who asked for a flush before now is covered by this one.
+                shared.flush.complete(requested, failures);
+                true
+            }
+            Err(_) => false,
+        };
+        // Wait for every exporter to close, unless a timed-out close gives up
+        // on us first (a hung exporter closes when it returns).
+        self.dispatcher.close_all(flushed, || shared.ledger.counts().terminal.is_some());
         shared.set_lifecycle(Lifecycle::Stopped);
         shared.ledger.finish(Terminal::Closed);
         shared.flush.end(FlushEnd::Closed);
@@ -201,9 +262,9 @@ impl<E: Event> Consumer<E> {
     }
 
     /// A timed-out close finished the ledger while we were busy; whatever we
-    /// held was counted there. Close the exporters (once) and stop.
+    /// held was counted there. Ask the exporters to close and stop.
     fn abandon(&mut self) -> Step {
-        self.close_exporters();
+        self.dispatcher.close_all(false, || true);
         self.shared.set_lifecycle(Lifecycle::Stopped);
         self.shared.flush.end(FlushEnd::Closed);
         Step::Stop
@@ -213,7 +274,6 @@ impl<E: Event> Consumer<E> {
     /// resolve what was in flight, wake everyone, close the exporters.
     fn die(&mut self, message: String) {
         let shared = Arc::clone(&self.shared);
-        self.batch.clear();
         shared.control.update(|w| w.with_admission(Admission::ConsumerDead));
         shared.set_lifecycle(Lifecycle::Dead(message.clone()));
         let (_, resolved) = shared.ledger.finish(Terminal::ConsumerDead);
@@ -221,7 +281,7 @@ impl<E: Event> Consumer<E> {
         shared.flush.end(FlushEnd::ConsumerDead);
         shared.waiters.wake_all();
         tracing::error!(target: "ringtel", %message, "ringtel consumer thread died; later events count as consumer_dead");
-        // Best effort; each call is contained.
-        let _ = catch_unwind(AssertUnwindSafe(|| self.close_exporters()));
+        // Best effort: ask every worker to flush and close, without waiting.
+        let _ = catch_unwind(AssertUnwindSafe(|| self.dispatcher.close_all(false, || true)));
     }
 }

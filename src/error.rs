@@ -5,7 +5,12 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use crate::{ConfigError, Health};
+use crate::{ConfigError, ExporterState, Health, TotalFailure};
+
+/// Renders names as "`a`, `b`".
+fn quoted(names: &[String]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
 
 /// Why `TelemetryBuilder::start` failed.
 #[derive(Debug)]
@@ -75,7 +80,13 @@ pub enum FlushError {
     Timeout {
         /// How long `flush` waited.
         waited: Duration,
+        /// Exporters that were hung when the deadline passed (the usual
+        /// reason a flush cannot complete).
+        unresponsive: Vec<String>,
     },
+    /// The total-failure policy `Fail` fired and no export has succeeded
+    /// since; sticky until one does.
+    TotalFailure(TotalFailure),
     /// Every event was handed to every exporter, but some exporters' own
     /// `flush` failed.
     Exporters {
@@ -94,7 +105,14 @@ pub enum FlushError {
 impl fmt::Display for FlushError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FlushError::Timeout { waited } => write!(f, "flush timed out after {waited:?}"),
+            FlushError::Timeout { waited, unresponsive } => {
+                write!(f, "flush timed out after {waited:?}")?;
+                if !unresponsive.is_empty() {
+                    write!(f, " waiting for hung exporter(s) {}", quoted(unresponsive))?;
+                }
+                Ok(())
+            }
+            FlushError::TotalFailure(failure) => write!(f, "telemetry export failed: {failure}"),
             FlushError::Exporters { failures } => {
                 write!(f, "flush failed for ")?;
                 for (i, failure) in failures.iter().enumerate() {
@@ -117,7 +135,8 @@ impl Error for FlushError {}
 /// The final account of a closed telemetry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CloseReport {
-    pub(crate) health: Health,
+    // Boxed: the report travels inside `CloseError`, which stays small.
+    pub(crate) health: Box<Health>,
 }
 
 impl CloseReport {
@@ -138,6 +157,14 @@ pub enum CloseError {
         /// The final counts.
         report: CloseReport,
     },
+    /// Closed in time, but the total-failure policy `Fail` had fired and no
+    /// export succeeded since.
+    TotalFailure {
+        /// The sticky failure.
+        failure: TotalFailure,
+        /// The final counts.
+        report: CloseReport,
+    },
     /// The consumer thread had died; what it left is counted `ConsumerDead`.
     ConsumerDead {
         /// The final counts.
@@ -153,7 +180,9 @@ impl CloseError {
     /// The final counts, where the error carries them.
     pub fn report(&self) -> Option<&CloseReport> {
         match self {
-            CloseError::Timeout { report } | CloseError::ConsumerDead { report } => Some(report),
+            CloseError::Timeout { report }
+            | CloseError::ConsumerDead { report }
+            | CloseError::TotalFailure { report, .. } => Some(report),
             CloseError::OnConsumerThread => None,
         }
     }
@@ -162,11 +191,25 @@ impl CloseError {
 impl fmt::Display for CloseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CloseError::Timeout { report } => write!(
-                f,
-                "close timed out; {} events counted as shutdown_timeout",
-                report.health.dropped(crate::DropReason::ShutdownTimeout)
-            ),
+            CloseError::Timeout { report } => {
+                write!(f, "close timed out")?;
+                let open: Vec<String> = report
+                    .health
+                    .exporters()
+                    .iter()
+                    .filter(|e| !matches!(e.state(), ExporterState::Closed | ExporterState::CloseFailed))
+                    .map(|e| e.name().to_owned())
+                    .collect();
+                if !open.is_empty() {
+                    write!(f, " waiting for exporter(s) {}", quoted(&open))?;
+                }
+                write!(
+                    f,
+                    "; {} events counted as shutdown_timeout",
+                    report.health.dropped(crate::DropReason::ShutdownTimeout)
+                )
+            }
+            CloseError::TotalFailure { failure, .. } => write!(f, "telemetry export failed: {failure}"),
             CloseError::ConsumerDead { report } => write!(
                 f,
                 "the ringtel-consumer thread had died ({}); {} events counted as consumer_dead",
@@ -184,3 +227,15 @@ impl fmt::Display for CloseError {
 }
 
 impl Error for CloseError {}
+
+/// `remove_exporter` was given an id no exporter of this telemetry ever had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownExporter(pub crate::ExporterId);
+
+impl fmt::Display for UnknownExporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no exporter {} in this telemetry", self.0)
+    }
+}
+
+impl Error for UnknownExporter {}

@@ -58,8 +58,9 @@ impl Granularity {
     }
 }
 
-/// An event that ringtel can carry: anything `Send + 'static` that knows its
-/// granularity.
+/// An event that ringtel can carry: anything `Send + Sync + 'static` that
+/// knows its granularity. (`Sync` because a batch is shared, read-only, by
+/// every exporter's worker at once.)
 ///
 /// Keep events small (ringtel's own `PipelineEvent` is at most 64 bytes) and
 /// free of heap allocations, so building and emitting one costs nothing but the
@@ -75,7 +76,7 @@ impl Granularity {
 /// }
 /// assert_eq!(RowDone { row: 1 }.granularity(), Granularity::Rows);
 /// ```
-pub trait Event: Send + 'static {
+pub trait Event: Send + Sync + 'static {
     /// The granularity of this event.
     fn granularity(&self) -> Granularity;
 }

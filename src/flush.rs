@@ -96,7 +96,7 @@ impl FlushSync {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(FlushError::Timeout { waited: now - started });
+                return Err(FlushError::Timeout { waited: now - started, unresponsive: Vec::new() });
             }
             state = if cfg!(loom) {
                 wait(&self.condvar, state)

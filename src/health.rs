@@ -5,8 +5,9 @@ use std::fmt;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
+use crate::breaker::BreakerState;
 use crate::clock::Timestamp;
-use crate::{Backpressure, DropReason, Granularity};
+use crate::{Backpressure, DropReason, Granularity, TotalFailure};
 
 /// A snapshot of a telemetry: every count of the conservation law (C1), the
 /// ring, the consumer and each exporter.
@@ -49,6 +50,7 @@ pub struct Health {
     pub(crate) consumer: ConsumerState,
     pub(crate) last_heartbeat: Option<Timestamp>,
     pub(crate) exporters: Vec<ExporterHealth>,
+    pub(crate) total_failure: Option<TotalFailure>,
 }
 
 impl Health {
@@ -114,6 +116,12 @@ impl Health {
         &self.exporters
     }
 
+    /// The sticky total failure raised by the `Fail` policy, until an export
+    /// succeeds again.
+    pub fn total_failure(&self) -> Option<&TotalFailure> {
+        self.total_failure.as_ref()
+    }
+
     /// Whether `offered = filtered + delivered + dropped_total + in_flight +
     /// queue_len` (C1). After `close`, `in_flight` and `queue_len` are 0 and
     /// this is `offered = filtered + delivered + dropped_total`.
@@ -167,11 +175,35 @@ pub enum ConsumerState {
     },
 }
 
+/// Identifies an exporter of one telemetry (returned by `add_exporter`,
+/// shown in `Health`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ExporterId(pub(crate) u64);
+
+impl ExporterId {
+    /// The numeric id (unique within one telemetry, never reused).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ExporterId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
 /// One exporter's counts and state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExporterHealth {
+    pub(crate) id: ExporterId,
     pub(crate) name: String,
     pub(crate) state: ExporterState,
+    pub(crate) breaker: BreakerState,
+    pub(crate) breaker_opened: u64,
+    pub(crate) skipped_batches: u64,
+    pub(crate) skipped_events: u64,
     pub(crate) batches_exported: u64,
     pub(crate) events_exported: u64,
     pub(crate) failures: u64,
@@ -182,6 +214,26 @@ pub struct ExporterHealth {
 }
 
 impl ExporterHealth {
+    /// The exporter's id.
+    pub fn id(&self) -> ExporterId {
+        self.id
+    }
+    /// Its circuit breaker's state.
+    pub fn breaker(&self) -> BreakerState {
+        self.breaker
+    }
+    /// How many times its breaker opened.
+    pub fn breaker_opened(&self) -> u64 {
+        self.breaker_opened
+    }
+    /// Batches it did not get (breaker open, or hung).
+    pub fn skipped_batches(&self) -> u64 {
+        self.skipped_batches
+    }
+    /// Events in those batches.
+    pub fn skipped_events(&self) -> u64 {
+        self.skipped_events
+    }
     /// The exporter's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -222,30 +274,32 @@ impl ExporterHealth {
 
 /// An exporter's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(tag = "state", rename_all = "snake_case")]
 pub enum ExporterState {
     /// Receiving batches.
     Active,
+    /// Busy in one call for longer than its export timeout; its batches are
+    /// skipped (and counted for it) until the call returns.
+    Hung {
+        /// When the call it is stuck in began (telemetry clock).
+        since: Timestamp,
+    },
+    /// Removed; it flushes and closes, then leaves `Health`.
+    Removing,
     /// Closed cleanly.
     Closed,
     /// Its `close` returned an error or panicked.
     CloseFailed,
 }
 
-impl ExporterState {
-    pub(crate) fn from_u8(v: u8) -> Self {
-        match v {
-            0 => ExporterState::Active,
-            1 => ExporterState::Closed,
-            _ => ExporterState::CloseFailed,
-        }
-    }
-
-    fn as_str(self) -> &'static str {
+impl fmt::Display for ExporterState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ExporterState::Active => "active",
-            ExporterState::Closed => "closed",
-            ExporterState::CloseFailed => "close failed",
+            ExporterState::Active => f.write_str("active"),
+            ExporterState::Hung { since } => write!(f, "hung since {since}"),
+            ExporterState::Removing => f.write_str("removing"),
+            ExporterState::Closed => f.write_str("closed"),
+            ExporterState::CloseFailed => f.write_str("close failed"),
         }
     }
 }
@@ -294,12 +348,18 @@ impl fmt::Display for Health {
             (
                 format!("exporter {}", e.name),
                 format!(
-                    "{}, {} events in {} batches, {} failures, {} panics{}",
-                    e.state.as_str(),
+                    "{}, breaker {}, {} events in {} batches, {} failures, {} panics, {} skipped{}",
+                    e.state,
+                    match e.breaker {
+                        BreakerState::Closed { .. } => "closed",
+                        BreakerState::Open { .. } => "open",
+                        BreakerState::HalfOpen { .. } => "half-open",
+                    },
                     e.events_exported,
                     e.batches_exported,
                     e.failures,
                     e.panics,
+                    e.skipped_events,
                     e.last_error
                         .as_ref()
                         .map_or_else(String::new, |l| format!(", last error: {}", l.message))

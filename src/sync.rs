@@ -8,7 +8,7 @@
 
 #[cfg(not(loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub(crate) use std::thread;
 
@@ -27,7 +27,7 @@ mod imp {
 
 #[cfg(loom)]
 mod imp {
-    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub(crate) use loom::thread;
 
@@ -67,6 +67,11 @@ pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexG
         Err(poisoned) => poisoned.into_inner(),
     }
 }
+
+/// Shared ownership of immutable trait objects (the clock). Not part of any
+/// synchronisation protocol, so `std`'s `Arc` under loom too (loom's `Arc`
+/// cannot hold a `dyn` value).
+pub(crate) use std::sync::Arc as StdArc;
 
 /// Process-wide statics (the producer-slot allocator) use `std`'s mutex even
 /// under loom: loom objects cannot outlive one model execution, and the slot

@@ -2,12 +2,15 @@
 
 use std::time::{Duration, Instant};
 
-use crate::error::{CloseError, CloseReport, FlushError};
+use crate::error::{CloseError, CloseReport, FlushError, UnknownExporter};
 use crate::ledger::Terminal;
 use crate::role;
-use crate::shared::{Lifecycle, Shared};
-use crate::sync::{Arc, Ordering};
-use crate::{Backpressure, Emitted, Event, Granularity, Health, TelemetryBuilder};
+use crate::shared::{Command, Lifecycle, Shared};
+use crate::sync::{lock, Arc, Ordering};
+use crate::{
+    Backpressure, Emitted, Event, Exporter, ExporterId, ExporterOptions, ExporterState, Granularity, Health,
+    TelemetryBuilder,
+};
 
 /// A handle to a running telemetry: cheap to clone, `Send + Sync`.
 ///
@@ -82,7 +85,68 @@ impl<E: Event> Telemetry<E> {
         let deadline = Instant::now() + timeout;
         let generation = shared.flush.request();
         shared.doorbell.ring();
-        shared.flush.wait(generation, deadline)
+        match shared.flush.wait(generation, deadline) {
+            Ok(()) => match *lock(&shared.total_failure) {
+                Some(failure) => Err(FlushError::TotalFailure(failure)),
+                None => Ok(()),
+            },
+            Err(FlushError::Timeout { waited, .. }) => {
+                let unresponsive = lock(&shared.exporters)
+                    .iter()
+                    .filter(|e| matches!(e.state(), ExporterState::Hung { .. }))
+                    .map(|e| e.name().to_owned())
+                    .collect();
+                Err(FlushError::Timeout { waited, unresponsive })
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Adds an exporter while producers run (C14); it receives batches taken
+    /// from the ring after the consumer applies the change (promptly: the
+    /// consumer is rung awake).
+    ///
+    /// # Errors
+    /// [`ConfigError`](crate::ConfigError) if `options` are out of range.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use ringtel::{Event, ExporterOptions, Granularity, Telemetry};
+    /// use ringtel::exporters::Null;
+    /// struct Row;
+    /// impl Event for Row { fn granularity(&self) -> Granularity { Granularity::Rows } }
+    /// let telemetry = Telemetry::<Row>::builder().start().unwrap();
+    /// let id = telemetry.add_exporter(Null::new(), ExporterOptions::default()).unwrap();
+    /// telemetry.flush(Duration::from_secs(5)).unwrap(); // the change is applied by now
+    /// assert_eq!(telemetry.health().exporters()[0].id(), id);
+    /// telemetry.remove_exporter(id).unwrap();
+    /// ```
+    pub fn add_exporter(
+        &self,
+        exporter: impl Exporter<E>,
+        options: ExporterOptions,
+    ) -> Result<ExporterId, crate::ConfigError> {
+        crate::builder::validate_options(&options)?;
+        let id = self.shared.allocate_exporter_id();
+        lock(&self.shared.commands).push(Command::Add { id, exporter: Box::new(exporter), options });
+        self.shared.doorbell.ring();
+        Ok(id)
+    }
+
+    /// Removes an exporter while producers run (C14). It still receives every
+    /// batch accepted before this call, then flushes and closes exactly once,
+    /// then leaves `Health`. Returns without waiting for that.
+    ///
+    /// # Errors
+    /// [`UnknownExporter`] if no exporter with this id was ever added.
+    pub fn remove_exporter(&self, id: ExporterId) -> Result<(), UnknownExporter> {
+        if id.0 >= self.shared.next_exporter_id.load(Ordering::Relaxed) {
+            return Err(UnknownExporter(id));
+        }
+        lock(&self.shared.commands).push(Command::Remove(id));
+        self.shared.doorbell.ring();
+        Ok(())
     }
 
     /// A snapshot of every count, the ring, the consumer and each exporter.
