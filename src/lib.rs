@@ -31,11 +31,30 @@
 #![warn(rust_2018_idioms, unreachable_pub)]
 
 // Broken protocol variants exist only to show that the loom models catch
-// them; they must never reach a normal build.
-#[cfg(all(ringtel_broken, not(loom)))]
+// them; they must never reach a normal build. `--cfg ringtel_broken="x"`
+// does not set the bare `ringtel_broken`, so every value is listed (the same
+// list as the `check-cfg` in the root `Cargo.toml`).
+#[cfg(all(
+    not(loom),
+    any(
+        ringtel_broken,
+        ringtel_broken = "drop_log_check_then_act",
+        ringtel_broken = "block_register_late",
+        ringtel_broken = "close_skip_residual",
+        ringtel_broken = "close_no_wake",
+        ringtel_broken = "flush_relaxed_request",
+        ringtel_broken = "flush_target_after_drain",
+        ringtel_broken = "ledger_double_resolve",
+        ringtel_broken = "drop_oldest_uncounted",
+        ringtel_broken = "death_no_wake",
+        ringtel_broken = "start_no_handshake",
+        ringtel_broken = "control_torn"
+    )
+))]
 compile_error!("`ringtel_broken` variants are for loom builds only (RUSTFLAGS=\"--cfg loom\")");
 
 mod backpressure;
+mod breaker;
 mod builder;
 mod clock;
 mod config;
@@ -48,29 +67,59 @@ mod emit;
 mod error;
 mod event;
 mod exporter;
+mod failure;
+// Built-in exporters and the pipeline event model sit outside the atomic
+// protocol; loom builds leave them out.
+#[cfg(not(loom))]
+pub mod exporters;
 mod flush;
 mod health;
 mod ledger;
+// Protocol pieces for the loom models in `loom-tests/`; absent from normal builds.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_api;
 mod outcome;
+#[cfg(not(loom))]
+pub mod pipeline;
 mod ring;
 mod role;
 mod shared;
 mod sync;
 mod telemetry;
 mod wake;
+mod worker;
+
+/// The README's examples compile and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 pub use backpressure::Backpressure;
+pub use breaker::{
+    BreakerConfig, BreakerState, DEFAULT_BREAKER_COOLDOWN, DEFAULT_BREAKER_MAX_COOLDOWN,
+    DEFAULT_BREAKER_OPEN_AFTER,
+};
 pub use builder::TelemetryBuilder;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::{
     Config, ConfigError, ConfigLoadError, DEFAULT_BACKPRESSURE, DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY,
     DEFAULT_CLOSE_TIMEOUT, DEFAULT_CONSUMER_IDLE_MAX, DEFAULT_CONSUMER_IDLE_MIN, DEFAULT_CRITICAL_WAIT,
-    DEFAULT_DROP_LOG_INTERVAL, DEFAULT_GRANULARITY, DEFAULT_START_TIMEOUT, MAX_BATCH_SIZE, MAX_CAPACITY,
-    MAX_CONSUMER_IDLE, MAX_DURATION_SETTING, MIN_CONSUMER_IDLE,
+    DEFAULT_DROP_LOG_INTERVAL, DEFAULT_EXPORT_TIMEOUT, DEFAULT_GRANULARITY, DEFAULT_ON_TOTAL_FAILURE,
+    DEFAULT_START_TIMEOUT, DEFAULT_TOTAL_FAILURE_THRESHOLD, MAX_BATCH_SIZE, MAX_CAPACITY, MAX_CONSUMER_IDLE,
+    MAX_DURATION_SETTING, MIN_CONSUMER_IDLE,
 };
-pub use error::{CloseError, CloseReport, ExporterFailure, FlushError, StartError};
+pub use dispatch::ExporterOptions;
+pub use error::{CloseError, CloseReport, ExporterFailure, FlushError, StartError, UnknownExporter};
 pub use event::{Event, Granularity};
 pub use exporter::{ExportError, ExportErrorKind, Exporter};
-pub use health::{ConsumerState, DroppedCounts, ExporterHealth, ExporterState, Health, LastError};
+#[cfg(not(loom))]
+pub use exporters::{Console, JsonLines, Memory, Null};
+pub use failure::{TotalFailure, TotalFailurePolicy};
+pub use health::{
+    ConsumerState, DroppedCounts, ExporterHealth, ExporterId, ExporterState, Health, LastError,
+};
 pub use outcome::{DropReason, Emitted};
+#[cfg(not(loom))]
+pub use pipeline::{Names, PipelineEvent, ProgressTicker, RunContext};
 pub use telemetry::Telemetry;

@@ -1,0 +1,513 @@
+//! `JsonLines`: one JSON object per line, names resolved, written through a
+//! bounded buffer to a file, with optional size-based rotation.
+
+use std::error::Error;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::pipeline::{Names, PipelineEvent};
+use crate::{ExportError, ExportErrorKind, Exporter};
+
+/// The default name of a [`JsonLines`] exporter.
+pub const DEFAULT_JSON_LINES_NAME: &str = "json_lines";
+/// Default size of the write buffer: lines are gathered up to this many bytes
+/// (plus one line) before one `write` call.
+pub const DEFAULT_JSON_LINES_BUFFER_CAPACITY: usize = 64 * 1024;
+
+/// Size-based rotation: when writing the next lines would take the file past
+/// `max_bytes`, it is renamed to `<path>.1` (`<path>.1` to `<path>.2`, and so
+/// on, keeping `keep` rotated files) and a new file is started.
+///
+/// A file that already holds lines never grows past `max_bytes`; a single
+/// line longer than `max_bytes` gets a file of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// Largest size of one file, in bytes (at least 1).
+    pub max_bytes: u64,
+    /// How many rotated files to keep (at least 1); older ones are deleted.
+    pub keep: usize,
+}
+
+/// An exporter that writes each [`PipelineEvent`] as one JSON object per line
+/// (see [`Resolved`](crate::pipeline::Resolved) for the fields), with names
+/// resolved through a shared [`Names`] registry.
+///
+/// Lines are gathered in a buffer of bounded size and every batch is written
+/// to the file before `export` returns, so an `Ok` from `export` means the
+/// batch reached the operating system, and an I/O error (a full disk, a
+/// revoked permission) fails exactly the batch it hit. After a failed write
+/// the file is truncated back to the end of the last complete batch, so it
+/// never holds half a line (lines that a rotation earlier in the same batch
+/// moved to `<path>.1` stay there). Errors are returned as [`ExportError`]s
+/// (kind `Io`, or `Encode`), never panics; ringtel counts them per exporter.
+///
+/// `flush` flushes; `close` flushes and syncs the file to disk.
+///
+/// # Examples
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use ringtel::exporters::JsonLines;
+/// use ringtel::pipeline::{Names, PipelineEvent, RowId, RunContext, RunId, TokenId};
+/// use ringtel::{SystemClock, Telemetry};
+///
+/// let dir = std::env::temp_dir().join(format!("ringtel-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("events.jsonl");
+///
+/// let names = Arc::new(Names::new());
+/// let clock = SystemClock::new();
+/// let telemetry = Telemetry::<PipelineEvent>::builder()
+///     .clock(clock)
+///     .exporter(JsonLines::create(&path, Arc::clone(&names))?)
+///     .start()?;
+/// let run = RunContext::new(RunId::new(1), &clock);
+/// let _ = telemetry.emit(PipelineEvent::row_created(run, RowId::new(1), TokenId::new(1)));
+/// telemetry.close(Duration::from_secs(5))?;
+///
+/// let text = std::fs::read_to_string(&path)?;
+/// let line: serde_json::Value = serde_json::from_str(text.trim_end())?;
+/// assert_eq!(line["event"], "row_created");
+/// assert_eq!(line["row"], 1);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct JsonLines {
+    name: String,
+    path: PathBuf,
+    names: Arc<Names>,
+    append: bool,
+    /// `None` after `close`, or after a rotation could not reopen the file.
+    file: Option<File>,
+    /// Whether `path` is a regular file (so truncating, syncing and rotating
+    /// it make sense), as opposed to a device or a pipe.
+    regular: bool,
+    closed: bool,
+    /// Bytes of complete lines known to be in the current file.
+    file_len: u64,
+    buffer: Vec<u8>,
+    buffer_capacity: usize,
+    rotation: Option<Rotation>,
+    stats: JsonLinesStats,
+}
+
+/// What a [`JsonLines`] exporter has written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JsonLinesStats {
+    /// Lines written to files.
+    pub lines_written: u64,
+    /// Bytes written to files.
+    pub bytes_written: u64,
+    /// Files rotated.
+    pub rotations: u64,
+    /// Lines encoded but not written because the write failed (their batch
+    /// failed and ringtel counted it).
+    pub lines_discarded: u64,
+}
+
+/// Configures a [`JsonLines`] exporter; from [`JsonLines::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `create` is called"]
+pub struct JsonLinesBuilder {
+    path: PathBuf,
+    names: Arc<Names>,
+    name: String,
+    buffer_capacity: usize,
+    rotation: Option<Rotation>,
+    append: bool,
+}
+
+impl JsonLines {
+    /// Creates (or truncates) the file at `path` and returns an exporter
+    /// writing to it with default settings and no rotation.
+    ///
+    /// # Errors
+    /// [`JsonLinesError::Open`] if the file cannot be opened for writing.
+    pub fn create(path: impl AsRef<Path>, names: Arc<Names>) -> Result<JsonLines, JsonLinesError> {
+        JsonLines::builder(path, names).create()
+    }
+
+    /// A builder for an exporter writing to `path`.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use ringtel::exporters::JsonLines;
+    /// use ringtel::pipeline::Names;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ringtel-doc-builder-{}.jsonl", std::process::id()));
+    /// let exporter = JsonLines::builder(&path, Arc::new(Names::new()))
+    ///     .buffer_capacity(16 * 1024)
+    ///     .rotate(64 * 1024 * 1024, 3)
+    ///     .append(true)
+    ///     .name("audit")
+    ///     .create()?;
+    /// assert_eq!(exporter.path(), path);
+    ///
+    /// let err = JsonLines::builder(&path, Arc::new(Names::new())).rotate(0, 3).create().unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid value 0 for `rotation.max_bytes`: expected an integer >= 1");
+    /// # drop(exporter);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn builder(path: impl AsRef<Path>, names: Arc<Names>) -> JsonLinesBuilder {
+        JsonLinesBuilder {
+            path: path.as_ref().to_owned(),
+            names,
+            name: DEFAULT_JSON_LINES_NAME.to_owned(),
+            buffer_capacity: DEFAULT_JSON_LINES_BUFFER_CAPACITY,
+            rotation: None,
+            append: false,
+        }
+    }
+
+    /// The file written to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What it has written so far.
+    pub fn stats(&self) -> JsonLinesStats {
+        self.stats
+    }
+
+    /// The path of the `index`-th rotated file: `<path>.<index>`.
+    pub fn rotated_path(&self, index: usize) -> PathBuf {
+        rotated_path(&self.path, index)
+    }
+
+    fn open(path: &Path, append: bool) -> io::Result<(File, bool, u64)> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let meta = file.metadata()?;
+        let regular = meta.is_file();
+        let mut len = if regular { meta.len() } else { 0 };
+        if regular && !append && len > 0 {
+            file.set_len(0)?;
+            len = 0;
+        }
+        Ok((file, regular, len))
+    }
+
+    fn ensure_open(&mut self) -> Result<(), ExportError> {
+        if self.closed {
+            return Err(ExportError::new(ExportErrorKind::Other, "json lines exporter is closed"));
+        }
+        if self.file.is_none() {
+            // A rotation renamed the old file but could not open a new one;
+            // appending is right whichever step failed.
+            let (file, regular, len) =
+                JsonLines::open(&self.path, true).map_err(|e| io_error(&self.path, e))?;
+            self.file = Some(file);
+            self.regular = regular;
+            self.file_len = len;
+        }
+        Ok(())
+    }
+
+    /// The open file, or an error if a failed rotation left none.
+    fn file(&mut self) -> Result<&mut File, ExportError> {
+        self.file.as_mut().ok_or_else(|| ExportError::new(ExportErrorKind::Io, "json lines file is not open"))
+    }
+
+    /// Writes the first `len` buffered bytes (whole lines) to the file. With
+    /// rotation, writes only the lines that fit under `max_bytes`, rotating
+    /// in between as often as needed.
+    fn write_prefix(&mut self, mut len: usize) -> Result<(), ExportError> {
+        while len > 0 {
+            debug_assert_eq!(self.buffer[len - 1], b'\n', "only whole lines are written");
+            let chunk = match self.rotation {
+                Some(rotation) if self.regular => {
+                    let room = usize::try_from(rotation.max_bytes.saturating_sub(self.file_len))
+                        .unwrap_or(usize::MAX);
+                    match whole_lines_within(&self.buffer[..len], room) {
+                        0 if self.file_len > 0 => {
+                            self.rotate(rotation.keep)?;
+                            continue;
+                        }
+                        // A line longer than `max_bytes` gets a file of its own.
+                        0 => first_line_len(&self.buffer[..len]),
+                        fit => fit,
+                    }
+                }
+                _ => len,
+            };
+            let (file, path) = (self.file.as_mut(), &self.path);
+            let file =
+                file.ok_or_else(|| ExportError::new(ExportErrorKind::Io, "json lines file is not open"))?;
+            file.write_all(&self.buffer[..chunk]).map_err(|e| io_error(path, e))?;
+            let lines = count_lines(&self.buffer[..chunk]);
+            self.buffer.drain(..chunk);
+            len -= chunk;
+            self.file_len += chunk as u64;
+            self.stats.lines_written += lines;
+            self.stats.bytes_written += chunk as u64;
+        }
+        Ok(())
+    }
+
+    fn rotate(&mut self, keep: usize) -> Result<(), ExportError> {
+        debug_assert!(keep >= 1, "validated by the builder");
+        self.file = None;
+        let path = &self.path;
+        for index in (1..keep).rev() {
+            match fs::rename(rotated_path(path, index), rotated_path(path, index + 1)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_error(path, e)),
+                _ => {}
+            }
+        }
+        fs::rename(path, rotated_path(path, 1)).map_err(|e| io_error(path, e))?;
+        self.stats.rotations += 1;
+        self.file_len = 0;
+        let (file, regular, len) = JsonLines::open(path, false).map_err(|e| io_error(path, e))?;
+        self.file = Some(file);
+        self.regular = regular;
+        self.file_len = len;
+        Ok(())
+    }
+
+    fn write_batch(&mut self, batch: &[PipelineEvent]) -> Result<(), ExportError> {
+        let names = Arc::clone(&self.names);
+        let view = names.read();
+        for event in batch {
+            let start = self.buffer.len();
+            if let Err(e) = serde_json::to_writer(&mut self.buffer, &event.resolved(&view)) {
+                self.buffer.truncate(start);
+                return Err(ExportError::new(ExportErrorKind::Encode, e.to_string()).with_source(e));
+            }
+            self.buffer.push(b'\n');
+            if self.buffer.len() >= self.buffer_capacity {
+                // Write the lines before this one first, so rotation can put
+                // a line over `max_bytes` in a file of its own.
+                self.write_prefix(start)?;
+                let rest = self.buffer.len();
+                self.write_prefix(rest)?;
+            }
+        }
+        let rest = self.buffer.len();
+        self.write_prefix(rest)
+    }
+
+    /// After a failed batch: drop what is buffered and cut the file back to
+    /// the last complete batch, so it never ends in half a line.
+    fn discard_failed_batch(&mut self, batch_start_len: u64, rotations_before: u64) -> Option<io::Error> {
+        self.stats.lines_discarded += count_lines(&self.buffer);
+        self.buffer.clear();
+        let keep_len = if self.stats.rotations == rotations_before { batch_start_len } else { 0 };
+        let file = self.file.as_ref()?;
+        if !self.regular {
+            return None;
+        }
+        match file.set_len(keep_len) {
+            Ok(()) => {
+                self.file_len = keep_len;
+                None
+            }
+            Err(e) => {
+                if let Ok(meta) = file.metadata() {
+                    self.file_len = meta.len();
+                }
+                Some(e)
+            }
+        }
+    }
+}
+
+impl Exporter<PipelineEvent> for JsonLines {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn export(&mut self, batch: &[PipelineEvent]) -> Result<(), ExportError> {
+        self.ensure_open()?;
+        let (start_len, rotations) = (self.file_len, self.stats.rotations);
+        self.write_batch(batch).map_err(|err| match self.discard_failed_batch(start_len, rotations) {
+            None => err,
+            Some(truncate) => {
+                let message =
+                    format!("{}; truncating back to the last batch also failed: {truncate}", err.message());
+                ExportError::new(err.kind(), message).retryable(err.is_retryable()).with_source(err)
+            }
+        })
+    }
+
+    fn flush(&mut self) -> Result<(), ExportError> {
+        self.ensure_open()?;
+        let rest = self.buffer.len();
+        self.write_prefix(rest)?;
+        let path = self.path.clone();
+        self.file()?.flush().map_err(|e| io_error(&path, e))
+    }
+
+    /// Flushes, then syncs the file to disk (regular files only; a device or
+    /// pipe has nothing to sync).
+    fn close(&mut self) -> Result<(), ExportError> {
+        self.flush()?;
+        self.closed = true;
+        match self.file.take() {
+            Some(file) if self.regular => file.sync_all().map_err(|e| io_error(&self.path, e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl JsonLinesBuilder {
+    /// Gathers lines up to `bytes` (plus one line) before each write;
+    /// default [`DEFAULT_JSON_LINES_BUFFER_CAPACITY`]. Every batch is written
+    /// out before `export` returns, whatever this is.
+    pub fn buffer_capacity(mut self, bytes: usize) -> Self {
+        self.buffer_capacity = bytes;
+        self
+    }
+
+    /// Rotates the file before it would pass `max_bytes`, keeping `keep`
+    /// rotated files (see [`Rotation`]).
+    pub fn rotate(mut self, max_bytes: u64, keep: usize) -> Self {
+        self.rotation = Some(Rotation { max_bytes, keep });
+        self
+    }
+
+    /// Appends to an existing file instead of truncating it (default: truncate).
+    pub fn append(mut self, append: bool) -> Self {
+        self.append = append;
+        self
+    }
+
+    /// Names the exporter (as shown in `Health`); default [`DEFAULT_JSON_LINES_NAME`].
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Validates the settings and opens the file.
+    ///
+    /// # Errors
+    /// [`JsonLinesError::InvalidSetting`] naming a bad setting;
+    /// [`JsonLinesError::Open`] if the file cannot be opened for writing.
+    pub fn create(self) -> Result<JsonLines, JsonLinesError> {
+        if let Some(rotation) = self.rotation {
+            if rotation.max_bytes == 0 {
+                return Err(JsonLinesError::InvalidSetting {
+                    field: "rotation.max_bytes",
+                    value: "0".to_owned(),
+                    expected: "an integer >= 1",
+                });
+            }
+            if rotation.keep == 0 {
+                return Err(JsonLinesError::InvalidSetting {
+                    field: "rotation.keep",
+                    value: "0".to_owned(),
+                    expected: "an integer >= 1",
+                });
+            }
+        }
+        let (file, regular, file_len) = JsonLines::open(&self.path, self.append)
+            .map_err(|source| JsonLinesError::Open { path: self.path.clone(), source })?;
+        Ok(JsonLines {
+            name: self.name,
+            path: self.path,
+            names: self.names,
+            append: self.append,
+            file: Some(file),
+            regular,
+            closed: false,
+            file_len,
+            buffer: Vec::with_capacity(self.buffer_capacity.min(DEFAULT_JSON_LINES_BUFFER_CAPACITY * 16)),
+            buffer_capacity: self.buffer_capacity,
+            rotation: self.rotation,
+            stats: JsonLinesStats::default(),
+        })
+    }
+}
+
+/// An `Io` export error naming the file.
+fn io_error(path: &Path, err: io::Error) -> ExportError {
+    let retryable = matches!(
+        err.kind(),
+        io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    );
+    ExportError::new(ExportErrorKind::Io, format!("{}: {err}", path.display()))
+        .retryable(retryable)
+        .with_source(err)
+}
+
+fn count_lines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// The length of the longest prefix of `bytes` made of whole lines and at
+/// most `room` bytes long.
+fn whole_lines_within(bytes: &[u8], room: usize) -> usize {
+    let window = &bytes[..bytes.len().min(room)];
+    window.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
+}
+
+/// The length of the first line of `bytes`, newline included.
+fn first_line_len(bytes: &[u8]) -> usize {
+    bytes.iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| i + 1)
+}
+
+fn rotated_path(path: &Path, index: usize) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{index}"));
+    PathBuf::from(name)
+}
+
+impl fmt::Debug for JsonLines {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonLines")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("append", &self.append)
+            .field("open", &self.file.is_some())
+            .field("file_len", &self.file_len)
+            .field("buffered", &self.buffer.len())
+            .field("rotation", &self.rotation)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a [`JsonLines`] exporter could not be created.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum JsonLinesError {
+    /// The file could not be opened for writing.
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// A setting is out of range.
+    InvalidSetting {
+        /// The setting.
+        field: &'static str,
+        /// The rejected value.
+        value: String,
+        /// The accepted range, in words.
+        expected: &'static str,
+    },
+}
+
+impl fmt::Display for JsonLinesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JsonLinesError::Open { path, source } => write!(f, "cannot open `{}`: {source}", path.display()),
+            JsonLinesError::InvalidSetting { field, value, expected } => {
+                write!(f, "invalid value {value} for `{field}`: expected {expected}")
+            }
+        }
+    }
+}
+
+impl Error for JsonLinesError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            JsonLinesError::Open { source, .. } => Some(source),
+            JsonLinesError::InvalidSetting { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Built-in exporters: [`JsonLines`] (a file, one JSON object per line),
+//! [`Console`] (human-readable lines or a periodic summary), [`Memory`]
+//! (bounded, for tests and examples) and [`Null`] (discards).
+//!
+//! `JsonLines` and `Console` write [`PipelineEvent`](crate::pipeline::PipelineEvent)s
+//! and resolve their names through a shared [`Names`](crate::pipeline::Names)
+//! registry; `Memory` and `Null` take any event type.
+//!
+//! Every exporter keeps its buffers bounded (C13) and reports every failure
+//! as an [`ExportError`](crate::ExportError), which ringtel counts per
+//! exporter; none panics on I/O errors.
+
+mod console;
+mod json_lines;
+mod memory;
+mod null;
+
+pub use console::{Console, ConsoleMode, DEFAULT_CONSOLE_BUFFER_CAPACITY, DEFAULT_CONSOLE_NAME};
+pub use json_lines::{
+    JsonLines, JsonLinesBuilder, JsonLinesError, JsonLinesStats, Rotation,
+    DEFAULT_JSON_LINES_BUFFER_CAPACITY, DEFAULT_JSON_LINES_NAME,
+};
+pub use memory::{Memory, MemoryHandle, DEFAULT_MEMORY_NAME};
+pub use null::{Null, DEFAULT_NULL_NAME};
