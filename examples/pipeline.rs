@@ -746,10 +746,18 @@ fn print_report(r: &Report<'_>) {
         row(
             &format!("exporter {}", e.name()),
             format!(
-                "{:?}: {} events in {} batches, {} failures, {} flush failures, {} panics{last_error}",
+                "{}, breaker {} (opened {}x): {} events in {} batches, {} skipped, {} failures, \
+                 {} flush failures, {} panics{last_error}",
                 e.state(),
+                match e.breaker() {
+                    ringtel::BreakerState::Closed { .. } => "closed",
+                    ringtel::BreakerState::Open { .. } => "open",
+                    ringtel::BreakerState::HalfOpen { .. } => "half-open",
+                },
+                e.breaker_opened(),
                 human(e.events_exported()),
                 human(e.batches_exported()),
+                human(e.skipped_events()),
                 e.failures(),
                 e.flush_failures(),
                 e.panics(),
