@@ -139,8 +139,11 @@ impl Config {
     /// [`ConfigLoadError::Parse`] for malformed TOML or unknown fields,
     /// [`ConfigLoadError::Invalid`] for a value out of range.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigLoadError> {
-        let config: Config = toml::from_str(text)
-            .map_err(|e| ConfigLoadError::Parse { format: "TOML", message: e.message().to_owned() })?;
+        let config: Config = toml::from_str(text).map_err(|e| ConfigLoadError::Parse {
+            format: "TOML",
+            // Some TOML errors carry only a location; keep the full text then.
+            message: if e.message().is_empty() { e.to_string() } else { e.message().to_owned() },
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -157,6 +160,11 @@ impl Config {
     }
 
     /// Serializes to TOML (round-trips through [`Config::from_toml_str`]).
+    ///
+    /// # Panics
+    /// If `drop_log_interval` or `total_failure_threshold` exceeds `i64::MAX`,
+    /// which TOML integers cannot hold (a known limit, found by fuzzing; JSON
+    /// has no such limit).
     pub fn to_toml_string(&self) -> String {
         toml::to_string(self).expect("Config is always representable in TOML")
     }

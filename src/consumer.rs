@@ -103,6 +103,14 @@ impl<E: Event> Consumer<E> {
         if !departed.is_empty() {
             lock(&shared.exporters).retain(|stats| !departed.contains(&stats.id()));
         }
+        // Broken twin for the loom suite: read the flush target after the
+        // drain. A flush requested after the drain's last pop is then
+        // completed without its events having been exported (C6).
+        #[cfg(ringtel_broken = "flush_target_after_drain")]
+        let (flush_target, flushing) = {
+            let target = shared.flush.requested();
+            (target, target > self.flushed_upto)
+        };
         if flushing {
             // If an exporter is hung the round stays pending; waiters time
             // out naming it, and the round completes once it returns.
@@ -122,7 +130,18 @@ impl<E: Event> Consumer<E> {
     /// apply after this pass's drain (the removed exporter still gets what was
     /// accepted before the removal).
     fn apply_additions(&mut self) -> Vec<crate::ExporterId> {
-        let commands = std::mem::take(&mut *lock(&self.shared.commands));
+        let commands = lock(&self.shared.commands).as_mut().map(std::mem::take).unwrap_or_default();
+        self.apply(commands)
+    }
+
+    /// Stops accepting exporter-set changes and applies what was queued, so
+    /// the final close closes every exporter ever added exactly once.
+    fn seal_commands(&mut self) {
+        let commands = lock(&self.shared.commands).take().unwrap_or_default();
+        let _ = self.apply(commands);
+    }
+
+    fn apply(&mut self, commands: Vec<Command<E>>) -> Vec<crate::ExporterId> {
         let mut removals = Vec::new();
         for command in commands {
             match command {
@@ -171,21 +190,26 @@ impl<E: Event> Consumer<E> {
             let mut batch = self.dispatcher.buffer();
             let events = Arc::get_mut(&mut batch).expect("a pooled buffer no worker holds");
             debug_assert!(events.is_empty() && want <= events.capacity());
-            while events.len() < want {
-                match shared.ring.pop() {
-                    Some(event) => events.push(event),
-                    None => break,
+            let taken = shared.ledger.take_popped(|| {
+                while events.len() < want {
+                    match shared.ring.pop() {
+                        Some(event) => events.push(event),
+                        None => break,
+                    }
                 }
-            }
-            let n = events.len() as u64;
-            if n == 0 {
-                self.dispatcher.recycle(batch);
-                break;
-            }
-            if let Err(finished) = shared.ledger.take(n) {
-                self.dispatcher.recycle(batch);
-                return Err(finished);
-            }
+                events.len() as u64
+            });
+            let n = match taken {
+                Ok(0) => {
+                    self.dispatcher.recycle(batch);
+                    break;
+                }
+                Ok(n) => n,
+                Err(finished) => {
+                    self.dispatcher.recycle(batch);
+                    return Err(finished);
+                }
+            };
             shared.control.clear_full_hint();
             shared.waiters.wake_if_waiting();
             let delivered = self.dispatcher.export(&batch);
@@ -242,6 +266,7 @@ impl<E: Event> Consumer<E> {
     /// Close requested and the ring drained: flush, close, finish.
     fn finish_close(&mut self) -> Step {
         let shared = Arc::clone(&self.shared);
+        self.seal_commands();
         let requested = shared.flush.requested();
         let flushed = match self.dispatcher.flush() {
             Ok(failures) => {
@@ -264,6 +289,7 @@ impl<E: Event> Consumer<E> {
     /// A timed-out close finished the ledger while we were busy; whatever we
     /// held was counted there. Ask the exporters to close and stop.
     fn abandon(&mut self) -> Step {
+        self.seal_commands();
         self.dispatcher.close_all(false, || true);
         self.shared.set_lifecycle(Lifecycle::Stopped);
         self.shared.flush.end(FlushEnd::Closed);
@@ -279,9 +305,15 @@ impl<E: Event> Consumer<E> {
         let (_, resolved) = shared.ledger.finish(Terminal::ConsumerDead);
         shared.drop_log.record_and_log(resolved, DropReason::ConsumerDead);
         shared.flush.end(FlushEnd::ConsumerDead);
+        // Broken twin for the loom suite: no wake-up on death. A producer
+        // blocked on the full ring then waits forever (C8).
+        #[cfg(not(ringtel_broken = "death_no_wake"))]
         shared.waiters.wake_all();
         tracing::error!(target: "ringtel", %message, "ringtel consumer thread died; later events count as consumer_dead");
         // Best effort: ask every worker to flush and close, without waiting.
-        let _ = catch_unwind(AssertUnwindSafe(|| self.dispatcher.close_all(false, || true)));
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            self.seal_commands();
+            self.dispatcher.close_all(false, || true)
+        }));
     }
 }

@@ -99,11 +99,14 @@ pub(crate) struct Ledger {
 }
 
 impl Ledger {
-    /// Records that the consumer took `count` events from the ring.
+    /// Records that the consumer took `count` events from the ring (the loom
+    /// models drive the ledger directly with this; the consumer uses
+    /// [`Ledger::take_popped`]).
     ///
     /// # Errors
     /// If the ledger is finished, the events are resolved right here under
     /// the terminal reason and the consumer must stop.
+    #[cfg(loom)]
     pub(crate) fn take(&self, count: u64) -> Result<(), Finished> {
         let mut c = lock(&self.counts);
         c.taken += count;
@@ -114,6 +117,32 @@ impl Ledger {
                 Err(Finished(terminal))
             }
         }
+    }
+
+    /// Runs `pop` (which moves events from the ring into a batch and returns
+    /// how many) and records them as taken, atomically with respect to
+    /// `finish` and `counts_with`: a snapshot never sees events that left the
+    /// ring but are not yet taken, so even a timed-out close's report counts
+    /// every accepted event.
+    ///
+    /// # Errors
+    /// If the ledger is finished; then nothing is popped.
+    pub(crate) fn take_popped(&self, pop: impl FnOnce() -> u64) -> Result<u64, Finished> {
+        let mut c = lock(&self.counts);
+        if let Some(terminal) = c.terminal {
+            return Err(Finished(terminal));
+        }
+        let count = pop();
+        c.taken += count;
+        Ok(count)
+    }
+
+    /// A copy of the counts and `read()`'s result, taken under the same lock
+    /// (see [`Ledger::take_popped`]).
+    pub(crate) fn counts_with<R>(&self, read: impl FnOnce() -> R) -> (LedgerCounts, R) {
+        let c = lock(&self.counts);
+        let r = read();
+        (*c, r)
     }
 
     /// Resolves `count` taken events: delivered, or failed on every exporter.

@@ -93,7 +93,9 @@ pub(crate) struct Shared<E> {
     /// exporters are added and removed.
     pub(crate) exporters: Mutex<Vec<Arc<ExporterStats>>>,
     /// Exporter-set changes for the consumer to apply (C14).
-    pub(crate) commands: Mutex<Vec<Command<E>>>,
+    /// `None` once the consumer has begun its final close: later additions
+    /// are closed at once by the caller instead of being queued forever.
+    pub(crate) commands: Mutex<Option<Vec<Command<E>>>>,
     /// The next exporter id; ids are never reused.
     pub(crate) next_exporter_id: AtomicU64,
     /// Set when the `Fail` total-failure policy fires; cleared by the
@@ -134,7 +136,7 @@ impl<E> Shared<E> {
             lifecycle: Mutex::new(Lifecycle::Starting),
             lifecycle_changed: Condvar::new(),
             exporters: Mutex::new(Vec::new()),
-            commands: Mutex::new(Vec::new()),
+            commands: Mutex::new(Some(Vec::new())),
             next_exporter_id: AtomicU64::new(0),
             total_failure: Mutex::new(None),
             clock,
@@ -217,6 +219,10 @@ impl<E> Shared<E> {
         });
         self.close_requested.store(true, Ordering::Release);
         self.doorbell.ring();
+        // Broken twin for the loom suite: no wake-up on close. A producer
+        // blocked on a ring the consumer cannot drain (a hung exporter)
+        // then waits forever (C7).
+        #[cfg(not(ringtel_broken = "close_no_wake"))]
         self.waiters.wake_all();
     }
 
@@ -252,10 +258,9 @@ impl<E> Shared<E> {
 
     /// A snapshot of every count (see [`Health`] for its consistency).
     pub(crate) fn health(&self) -> Health {
-        // Ledger first, ring second: an event moving from the ring to the
-        // ledger in between is missed rather than counted twice.
-        let ledger = self.ledger.counts();
-        let ring_len = self.ring.len();
+        // Under the ledger's lock, so no event is between the ring and the
+        // ledger (see `Ledger::take_popped`).
+        let (ledger, ring_len) = self.ledger.counts_with(|| self.ring.len());
         let (queue_len, residual) = match ledger.terminal {
             Some(_) => (0, ring_len as u64),
             None => (ring_len, 0),

@@ -129,7 +129,19 @@ impl<E: Event> Telemetry<E> {
     ) -> Result<ExporterId, crate::ConfigError> {
         crate::builder::validate_options(&options)?;
         let id = self.shared.allocate_exporter_id();
-        lock(&self.shared.commands).push(Command::Add { id, exporter: Box::new(exporter), options });
+        let mut commands = lock(&self.shared.commands);
+        match commands.as_mut() {
+            Some(queue) => queue.push(Command::Add { id, exporter: Box::new(exporter), options }),
+            None => {
+                drop(commands);
+                // Closed already: the exporter will never get a batch; close
+                // it now so it is still closed exactly once.
+                let mut exporter = exporter;
+                let _ = crate::worker::contained(|| exporter.close());
+                return Ok(id);
+            }
+        }
+        drop(commands);
         self.shared.doorbell.ring();
         Ok(id)
     }
@@ -144,7 +156,9 @@ impl<E: Event> Telemetry<E> {
         if id.0 >= self.shared.next_exporter_id.load(Ordering::Relaxed) {
             return Err(UnknownExporter(id));
         }
-        lock(&self.shared.commands).push(Command::Remove(id));
+        if let Some(queue) = lock(&self.shared.commands).as_mut() {
+            queue.push(Command::Remove(id));
+        }
         self.shared.doorbell.ring();
         Ok(())
     }
@@ -221,7 +235,10 @@ impl<E: Event> Telemetry<E> {
     #[cfg(feature = "fault-injection")]
     #[doc(hidden)]
     pub fn inject_consumer_panic(&self) {
-        self.shared.inject_panic.store(true, Ordering::Relaxed);
+        // A swap, not a store: loom mis-orders a plain store racing the
+        // consumer's `swap` (tokio-rs/loom#254), which would make the
+        // consumer-death model miss the injection. Same effect either way.
+        self.shared.inject_panic.swap(true, Ordering::Relaxed);
         self.shared.doorbell.ring();
     }
 }
