@@ -132,6 +132,20 @@ impl Control {
         &self,
         mut change: impl FnMut(ControlWord) -> ControlWord,
     ) -> (ControlWord, ControlWord) {
+        // Broken twin for the loom suite: write the fields one after another
+        // (as if granularity and policy were separate atomics) and without a
+        // CAS. A racing `emit` can see the new granularity with the old
+        // policy, and a racing change (close, full hint) can be lost (C14).
+        #[cfg(ringtel_broken = "control_torn")]
+        {
+            let current = self.word.load(Ordering::Relaxed);
+            let next = change(ControlWord(current)).0;
+            let policy = (TWO_BITS << POLICY_SHIFT) | NANOS_MASK;
+            self.word.store((next & !policy) | (current & policy), Ordering::Relaxed);
+            self.word.store(next, Ordering::Relaxed);
+            return (ControlWord(current), ControlWord(next));
+        }
+        #[cfg_attr(ringtel_broken = "control_torn", allow(unreachable_code))]
         let mut current = self.word.load(Ordering::Relaxed);
         loop {
             let next = change(ControlWord(current)).0;

@@ -474,7 +474,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             if !open || give_up() {
                 return;
             }
-            self.bell.sleep(self.idle_max);
+            self.bell.wait_for_ring(self.idle_max);
         }
     }
 
@@ -559,7 +559,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             if !waiting {
                 return;
             }
-            self.bell.sleep(next_check);
+            self.bell.wait_for_ring(next_check);
         }
     }
 }

@@ -139,6 +139,21 @@ impl<E: Event> Shared<E> {
 
     /// `DropOldest`: make room by evicting the oldest event.
     fn push_evicting(&self, event: E) -> Emitted {
+        // Broken twin for the loom suite: decide whether an event was evicted
+        // from a racy `is_full` check before the push instead of from
+        // `force_push`'s own answer. A consumer pop in between makes the
+        // count wrong: an eviction is missed or one that never happened is
+        // counted (C1).
+        #[cfg(ringtel_broken = "drop_oldest_uncounted")]
+        {
+            let looked_full = self.ring.is_full();
+            drop(self.ring.force_push(event));
+            if looked_full {
+                self.count_drop(DropReason::Overwritten);
+            }
+            return Emitted::Queued;
+        }
+        #[cfg_attr(ringtel_broken = "drop_oldest_uncounted", allow(unreachable_code))]
         if let Some(evicted) = self.ring.force_push(event) {
             if evicted.granularity().is_critical() {
                 self.rescue_critical(evicted);

@@ -41,13 +41,31 @@ pub(crate) struct FlushSync {
 impl FlushSync {
     /// Registers a flush request; returns its generation.
     pub(crate) fn request(&self) -> u64 {
-        self.requested.fetch_add(1, Ordering::AcqRel) + 1
+        // The Release half is what C6 needs: the caller's pushes (the ring's
+        // `tail` advance) happen-before the consumer's Acquire load in
+        // `requested`, so the drain after that load cannot miss them; with
+        // `ArrayQueue` a pop without that edge may report "empty" from a
+        // stale `tail`. Concurrent requests form one RMW chain, so the
+        // consumer reading the newest generation synchronises with every
+        // earlier requester too (release sequence).
+        #[cfg(not(ringtel_broken = "flush_relaxed_request"))]
+        let order = Ordering::AcqRel;
+        // Broken twin for the loom suite: a relaxed request. The consumer can
+        // see the new generation, drain a ring that still looks empty, and
+        // complete the flush before the caller's event is exported.
+        #[cfg(ringtel_broken = "flush_relaxed_request")]
+        let order = Ordering::Relaxed;
+        self.requested.fetch_add(1, order) + 1
     }
 
     /// The newest requested generation (consumer side).
     pub(crate) fn requested(&self) -> u64 {
         // Acquire: pairs with the AcqRel `fetch_add` in `request`.
-        self.requested.load(Ordering::Acquire)
+        #[cfg(not(ringtel_broken = "flush_relaxed_request"))]
+        let order = Ordering::Acquire;
+        #[cfg(ringtel_broken = "flush_relaxed_request")]
+        let order = Ordering::Relaxed;
+        self.requested.load(order)
     }
 
     /// Marks every generation up to `upto` complete, with this round's failures.

@@ -6,6 +6,15 @@
 //! linearizability is crossbeam's to prove; the protocols around the ring
 //! (admission, wake-ups, shutdown, accounting) are ringtel's, and loom checks
 //! them against this model.
+//!
+//! The model must not synchronise more than `ArrayQueue` does, or loom would
+//! accept orderings that fail on real hardware. A mutex alone would: it
+//! orders every push before or after every pop. `ArrayQueue::pop` instead
+//! reports "empty" after a `SeqCst` fence and a relaxed load of `tail` that
+//! may be stale (a push with no happens-before edge to the pop is missed),
+//! and `push` reports "full" from a stale `head` the same way. The loom ring
+//! keeps `tail` and `head` as loom atomics and decides "empty" and "full"
+//! exactly so; the mutex only guards the data.
 
 /// A bounded multi-producer multi-consumer FIFO queue.
 #[derive(Debug)]
@@ -16,6 +25,14 @@ pub(crate) struct Ring<E> {
     queue: crate::sync::Mutex<std::collections::VecDeque<E>>,
     #[cfg(loom)]
     capacity: usize,
+    /// Pushes so far (`ArrayQueue::tail`). Written only under `queue`;
+    /// read without it by `pop` to decide "empty".
+    #[cfg(loom)]
+    tail: crate::sync::AtomicUsize,
+    /// Pops and evictions so far (`ArrayQueue::head`). Written only under
+    /// `queue`; read without it by `push` to decide "full".
+    #[cfg(loom)]
+    head: crate::sync::AtomicUsize,
 }
 
 #[cfg(not(loom))]
@@ -70,31 +87,74 @@ impl<E> Ring<E> {
 impl<E> Ring<E> {
     pub(crate) fn new(capacity: usize) -> Self {
         assert!(capacity > 0, "ring capacity must be non-zero");
-        Ring { queue: crate::sync::Mutex::new(std::collections::VecDeque::with_capacity(capacity)), capacity }
+        Ring {
+            queue: crate::sync::Mutex::new(std::collections::VecDeque::with_capacity(capacity)),
+            capacity,
+            tail: crate::sync::AtomicUsize::new(0),
+            head: crate::sync::AtomicUsize::new(0),
+        }
     }
 
     pub(crate) fn push(&self, event: E) -> Result<(), E> {
+        use crate::sync::{fence, Ordering};
+        // As `ArrayQueue::push` on a slot it sees occupied: a SeqCst fence,
+        // then a relaxed `head` that may miss a pop with no happens-before
+        // edge to us; if that `head` says full, the push fails.
+        fence(Ordering::SeqCst);
+        let head = self.head.load(Ordering::Relaxed);
         let mut queue = crate::sync::lock(&self.queue);
-        if queue.len() == self.capacity {
+        // Exact: `tail` is written only under the lock we hold.
+        let tail = self.tail.load(Ordering::Relaxed);
+        debug_assert!(head <= tail && tail - queue.len() >= head);
+        if queue.len() == self.capacity || tail - head >= self.capacity {
             return Err(event);
         }
         queue.push_back(event);
+        self.tail.store(tail + 1, Ordering::Relaxed);
         Ok(())
     }
 
     pub(crate) fn force_push(&self, event: E) -> Option<E> {
+        use crate::sync::Ordering;
+        // `ArrayQueue::force_push` evicts only after a successful CAS on the
+        // real `head`, so it is exact: model it under the lock.
         let mut queue = crate::sync::lock(&self.queue);
-        let evicted = if queue.len() == self.capacity { queue.pop_front() } else { None };
+        let evicted = if queue.len() == self.capacity {
+            self.head.store(self.head.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            queue.pop_front()
+        } else {
+            None
+        };
         queue.push_back(event);
+        self.tail.store(self.tail.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         evicted
     }
 
     pub(crate) fn pop(&self) -> Option<E> {
-        crate::sync::lock(&self.queue).pop_front()
+        use crate::sync::{fence, Ordering};
+        // As `ArrayQueue::pop` on a slot it sees empty: a SeqCst fence, then
+        // a relaxed `tail` that may miss a push with no happens-before edge
+        // to us; if that `tail` says empty, the pop returns `None`.
+        fence(Ordering::SeqCst);
+        let tail = self.tail.load(Ordering::Relaxed);
+        let mut queue = crate::sync::lock(&self.queue);
+        // Exact: `head` is written only under the lock we hold.
+        let head = self.head.load(Ordering::Relaxed);
+        if tail <= head {
+            return None;
+        }
+        let event = queue.pop_front();
+        debug_assert!(event.is_some(), "tail {tail} > head {head} but the ring is empty");
+        self.head.store(head + 1, Ordering::Relaxed);
+        event
     }
 
     pub(crate) fn is_full(&self) -> bool {
-        crate::sync::lock(&self.queue).len() == self.capacity
+        use crate::sync::Ordering;
+        // As `ArrayQueue::is_full`: two loads, either possibly stale.
+        let tail = self.tail.load(Ordering::SeqCst);
+        let head = self.head.load(Ordering::SeqCst);
+        tail.saturating_sub(head) >= self.capacity
     }
 
     pub(crate) fn len(&self) -> usize {

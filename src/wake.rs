@@ -44,6 +44,22 @@ impl Doorbell {
         }
         std::mem::replace(&mut *rung, false)
     }
+
+    /// Waits up to `timeout` for a ring that is sure to come (an exporter
+    /// worker finishing its job), unless the bell was rung since the last
+    /// wait. Returns whether it was rung.
+    ///
+    /// Unlike [`Doorbell::sleep`] (an idle timer, which loom models as a
+    /// yield), this is a timed wait, and under loom every timed wait is an
+    /// untimed one: the waiter has a ringer, and if a ring were missing loom
+    /// would report the deadlock instead of spinning through the timeout.
+    pub(crate) fn wait_for_ring(&self, timeout: Duration) -> bool {
+        let mut rung = lock(&self.rung);
+        if !*rung {
+            rung = wait_timeout(&self.condvar, rung, timeout);
+        }
+        std::mem::replace(&mut *rung, false)
+    }
 }
 
 /// Producers waiting for room in the ring (policies `Block`, `BlockFor`, and

@@ -1,1 +1,239 @@
-//! Loom models live in `tests/`.
+//! Loom models of ringtel's atomic protocols live in `tests/`; this library
+//! holds what they share: a tiny event type, a recording exporter built from
+//! loom primitives, a builder preset that keeps the state space small, and
+//! the helper that asserts loom catches a broken twin.
+//!
+//! Everything here exists only under `--cfg loom` (see `README.md`).
+#![cfg(loom)]
+#![warn(missing_docs, rust_2018_idioms)]
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Once;
+
+use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use loom::sync::{Arc, Condvar, Mutex};
+use ringtel::loom_api::NEVER;
+use ringtel::{Backpressure, Config, Event, ExportError, Exporter, Granularity, Telemetry};
+
+/// A model event: an id (a bit in [`Log::exported`]) and whether it is critical.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ev {
+    /// `0..64`, unique within a model.
+    pub id: u32,
+    /// A `Granularity::Lifecycle` event.
+    pub critical: bool,
+}
+
+impl Event for Ev {
+    fn granularity(&self) -> Granularity {
+        if self.critical {
+            Granularity::Lifecycle
+        } else {
+            Granularity::Rows
+        }
+    }
+}
+
+/// A non-critical event with this id.
+pub fn ev(id: u32) -> Ev {
+    Ev { id, critical: false }
+}
+
+/// What the recording exporter saw.
+///
+/// Every counter is written only by the consumer thread, with a relaxed load
+/// and store. The model thread reads them with relaxed loads, so it sees the
+/// final values only if ringtel's own protocol (the flush or close
+/// handshake) gives it a happens-before edge from the consumer: the model
+/// checks that edge too.
+#[derive(Debug, Default)]
+pub struct Log {
+    exported: AtomicU64,
+    events: AtomicUsize,
+    flushes: AtomicUsize,
+    closes: AtomicUsize,
+    gate: Mutex<Gate>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Gate {
+    /// Gated exporters block in `export` until this is set.
+    open: bool,
+    /// The exporter was dropped: the consumer thread has exited.
+    dropped: bool,
+}
+
+fn bump(counter: &AtomicUsize) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+impl Log {
+    /// A fresh log.
+    pub fn new() -> Arc<Log> {
+        Arc::new(Log::default())
+    }
+
+    /// The ids exported so far, as a bit mask.
+    pub fn exported(&self) -> u64 {
+        self.exported.load(Ordering::Relaxed)
+    }
+
+    /// Events exported so far, duplicates included.
+    pub fn events(&self) -> usize {
+        self.events.load(Ordering::Relaxed)
+    }
+
+    /// Calls to the exporter's `flush`.
+    pub fn flushes(&self) -> usize {
+        self.flushes.load(Ordering::Relaxed)
+    }
+
+    /// Calls to the exporter's `close`.
+    pub fn closes(&self) -> usize {
+        self.closes.load(Ordering::Relaxed)
+    }
+
+    /// Lets a gated exporter's `export` return.
+    pub fn open_gate(&self) {
+        self.gate.lock().unwrap().open = true;
+        self.changed.notify_all();
+    }
+
+    /// Waits until the consumer thread has exited (it dropped the exporter).
+    /// The mutex gives the caller a happens-before edge from everything the
+    /// consumer did.
+    pub fn wait_consumer_exit(&self) {
+        let mut gate = self.gate.lock().unwrap();
+        while !gate.dropped {
+            gate = self.changed.wait(gate).unwrap();
+        }
+    }
+}
+
+/// An exporter recording into a [`Log`]; a gated one blocks in `export`
+/// until [`Log::open_gate`] (a hung exporter).
+#[derive(Debug)]
+pub struct Recorder {
+    log: Arc<Log>,
+    gated: bool,
+}
+
+impl Recorder {
+    /// A recorder that never blocks.
+    pub fn new(log: &Arc<Log>) -> Recorder {
+        Recorder { log: Arc::clone(log), gated: false }
+    }
+
+    /// A recorder whose `export` blocks until the gate opens.
+    pub fn gated(log: &Arc<Log>) -> Recorder {
+        Recorder { log: Arc::clone(log), gated: true }
+    }
+}
+
+impl Exporter<Ev> for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+
+    fn export(&mut self, batch: &[Ev]) -> Result<(), ExportError> {
+        if self.gated {
+            let mut gate = self.log.gate.lock().unwrap();
+            while !gate.open {
+                gate = self.log.changed.wait(gate).unwrap();
+            }
+        }
+        // No assertion here: ringtel contains exporter panics. A duplicate
+        // shows as `events()` exceeding the number of bits in `exported()`.
+        let mask = batch.iter().fold(self.log.exported.load(Ordering::Relaxed), |m, e| m | 1 << e.id);
+        self.log.exported.store(mask, Ordering::Relaxed);
+        let events = self.log.events.load(Ordering::Relaxed);
+        self.log.events.store(events + batch.len(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ExportError> {
+        bump(&self.log.flushes);
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), ExportError> {
+        bump(&self.log.closes);
+        Ok(())
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.log.gate.lock().unwrap().dropped = true;
+        self.log.changed.notify_all();
+    }
+}
+
+/// Starts a telemetry sized for loom: a ring of `capacity` events, batches
+/// of `capacity`, granularity `Full`, one warning per drop, and every
+/// deadline [`NEVER`] so that only loom's scheduling decides interleavings.
+///
+/// # Panics
+/// If `start` fails.
+pub fn start(capacity: usize, backpressure: Backpressure, exporter: Recorder) -> Telemetry<Ev> {
+    let config = Config {
+        capacity,
+        batch_size: capacity,
+        backpressure,
+        granularity: Granularity::Full,
+        drop_log_interval: 1,
+        critical_wait: NEVER,
+        close_timeout: NEVER,
+        start_timeout: NEVER,
+        ..Config::default()
+    };
+    Telemetry::builder().config(config).exporter(exporter).start().expect("start")
+}
+
+/// Silences the default panic hook for panics the models cause on purpose
+/// (the injected consumer panic), which would otherwise print once per
+/// explored interleaving.
+pub fn quiet_injected_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = info
+                .payload()
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("");
+            if !message.contains("injected consumer panic") {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// Runs `model` (a `loom::model` call over a deliberately broken build) and
+/// asserts that loom finds the failure, and that the failure is one of
+/// `expected` (substrings of the panic message: a contract's assertion,
+/// loom's `deadlock`, or loom's branch limit for a thread that can never be
+/// woken while another spins).
+///
+/// # Panics
+/// If the model passes (the twin was not caught) or fails for another reason.
+pub fn assert_caught(twin: &str, expected: &[&str], model: impl FnOnce()) {
+    match catch_unwind(AssertUnwindSafe(model)) {
+        Ok(()) => panic!("loom did NOT catch the broken twin `{twin}`"),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            assert!(
+                expected.iter().any(|e| message.contains(e)),
+                "broken twin `{twin}` failed for an unexpected reason: {message}"
+            );
+            eprintln!("loom caught broken twin `{twin}`: {}", message.lines().next().unwrap_or(""));
+        }
+    }
+}

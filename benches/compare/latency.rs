@@ -1,0 +1,192 @@
+//! Emit latency percentiles in Drop mode with a slow exporter: one producer
+//! (this thread, on `PRODUCER_CPU`) emits flat out and times every single
+//! emit with the TSC; the consumer (on `CONSUMER_CPU`) hands batches to an
+//! exporter that sleeps `SLOW` per call, so the queue is full most of the time
+//! and each drained batch opens a short window of successful pushes.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use crate::common::{ev, Hooks, CONSUMER_CPU};
+use crate::peers::{
+    CrossbeamChannel, Elspeth, Flume, Mode, OtelBatch, Outcome, Peer, RawArrayQueue, Ringtel, Rtrb,
+    StdSyncChannel, TracingAppender,
+};
+use crate::report::Recorder;
+
+/// How long each export call of the slow exporter takes (a sleep).
+pub const SLOW: Duration = Duration::from_micros(200);
+
+/// The percentiles recorded, with their measure names.
+pub const PERCENTILES: [(f64, &str); 3] =
+    [(0.50, "latency_p50"), (0.99, "latency_p99"), (0.999, "latency_p99.9")];
+
+/// Runs every peer; returns the TSC calibration for the report.
+pub fn run(rec: &Recorder, quick: bool) -> Calibration {
+    let cal = Calibration::measure();
+    let (emits, reps) = if quick { (200_000, 3) } else { (1_000_000, 5) };
+    eprintln!(
+        "latency: {emits} emits x {reps} runs per peer, slow exporter {SLOW:?}/call; TSC {:.3} GHz, \
+         timer overhead {} cycles (subtracted)",
+        cal.ghz, cal.overhead_cycles
+    );
+    peer::<Ringtel>(rec, &cal, emits, reps);
+    peer::<RawArrayQueue>(rec, &cal, emits, reps);
+    peer::<CrossbeamChannel>(rec, &cal, emits, reps);
+    peer::<StdSyncChannel>(rec, &cal, emits, reps);
+    peer::<Flume>(rec, &cal, emits, reps);
+    peer::<Rtrb>(rec, &cal, emits, reps);
+    peer::<TracingAppender>(rec, &cal, emits, reps);
+    peer::<OtelBatch>(rec, &cal, emits, reps);
+    peer::<Elspeth>(rec, &cal, emits, reps);
+    cal
+}
+
+fn peer<P: Peer>(rec: &Recorder, cal: &Calibration, emits: usize, reps: usize) {
+    let hooks = Hooks::new(Some(CONSUMER_CPU));
+    hooks.set_slow(SLOW);
+    let mut peer = P::start(&hooks, Mode::Drop);
+    let mut tx = peer.producer();
+    let mut cycles: Vec<u32> = Vec::with_capacity(emits);
+    // Warm-up: fills the queue and reaches the steady full/drain cycle.
+    for i in 0..(emits / 4) as u64 {
+        black_box(P::try_emit(&mut tx, ev(i)));
+    }
+    for _ in 0..reps {
+        cycles.clear();
+        let mut dropped = 0u64;
+        let mut known = true;
+        for i in 0..emits as u64 {
+            let start = tsc_start();
+            let outcome = P::try_emit(&mut tx, ev(i));
+            let end = tsc_end();
+            cycles.push(end.wrapping_sub(start).min(u64::from(u32::MAX)) as u32);
+            match outcome {
+                Outcome::Queued => {}
+                Outcome::Dropped => dropped += 1,
+                Outcome::Unknown => known = false,
+            }
+        }
+        cycles.sort_unstable();
+        let mut line = format!("  {:<40}", P::NAME);
+        for (q, measure) in PERCENTILES {
+            let ns = cal.ns(cycles[((q * emits as f64) as usize).min(emits - 1)]);
+            rec.value(measure, P::NAME, ns);
+            line += &format!(" {}={ns:>8.1}ns", &measure["latency_".len()..]);
+        }
+        let max = cal.ns(cycles[emits - 1]);
+        line += &format!(" max={max:>9.0}ns");
+        if known {
+            let share = dropped as f64 / emits as f64;
+            rec.value("latency_dropped_share", P::NAME, share);
+            line += &format!(" dropped={:.1}%", share * 100.0);
+        }
+        eprintln!("{line}");
+    }
+    drop(tx);
+    peer.finish(&hooks);
+}
+
+/// TSC frequency and the cost of an empty timing pair.
+#[derive(Debug, Clone, Copy)]
+pub struct Calibration {
+    pub ghz: f64,
+    pub overhead_cycles: u32,
+}
+
+impl Calibration {
+    fn measure() -> Self {
+        let (t0, c0) = (Instant::now(), tsc_start());
+        std::thread::sleep(Duration::from_millis(100));
+        let (t1, c1) = (Instant::now(), tsc_end());
+        let ghz = (c1 - c0) as f64 / (t1 - t0).as_nanos() as f64;
+        let mut empty: Vec<u32> = (0..100_000)
+            .map(|_| {
+                let start = tsc_start();
+                let end = tsc_end();
+                end.wrapping_sub(start) as u32
+            })
+            .collect();
+        empty.sort_unstable();
+        Calibration { ghz, overhead_cycles: empty[empty.len() / 2] }
+    }
+
+    fn ns(&self, cycles: u32) -> f64 {
+        f64::from(cycles.saturating_sub(self.overhead_cycles)) / self.ghz
+    }
+}
+
+/// Reads the TSC after every earlier instruction completed (`lfence; rdtsc;
+/// lfence`), so the emit cannot start before the stamp.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn tsc_start() -> u64 {
+    use std::arch::x86_64::{_mm_lfence, _rdtsc};
+    // SAFETY: `lfence` and `rdtsc` are available on every x86_64 CPU and have
+    // no memory-safety preconditions.
+    unsafe {
+        _mm_lfence();
+        let t = _rdtsc();
+        _mm_lfence();
+        t
+    }
+}
+
+/// Reads the TSC after the emit completed (`rdtscp; lfence`).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn tsc_end() -> u64 {
+    use std::arch::x86_64::{__rdtscp, _mm_lfence};
+    let mut aux = 0u32;
+    // SAFETY: `rdtscp` exists on every x86_64 CPU this bench targets (it is
+    // checked in /proc/cpuinfo as `rdtscp`); it writes only to `aux`.
+    unsafe {
+        let t = __rdtscp(&mut aux);
+        _mm_lfence();
+        t
+    }
+}
+
+/// Elsewhere: nanoseconds since an arbitrary start, as "cycles" at 1 GHz.
+#[cfg(not(target_arch = "x86_64"))]
+fn tsc_start() -> u64 {
+    use std::sync::OnceLock;
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn tsc_end() -> u64 {
+    tsc_start()
+}
+
+/// One-way cost of handing a cache line from `PRODUCER_CPU` to `CONSUMER_CPU`
+/// and back, halved: two pinned threads ping-pong a counter. This is the floor
+/// under any emit that writes a line the consumer wrote last (a slot it just
+/// freed, the ring's head or tail), i.e. under the tail of the latency
+/// distribution of every shared-ring design measured here.
+pub fn cache_line_handoff_ns(rounds: u64) -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let flag = crossbeam_utils::CachePadded::new(AtomicU64::new(0));
+    let flag = &flag;
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            crate::common::pin_current(CONSUMER_CPU);
+            for i in 0..rounds {
+                while flag.load(Ordering::Acquire) != 2 * i + 1 {
+                    std::hint::spin_loop();
+                }
+                flag.store(2 * i + 2, Ordering::Release);
+            }
+        });
+        crate::common::pin_current(crate::common::PRODUCER_CPU);
+        let start = Instant::now();
+        for i in 0..rounds {
+            flag.store(2 * i + 1, Ordering::Release);
+            while flag.load(Ordering::Acquire) != 2 * i + 2 {
+                std::hint::spin_loop();
+            }
+        }
+        start.elapsed().as_nanos() as f64 / rounds as f64 / 2.0
+    })
+}

@@ -1,0 +1,179 @@
+//! Model 2 — close racing emits (C1, C7): every event is delivered or
+//! counted exactly once, the exporter is closed exactly once, and concurrent
+//! and repeated `close` calls agree.
+#![cfg(loom)]
+
+use std::time::Duration;
+
+use loom::sync::Arc;
+use loom::thread;
+use loom_tests::{ev, start, Log, Recorder};
+use ringtel::loom_api::{Ledger, Resolved, NEVER};
+use ringtel::{Backpressure, CloseError, DropReason, Emitted};
+
+/// The exporter saw each delivered event once and nothing else twice.
+fn assert_exported_once(log: &Log, delivered: u64) {
+    assert_eq!(
+        log.exported().count_ones() as usize,
+        log.events(),
+        "C1 violated: an event reached the exporter twice"
+    );
+    assert!(log.events() as u64 >= delivered, "C1 violated: delivered events the exporter never saw");
+}
+
+/// A producer emits two events while the main thread closes. A straggler
+/// that read "open" before the close may land in the ring after the
+/// consumer's final drain: it must be counted `Closed`, not lost.
+fn emit_racing_close() {
+    loom::model(|| {
+        let log = Log::new();
+        let telemetry = start(2, Backpressure::Drop, Recorder::new(&log));
+        let producer = {
+            let telemetry = telemetry.clone();
+            thread::spawn(move || [telemetry.emit(ev(0)), telemetry.emit(ev(1))])
+        };
+        let report = telemetry.close(NEVER).expect("close");
+        assert!(report.health().is_conserved(), "C1 violated in the close report: {:?}", report.health());
+        assert_eq!(log.closes(), 1, "C7 violated: exporter closes");
+        let outcomes = producer.join().unwrap();
+        for outcome in outcomes {
+            assert!(
+                matches!(outcome, Emitted::Queued | Emitted::Dropped(DropReason::Closed)),
+                "unexpected outcome {outcome:?}"
+            );
+        }
+        let queued = outcomes.iter().filter(|o| o.is_queued()).count() as u64;
+        let health = telemetry.health();
+        assert_eq!(health.offered(), 2, "C1 violated: {health:?}");
+        assert!(health.is_conserved(), "C1 violated: {health:?}");
+        assert_eq!((health.in_flight(), health.queue_len()), (0, 0), "C1 violated: {health:?}");
+        assert_eq!(health.accepted(), queued, "C1 violated: {health:?}");
+        assert_eq!(health.delivered() + health.dropped(DropReason::Closed), 2, "C1 violated: {health:?}");
+        assert_eq!(health.dropped_total(), health.dropped(DropReason::Closed), "C1 violated: {health:?}");
+        assert_eq!(health.delivered(), log.events() as u64, "C1 violated: {health:?}");
+        assert_exported_once(&log, health.delivered());
+        assert_eq!(log.closes(), 1, "C7 violated: exporter closes");
+    });
+}
+
+/// Two threads close at once after one event was queued; both get the same
+/// report, the event is delivered, the exporter is closed once, and a later
+/// close repeats the report.
+fn concurrent_closes_agree() {
+    loom::model(|| {
+        let log = Log::new();
+        let telemetry = start(1, Backpressure::Drop, Recorder::new(&log));
+        assert_eq!(telemetry.emit(ev(0)), Emitted::Queued);
+        let closer = {
+            let telemetry = telemetry.clone();
+            thread::spawn(move || telemetry.close(NEVER))
+        };
+        let mine = telemetry.close(NEVER).expect("close");
+        let theirs = closer.join().unwrap().expect("concurrent close");
+        assert_eq!(mine, theirs, "C7 violated: concurrent closes disagree");
+        assert_eq!(
+            telemetry.close(NEVER).expect("repeated close"),
+            mine,
+            "C7 violated: close is not idempotent"
+        );
+        let health = mine.health();
+        assert_eq!(
+            (health.offered(), health.delivered(), health.dropped_total()),
+            (1, 1, 0),
+            "C1: {health:?}"
+        );
+        assert_eq!((log.events(), log.closes()), (1, 1), "C7 violated: export/close counts");
+    });
+}
+
+/// A close whose deadline has passed races the consumer exporting the one
+/// queued event: the event is counted exactly once (delivered, or
+/// `ShutdownTimeout` if still in flight), and the exporter is still closed
+/// exactly once, by the consumer, when it notices.
+fn close_deadline_racing_export() {
+    loom::model(|| {
+        let log = Log::new();
+        let telemetry = start(1, Backpressure::Drop, Recorder::new(&log));
+        assert_eq!(telemetry.emit(ev(0)), Emitted::Queued);
+        let report = match telemetry.close(Duration::ZERO) {
+            Ok(report) | Err(CloseError::Timeout { report }) => report,
+            Err(other) => panic!("unexpected close error {other}"),
+        };
+        assert!(report.health().is_conserved(), "C1 violated in the close report: {:?}", report.health());
+        log.wait_consumer_exit();
+        let health = telemetry.health();
+        assert!(health.is_conserved(), "C1 violated: {health:?}");
+        assert_eq!(health.offered(), 1, "C1 violated: {health:?}");
+        assert_eq!(
+            health.delivered() + health.dropped(DropReason::ShutdownTimeout),
+            1,
+            "C1 violated: {health:?}"
+        );
+        assert_eq!(health.in_flight(), 0, "C1 violated: {health:?}");
+        assert_exported_once(&log, health.delivered());
+        assert_eq!(log.closes(), 1, "C7 violated: exporter closes");
+    });
+}
+
+/// The ledger alone: the consumer takes and resolves a batch while a
+/// timed-out close finishes the ledger. Exactly one of them counts it.
+fn ledger_resolve_racing_finish() {
+    loom::model(|| {
+        let ledger = Arc::new(Ledger::new());
+        let consumer = {
+            let ledger = Arc::clone(&ledger);
+            thread::spawn(move || ledger.take(1).then(|| ledger.resolve(1, true)))
+        };
+        let resolved_by_close = ledger.finish_timed_out();
+        let by_consumer = consumer.join().unwrap();
+        let c = ledger.counts();
+        assert_eq!(c.taken, 1);
+        assert_eq!(
+            c.delivered + c.shutdown_timeout,
+            1,
+            "C1 violated: a batch resolved by both the consumer and the close: {c:?}"
+        );
+        match by_consumer {
+            Some(Resolved::Counted) => assert_eq!((c.delivered, resolved_by_close), (1, 0), "{c:?}"),
+            Some(Resolved::AlreadyFinished) | None => assert_eq!(c.shutdown_timeout, 1, "{c:?}"),
+        }
+    });
+}
+
+#[test]
+fn close_racing_emit() {
+    emit_racing_close();
+}
+
+#[test]
+fn close_concurrent_and_repeated() {
+    concurrent_closes_agree();
+}
+
+#[test]
+fn close_timeout_racing_export() {
+    close_deadline_racing_export();
+}
+
+#[test]
+fn close_ledger_exactly_once() {
+    ledger_resolve_racing_finish();
+}
+
+#[cfg(ringtel_broken = "close_skip_residual")]
+#[test]
+fn twin_close_skip_residual_is_caught() {
+    loom_tests::assert_caught("close_skip_residual", &["C1 violated"], emit_racing_close);
+}
+
+#[cfg(ringtel_broken = "ledger_double_resolve")]
+#[test]
+fn twin_ledger_double_resolve_is_caught() {
+    loom_tests::assert_caught("ledger_double_resolve", &["C1 violated"], ledger_resolve_racing_finish);
+}
+
+#[cfg(ringtel_broken = "ledger_double_resolve")]
+#[test]
+fn twin_ledger_double_resolve_is_caught_end_to_end() {
+    loom_tests::assert_caught("ledger_double_resolve", &["C1 violated"], close_deadline_racing_export);
+}
