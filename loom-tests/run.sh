@@ -36,6 +36,7 @@ TWINS=(
   "death_no_wake|death|twin_death_no_wake_is_caught"
   "control_torn|reconfigure|twin_control_torn_is_caught"
   "control_torn|reconfigure|twin_control_torn_lost_update_is_caught"
+  "remove_before_drain|reconfigure|twin_remove_before_drain_is_caught"
   "start_no_handshake|start|twin_start_no_handshake_is_caught"
 )
 

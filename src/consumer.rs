@@ -91,6 +91,15 @@ impl<E: Event> Consumer<E> {
         } else {
             shared.settings.batch_size as u64
         };
+        // Broken twin for the loom suite: apply removals before the drain, so
+        // a removed exporter misses events accepted before its removal (C14).
+        #[cfg(ringtel_broken = "remove_before_drain")]
+        let removals = {
+            for id in removals {
+                self.dispatcher.remove(id);
+            }
+            Vec::new()
+        };
         let taken = match self.drain(limit) {
             Ok(taken) => taken,
             Err(Finished(_)) => return self.abandon(),

@@ -48,7 +48,8 @@
         ringtel_broken = "drop_oldest_uncounted",
         ringtel_broken = "death_no_wake",
         ringtel_broken = "start_no_handshake",
-        ringtel_broken = "control_torn"
+        ringtel_broken = "control_torn",
+        ringtel_broken = "remove_before_drain"
     )
 ))]
 compile_error!("`ringtel_broken` variants are for loom builds only (RUSTFLAGS=\"--cfg loom\")");

@@ -7,13 +7,12 @@
 #![cfg(loom)]
 #![warn(missing_docs, rust_2018_idioms)]
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
 
 use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use loom::sync::{Arc, Condvar, Mutex};
 use ringtel::loom_api::NEVER;
-use ringtel::{Backpressure, Config, Event, ExportError, Exporter, Granularity, Telemetry};
+use ringtel::{Backpressure, Clock, Config, Event, ExportError, Exporter, Granularity, Telemetry, Timestamp};
 
 /// A model event: an id (a bit in [`Log::exported`]) and whether it is critical.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +59,7 @@ pub struct Log {
 struct Gate {
     /// Gated exporters block in `export` until this is set.
     open: bool,
-    /// The exporter was dropped: the consumer thread has exited.
+    /// The exporter was dropped: its worker thread is exiting.
     dropped: bool,
 }
 
@@ -100,10 +99,10 @@ impl Log {
         self.changed.notify_all();
     }
 
-    /// Waits until the consumer thread has exited (it dropped the exporter).
-    /// The mutex gives the caller a happens-before edge from everything the
-    /// consumer did.
-    pub fn wait_consumer_exit(&self) {
+    /// Waits until the exporter's worker has closed it and dropped it. The
+    /// mutex gives the caller a happens-before edge from everything the
+    /// worker did.
+    pub fn wait_dropped(&self) {
         let mut gate = self.gate.lock().unwrap();
         while !gate.dropped {
             gate = self.changed.wait(gate).unwrap();
@@ -170,13 +169,28 @@ impl Drop for Recorder {
     }
 }
 
+/// A clock that never moves. Exporter hang detection, breaker cooldowns and
+/// heartbeats read the telemetry's clock; frozen, it can never declare an
+/// exporter hung, so real time never decides an interleaving. (Loom's
+/// untimed waits stand in for the timed ones, see `ringtel::loom_api::NEVER`.)
+#[derive(Debug, Clone, Copy)]
+pub struct FrozenClock;
+
+impl Clock for FrozenClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_nanos(1)
+    }
+}
+
 /// Starts a telemetry sized for loom: a ring of `capacity` events, batches
-/// of `capacity`, granularity `Full`, one warning per drop, and every
-/// deadline [`NEVER`] so that only loom's scheduling decides interleavings.
+/// of `capacity`, granularity `Full`, one warning per drop, a
+/// [`FrozenClock`], every deadline [`NEVER`], and `exporter` if given (each
+/// exporter adds a worker thread to the model; without one, batches count
+/// as `ExportFailed`).
 ///
 /// # Panics
 /// If `start` fails.
-pub fn start(capacity: usize, backpressure: Backpressure, exporter: Recorder) -> Telemetry<Ev> {
+pub fn start(capacity: usize, backpressure: Backpressure, exporter: Option<Recorder>) -> Telemetry<Ev> {
     let config = Config {
         capacity,
         batch_size: capacity,
@@ -186,9 +200,16 @@ pub fn start(capacity: usize, backpressure: Backpressure, exporter: Recorder) ->
         critical_wait: NEVER,
         close_timeout: NEVER,
         start_timeout: NEVER,
+        export_timeout: NEVER,
         ..Config::default()
     };
-    Telemetry::builder().config(config).exporter(exporter).start().expect("start")
+    let builder = Telemetry::builder().config(config).clock(FrozenClock);
+    match exporter {
+        Some(exporter) => builder.exporter(exporter),
+        None => builder,
+    }
+    .start()
+    .expect("start")
 }
 
 /// Silences the default panic hook for panics the models cause on purpose
@@ -212,28 +233,47 @@ pub fn quiet_injected_panics() {
     });
 }
 
-/// Runs `model` (a `loom::model` call over a deliberately broken build) and
-/// asserts that loom finds the failure, and that the failure is one of
-/// `expected` (substrings of the panic message: a contract's assertion,
-/// loom's `deadlock`, or loom's branch limit for a thread that can never be
-/// woken while another spins).
+/// Environment variable marking the child process of [`assert_caught`].
+const TWIN_CHILD: &str = "RINGTEL_LOOM_TWIN_CHILD";
+/// Printed by a child whose model passed: the twin was not caught.
+const NOT_CAUGHT: &str = "RINGTEL-LOOM-TWIN-NOT-CAUGHT";
+
+/// Asserts that loom catches a broken twin: runs `model` (a `loom::model`
+/// call, in a build with `ringtel_broken` set) and requires it to fail with
+/// one of `expected` (substrings of the failure: a contract's assertion
+/// message, loom's `deadlock`, or loom's branch limit when a thread can
+/// never be woken while another polls).
+///
+/// The model runs in a child process (this test binary again, filtered to
+/// the calling test): once loom reports a deadlock no loom thread is active,
+/// and unwinding through the model's loom objects then aborts the process.
+/// The parent judges the child by its exit status and output.
 ///
 /// # Panics
 /// If the model passes (the twin was not caught) or fails for another reason.
 pub fn assert_caught(twin: &str, expected: &[&str], model: impl FnOnce()) {
-    match catch_unwind(AssertUnwindSafe(model)) {
-        Ok(()) => panic!("loom did NOT catch the broken twin `{twin}`"),
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            assert!(
-                expected.iter().any(|e| message.contains(e)),
-                "broken twin `{twin}` failed for an unexpected reason: {message}"
-            );
-            eprintln!("loom caught broken twin `{twin}`: {}", message.lines().next().unwrap_or(""));
-        }
+    if std::env::var_os(TWIN_CHILD).is_some() {
+        model();
+        println!("{NOT_CAUGHT}");
+        return;
     }
+    let test = std::thread::current().name().expect("libtest names each test's thread").to_owned();
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let output = std::process::Command::new(exe)
+        .args(["--exact", &test, "--nocapture", "--test-threads=1"])
+        .env(TWIN_CHILD, twin)
+        .output()
+        .expect("re-run the test binary");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let tail: String =
+        text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+    assert!(
+        !output.status.success() && !text.contains(NOT_CAUGHT),
+        "loom did NOT catch the broken twin `{twin}`:\n{tail}"
+    );
+    let Some(reason) = text.lines().find(|line| expected.iter().any(|e| line.contains(e))) else {
+        panic!("broken twin `{twin}` failed for an unexpected reason:\n{tail}");
+    };
+    eprintln!("loom caught broken twin `{twin}`: {}", reason.trim());
 }

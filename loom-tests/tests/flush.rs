@@ -1,0 +1,51 @@
+//! Model 3 — flush racing emits (C6): every event accepted before `flush`
+//! is handed to the exporter, and the exporter's own flush has run, before
+//! `flush` returns `Ok`.
+#![cfg(loom)]
+
+use loom_tests::{ev, start, Log, Recorder};
+use ringtel::loom_api::NEVER;
+use ringtel::{Backpressure, Emitted};
+
+/// After `flush` returned `Ok`, the exporter has the event `id` and has flushed.
+fn assert_flushed(log: &Log, id: u32) {
+    // Relaxed loads in `Log`: only the flush handshake orders the worker's
+    // writes before this read.
+    assert!(
+        log.exported() & (1 << id) != 0,
+        "C6 violated: event {id} accepted before flush was not exported"
+    );
+    assert!(log.flushes() >= 1, "C6 violated: the exporter's flush did not run before flush returned");
+}
+
+/// One event, then `flush`, racing the consumer wherever it is in its loop.
+fn flush_after_emit() {
+    loom::model(|| {
+        let log = Log::new();
+        let telemetry = start(1, Backpressure::Drop, Some(Recorder::new(&log)));
+        assert_eq!(telemetry.emit(ev(0)), Emitted::Queued);
+        telemetry.flush(NEVER).expect("flush");
+        assert_flushed(&log, 0);
+        let report = telemetry.close(NEVER).expect("close");
+        let health = report.health();
+        assert_eq!((health.offered(), health.delivered(), health.dropped_total()), (1, 1, 0), "{health:?}");
+        assert!(health.is_conserved(), "C1 violated: {health:?}");
+    });
+}
+
+#[test]
+fn flush_covers_prior_emit() {
+    flush_after_emit();
+}
+
+#[cfg(ringtel_broken = "flush_relaxed_request")]
+#[test]
+fn twin_flush_relaxed_request_is_caught() {
+    loom_tests::assert_caught("flush_relaxed_request", &["C6 violated"], flush_after_emit);
+}
+
+#[cfg(ringtel_broken = "flush_target_after_drain")]
+#[test]
+fn twin_flush_target_after_drain_is_caught() {
+    loom_tests::assert_caught("flush_target_after_drain", &["C6 violated"], flush_after_emit);
+}
