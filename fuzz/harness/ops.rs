@@ -955,6 +955,9 @@ impl Run<'_> {
     }
 
     fn health(&mut self) {
+        // Read before the snapshot: a producer that finishes while it is
+        // taken would make an exact comparison wrong.
+        let quiescent = self.busy() == 0;
         let health = self.telemetry.health();
         assert_eq!(health.granularity(), self.model.granularity);
         assert_eq!(health.backpressure(), self.model.backpressure);
@@ -983,12 +986,12 @@ impl Run<'_> {
             }
         }
         let exact = !(SKIP_OPEN_TIMED_OUT_REPORT && self.model.close_timed_out);
-        if self.busy() == 0 && self.model.closed && exact {
+        if quiescent && self.model.closed && exact {
             // Every emit has returned and close has: exact (C1).
             assert!(health.is_conserved(), "not conserved after close:\n{health}");
             assert_eq!((health.queue_len(), health.in_flight()), (0, 0), "after close:\n{health}");
         }
-        if self.busy() == 0 {
+        if quiescent {
             // Producers are quiescent: their counters are exact.
             let records = lock(self.records);
             let count = |o: Emitted| records.iter().filter(|r| r.outcome == o).count() as u64;
@@ -1024,8 +1027,9 @@ impl Run<'_> {
 
     /// Calls `close(timeout)` and checks what it returns.
     fn close(&mut self, timeout: Duration) -> Result<CloseReport, CloseError> {
-        let emitted_before = lock(self.records).len();
+        // In this order: once no producer is busy, the records cannot grow.
         let busy = self.busy() > 0;
+        let emitted_before = lock(self.records).len();
         let started = Instant::now();
         let result = self.telemetry.close(timeout);
         let took = started.elapsed();
