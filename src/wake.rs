@@ -139,6 +139,8 @@ impl Waiters {
                 self.count.fetch_sub(1, Ordering::SeqCst);
             }
         };
+        // Relaxed: deregistering publishes nothing. A consumer that still
+        // sees the old count only takes `lock` and notifies nobody.
         #[cfg(not(ringtel_broken = "block_register_late"))]
         self.count.fetch_sub(1, Ordering::Relaxed);
         drop(guard);
@@ -150,6 +152,8 @@ impl Waiters {
     pub(crate) fn wake_if_waiting(&self) {
         // Pairs with the fence in `wait_for_room` (see there).
         fence(Ordering::SeqCst);
+        // Relaxed after the fence: the fence pair, not this load's ordering,
+        // decides what it must see (checked by the loom `block` models).
         if self.count.load(Ordering::Relaxed) > 0 {
             self.wake_all();
         }
