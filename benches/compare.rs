@@ -65,10 +65,6 @@ fn main() {
     c.final_summary();
 
     if !common::skipped("latency") {
-        let handoffs: Vec<f64> = (0..5).map(|_| latency::cache_line_handoff_ns(200_000)).collect();
-        let handoff = report::Stats::of(&handoffs).map_or(f64::NAN, |s| s.median);
-        eprintln!("cache-line handoff CPU 0 <-> CPU 1: {handoff:.1} ns one way (median of 5)");
-        machine["cache_line_handoff_ns"] = json!((handoff * 10.0).round() / 10.0);
         let cal = latency::run(&rec, quick);
         machine["tsc_ghz"] = json!((cal.ghz * 1000.0).round() / 1000.0);
         machine["timer_overhead_cycles"] = json!(cal.overhead_cycles);

@@ -159,34 +159,3 @@ fn tsc_start() -> u64 {
 fn tsc_end() -> u64 {
     tsc_start()
 }
-
-/// One-way cost of handing a cache line from `PRODUCER_CPU` to `CONSUMER_CPU`
-/// and back, halved: two pinned threads ping-pong a counter. This is the floor
-/// under any emit that writes a line the consumer wrote last (a slot it just
-/// freed, the ring's head or tail), i.e. under the tail of the latency
-/// distribution of every shared-ring design measured here.
-pub fn cache_line_handoff_ns(rounds: u64) -> f64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    let flag = crossbeam_utils::CachePadded::new(AtomicU64::new(0));
-    let flag = &flag;
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            crate::common::pin_current(CONSUMER_CPU);
-            for i in 0..rounds {
-                while flag.load(Ordering::Acquire) != 2 * i + 1 {
-                    std::hint::spin_loop();
-                }
-                flag.store(2 * i + 2, Ordering::Release);
-            }
-        });
-        crate::common::pin_current(crate::common::PRODUCER_CPU);
-        let start = Instant::now();
-        for i in 0..rounds {
-            flag.store(2 * i + 1, Ordering::Release);
-            while flag.load(Ordering::Acquire) != 2 * i + 2 {
-                std::hint::spin_loop();
-            }
-        }
-        start.elapsed().as_nanos() as f64 / rounds as f64 / 2.0
-    })
-}
