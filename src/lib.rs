@@ -83,6 +83,9 @@ pub mod loom_api;
 mod outcome;
 #[cfg(not(loom))]
 pub mod pipeline;
+// Prometheus exposition of `Health` (feature `prometheus`), off the hot path.
+#[cfg(all(feature = "prometheus", not(loom)))]
+pub mod prometheus;
 mod ring;
 mod role;
 mod shared;

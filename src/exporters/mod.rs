@@ -15,6 +15,11 @@ mod json_lines;
 mod memory;
 mod null;
 
+#[cfg(feature = "otlp")]
+pub mod otlp;
+#[cfg(feature = "redis")]
+pub mod redis;
+
 pub use console::{Console, ConsoleMode, DEFAULT_CONSOLE_BUFFER_CAPACITY, DEFAULT_CONSOLE_NAME};
 pub use json_lines::{
     JsonLines, JsonLinesBuilder, JsonLinesError, JsonLinesStats, Rotation,

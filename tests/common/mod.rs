@@ -2,6 +2,8 @@
 //! hang on command, and waiting on a condition with a deadline (never sleeping).
 #![allow(dead_code, unreachable_pub)]
 
+pub mod server;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};

@@ -1,0 +1,1 @@
+//! OTLP/HTTP exporter (feature `otlp`): under construction for issue 9.
