@@ -47,6 +47,10 @@ pub const DEFAULT_TOTAL_FAILURE_THRESHOLD: u64 = 10;
 pub const DEFAULT_ON_TOTAL_FAILURE: TotalFailurePolicy = TotalFailurePolicy::Continue;
 /// Longest accepted duration for any timeout or wait setting.
 pub const MAX_DURATION_SETTING: Duration = Duration::from_secs(3_600);
+/// Largest `drop_log_interval` and `total_failure_threshold`: `i64::MAX`,
+/// so that every valid config can be written as TOML, whose integers are
+/// signed 64-bit (found by fuzzing; see `fuzz/README.md`).
+pub const MAX_COUNT_SETTING: u64 = i64::MAX as u64;
 /// Shortest accepted consumer idle sleep.
 pub const MIN_CONSUMER_IDLE: Duration = Duration::from_micros(1);
 /// Longest accepted consumer idle sleep.
@@ -159,14 +163,29 @@ impl Config {
         Ok(config)
     }
 
-    /// Serializes to TOML (round-trips through [`Config::from_toml_str`]).
+    /// Validates, then serializes to TOML (round-trips through
+    /// [`Config::from_toml_str`]).
     ///
-    /// # Panics
-    /// If `drop_log_interval` or `total_failure_threshold` exceeds `i64::MAX`,
-    /// which TOML integers cannot hold (a known limit, found by fuzzing; JSON
-    /// has no such limit).
-    pub fn to_toml_string(&self) -> String {
-        toml::to_string(self).expect("Config is always representable in TOML")
+    /// # Errors
+    /// The first field out of range, as [`Config::validate`]: an invalid
+    /// config is never written.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringtel::Config;
+    /// let config = Config { capacity: 4096, ..Config::default() };
+    /// let text = config.to_toml_string()?;
+    /// assert_eq!(Config::from_toml_str(&text)?, config);
+    ///
+    /// let invalid = Config { drop_log_interval: u64::MAX, ..Config::default() };
+    /// assert_eq!(invalid.to_toml_string().unwrap_err().field(), "drop_log_interval");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn to_toml_string(&self) -> Result<String, ConfigError> {
+        self.validate()?;
+        // Every field of a validated config fits TOML: integers are capped at
+        // `MAX_COUNT_SETTING` (i64::MAX) and durations are strings.
+        Ok(toml::to_string(self).expect("a validated Config is representable in TOML"))
     }
 
     /// Checks every field against its accepted range.
@@ -197,8 +216,8 @@ impl Config {
         check(
             "drop_log_interval",
             self.drop_log_interval,
-            self.drop_log_interval >= 1,
-            "an integer >= 1".to_owned(),
+            (1..=MAX_COUNT_SETTING).contains(&self.drop_log_interval),
+            format!("an integer in 1..={MAX_COUNT_SETTING}"),
         )?;
         check_duration("critical_wait", self.critical_wait, Duration::ZERO, MAX_DURATION_SETTING)?;
         check_duration("close_timeout", self.close_timeout, Duration::ZERO, MAX_DURATION_SETTING)?;
@@ -220,8 +239,8 @@ impl Config {
         check(
             "total_failure_threshold",
             self.total_failure_threshold,
-            self.total_failure_threshold >= 1,
-            "an integer >= 1".to_owned(),
+            (1..=MAX_COUNT_SETTING).contains(&self.total_failure_threshold),
+            format!("an integer in 1..={MAX_COUNT_SETTING}"),
         )?;
         Ok(())
     }

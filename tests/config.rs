@@ -39,7 +39,7 @@ fn toml_and_json_parse_every_field_and_round_trip() {
     assert_eq!(config.granularity, Granularity::Full);
     assert_eq!(config.critical_wait, Duration::from_millis(250));
     assert_eq!(config.consumer_idle_min, Duration::from_micros(10));
-    assert_eq!(Config::from_toml_str(&config.to_toml_string()).unwrap(), config);
+    assert_eq!(Config::from_toml_str(&config.to_toml_string().unwrap()).unwrap(), config);
 
     let json = serde_json::to_string(&config).unwrap();
     assert_eq!(Config::from_json_str(&json).unwrap(), config);
@@ -53,7 +53,8 @@ fn each_bad_value_names_its_field_and_range() {
         ("capacity = 0", "capacity", "an integer in 1..=67108864"),
         ("capacity = 100000000", "capacity", "an integer in 1..=67108864"),
         ("batch_size = 0", "batch_size", "an integer in 1..=1048576"),
-        ("drop_log_interval = 0", "drop_log_interval", "an integer >= 1"),
+        ("drop_log_interval = 0", "drop_log_interval", "an integer in 1..=9223372036854775807"),
+        ("total_failure_threshold = 0", "total_failure_threshold", "an integer in 1..=9223372036854775807"),
         ("critical_wait = \"2h\"", "critical_wait", "a duration in 0ns..=3600s"),
         ("close_timeout = \"2h\"", "close_timeout", "a duration in 0ns..=3600s"),
         ("consumer_idle_min = \"0s\"", "consumer_idle_min", "a duration in 1µs..=1s"),

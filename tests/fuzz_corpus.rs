@@ -111,7 +111,7 @@ mod regressions {
     use ringtel::pipeline::{Names, PipelineEvent, RunContext, RunId};
     use ringtel::{
         CloseError, Config, ConfigLoadError, Event, ExportError, Exporter, ExporterOptions, Granularity,
-        ManualClock, Telemetry, Timestamp,
+        ManualClock, Telemetry, Timestamp, MAX_COUNT_SETTING,
     };
 
     struct Tick;
@@ -189,25 +189,22 @@ mod regressions {
         }
     }
 
-    /// config, `to-toml-string-panics-on-u64-above-i64-max`: a config that
-    /// loads from JSON and validates makes `to_toml_string` panic, since TOML
-    /// integers are `i64`. Documented by the crate as a known limit
-    /// (`Config::to_toml_string`, `# Panics`), not fixed.
+    /// config, `to-toml-string-panics-on-u64-above-i64-max` (fixed): a config
+    /// that loaded from JSON and validated made `to_toml_string` panic, since
+    /// TOML integers are `i64`. Validation now caps both counts at
+    /// `MAX_COUNT_SETTING` (i64::MAX), and `to_toml_string` validates first.
     #[test]
-    #[ignore = "documented limit: Config::to_toml_string panics beyond i64::MAX (fuzz/README.md)"]
     fn every_valid_config_can_be_written_as_toml() {
         for field in ["drop_log_interval", "total_failure_threshold"] {
             let json = format!("{{\"{field}\": {}}}", u64::MAX);
             match Config::from_json_str(&json) {
-                Ok(config) => {
-                    let toml = std::panic::catch_unwind(|| config.to_toml_string())
-                        .unwrap_or_else(|_| panic!("to_toml_string panicked for a valid `{field}`"));
-                    assert_eq!(Config::from_toml_str(&toml).unwrap(), config);
-                }
-                // Equally fine: the value is refused with a range error.
                 Err(ConfigLoadError::Invalid(err)) => assert_eq!(err.field(), field),
-                Err(e) => panic!("{e}"),
+                other => panic!("{field} = u64::MAX must be a range error, got {other:?}"),
             }
+            let json = format!("{{\"{field}\": {MAX_COUNT_SETTING}}}");
+            let config = Config::from_json_str(&json).expect("the largest accepted count loads");
+            let toml = config.to_toml_string().expect("a valid config writes as TOML");
+            assert_eq!(Config::from_toml_str(&toml).unwrap(), config);
         }
     }
 
@@ -226,18 +223,29 @@ mod regressions {
         }
     }
 
-    /// encode, `display-line-split-by-name-with-newline`: a name holding a
-    /// line break is written verbatim into the one-line rendering
+    /// encode, `display-line-split-by-name-with-newline` (fixed): a name
+    /// holding a line break was written verbatim into the one-line rendering
     /// (`pipeline/render.rs`, `Display for Resolved`, the `Console` format),
-    /// splitting one event over several lines.
+    /// splitting one event over several lines. Such names are now quoted
+    /// with escapes.
     #[test]
-    #[ignore = "open ringtel bug: names not escaped in the Display line (fuzz/README.md)"]
     fn the_display_line_is_one_line_whatever_the_names() {
         let names = Names::new();
-        let pipeline = names.intern("evil\nfake line");
         let clock = ManualClock::new(Timestamp::from_nanos(1));
-        let event = PipelineEvent::run_started(RunContext::new(RunId::new(1), &clock), pipeline);
-        let line = event.resolved(&names.read()).to_string();
-        assert!(!line.contains(['\n', '\r']), "{line:?}");
+        let run = RunContext::new(RunId::new(1), &clock);
+        for (name, shown) in [
+            ("evil\nfake line", r#"pipeline="evil\nfake line""#),
+            ("cr\rhere", r#"pipeline="cr\rhere""#),
+            ("a b", r#"pipeline="a b""#),
+            ("x=1", r#"pipeline="x=1""#),
+            ("", r#"pipeline="""#),
+            ("#3", r##"pipeline="#3""##),
+            ("plain_name", "pipeline=plain_name"),
+        ] {
+            let event = PipelineEvent::run_started(run, names.intern(name));
+            let line = event.resolved(&names.read()).to_string();
+            assert!(!line.contains(['\n', '\r']), "{line:?}");
+            assert!(line.ends_with(shown), "{name:?} shows as {line:?}, expected it to end with {shown:?}");
+        }
     }
 }

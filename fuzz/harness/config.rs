@@ -28,7 +28,7 @@ use std::time::Duration;
 use arbitrary::{Arbitrary, Unstructured};
 use ringtel::{
     Backpressure, Config, ConfigLoadError, Granularity, TotalFailurePolicy, MAX_BATCH_SIZE, MAX_CAPACITY,
-    MAX_CONSUMER_IDLE, MAX_DURATION_SETTING, MIN_CONSUMER_IDLE,
+    MAX_CONSUMER_IDLE, MAX_COUNT_SETTING, MAX_DURATION_SETTING, MIN_CONSUMER_IDLE,
 };
 
 /// Runs one input; panics on any violation.
@@ -42,16 +42,6 @@ pub fn run(data: &[u8]) {
         check_structured(&doc);
     }
 }
-
-/// Skip the TOML round trip of a valid config whose `drop_log_interval` or
-/// `total_failure_threshold` exceeds `i64::MAX`.
-///
-/// Found by this target (see `fuzz/README.md`, "Findings", and
-/// `fuzz/regressions/config/`): such a config loads from JSON and validates,
-/// but `Config::to_toml_string` panics, since TOML integers are `i64`. The
-/// crate documents this as a known limit (`# Panics`); set to `false` if it
-/// is ever lifted.
-pub const SKIP_TOML_U64_LIMIT: bool = true;
 
 /// Accept an empty message in a TOML `Parse` error.
 ///
@@ -134,13 +124,9 @@ fn round_trip(config: &Config) {
         Ok(back) => assert_eq!(&back, config, "JSON round trip changed the config:\n{json}"),
         Err(e) => panic!("JSON rendering of a valid config does not load: {e}\n{json}"),
     }
-    let beyond_toml = |v: u64| i64::try_from(v).is_err();
-    if SKIP_TOML_U64_LIMIT
-        && (beyond_toml(config.drop_log_interval) || beyond_toml(config.total_failure_threshold))
-    {
-        return;
-    }
-    let toml = config.to_toml_string();
+    // A finding of this target, fixed: `to_toml_string` used to panic for
+    // counts above i64::MAX; validation now caps them at MAX_COUNT_SETTING.
+    let toml = config.to_toml_string().expect("a valid config writes as TOML");
     match Config::from_toml_str(&toml) {
         Ok(back) => assert_eq!(&back, config, "TOML round trip changed the config:\n{toml}"),
         Err(e) => panic!("TOML written by to_toml_string does not load: {e}\n{toml}"),
@@ -555,7 +541,7 @@ fn out_of_range(c: &Config) -> Vec<&'static str> {
             bad.push("backpressure.block-for");
         }
     }
-    if c.drop_log_interval < 1 {
+    if !(1..=MAX_COUNT_SETTING).contains(&c.drop_log_interval) {
         bad.push("drop_log_interval");
     }
     for (name, d) in [("critical_wait", c.critical_wait), ("close_timeout", c.close_timeout)] {
@@ -590,7 +576,7 @@ fn out_of_range(c: &Config) -> Vec<&'static str> {
     if c.breaker.cooldown > c.breaker.max_cooldown {
         bad.extend(["breaker.cooldown", "breaker.max_cooldown"]);
     }
-    if c.total_failure_threshold < 1 {
+    if !(1..=MAX_COUNT_SETTING).contains(&c.total_failure_threshold) {
         bad.push("total_failure_threshold");
     }
     bad

@@ -63,13 +63,25 @@ impl Serialize for Name<'_> {
     }
 }
 
+/// In the one-line rendering a name is written bare when that is
+/// unambiguous, and otherwise quoted with Rust string escapes (`"a b"`,
+/// `"evil\nline"`): a name can then never split the line or forge a
+/// `key=value` pair (found by fuzzing; see `fuzz/README.md`).
 impl fmt::Display for Name<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.names.resolve(self.id) {
-            Some(name) => f.write_str(name),
+            Some(name) if is_bare(name) => f.write_str(name),
+            Some(name) => write!(f, "{name:?}"),
             None => fmt::Display::fmt(&self.id, f),
         }
     }
+}
+
+/// Whether `name` can be written unquoted in a `key=value` line.
+fn is_bare(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('#')
+        && name.chars().all(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, '"' | '\\' | '='))
 }
 
 /// A value of one field: what both renderings need to know about it.
