@@ -1,1 +1,36 @@
-//! Redis Streams exporter and heartbeats (feature `redis`): under construction for issue 9.
+//! Redis Streams export and consumer heartbeats (feature `redis`), over the
+//! `redis` crate's sync API.
+//!
+//! - [`RedisStreams`]: an exporter; each batch is one pipelined round trip
+//!   of `XADD <stream> MAXLEN ~ N * <fields>`, fields as in JSON Lines.
+//! - [`HeartbeatPublisher`]: a thread of its own writing the consumer's
+//!   exact last beat, pid, host and publish time to a key with a TTL.
+//! - [`HeartbeatReader`]: reads that key back as a [`Liveness`]: alive,
+//!   stale (with the exact age and why), or missing — never a bare `bool`.
+//!
+//! Connections are made lazily with a connect timeout, read and write
+//! timeouts are always set, every round trip has one deadline, and a failed
+//! connection is remade on next use, so Redis going away is a typed, counted
+//! error (`Transport`, `Timeout`, `Rejected`) and never a hang, and Redis
+//! coming back is picked up without a restart.
+
+mod connection;
+mod error;
+mod heartbeat;
+mod publisher;
+mod streams;
+
+pub use connection::{DEFAULT_REDIS_CONNECT_TIMEOUT, DEFAULT_REDIS_IO_TIMEOUT};
+pub use error::{HeartbeatError, HeartbeatStartError, RedisConfigError};
+pub use heartbeat::{
+    HeartbeatReader, HeartbeatReaderBuilder, HeartbeatRecord, Liveness, StaleCause, DEFAULT_HEARTBEAT_KEY,
+    DEFAULT_HEARTBEAT_STALE_AFTER,
+};
+pub use publisher::{
+    HeartbeatPublisher, HeartbeatPublisherBuilder, HeartbeatStats, DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_HEARTBEAT_TTL, HEARTBEAT_THREAD_NAME,
+};
+pub use streams::{
+    RedisStreams, RedisStreamsBuilder, StreamEncoding, DEFAULT_REDIS_JSON_FIELD, DEFAULT_REDIS_STREAM,
+    DEFAULT_REDIS_STREAMS_NAME, DEFAULT_REDIS_STREAM_MAX_LEN,
+};

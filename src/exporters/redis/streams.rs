@@ -1,0 +1,477 @@
+//! `RedisStreams`: each batch is one pipelined round trip of `XADD`s with
+//! `MAXLEN ~ N` to one stream.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::{DeserializeSeed, MapAccess, Visitor};
+
+use super::connection::{ConnectionSettings, Connector};
+use super::error::RedisConfigError;
+use crate::pipeline::{Names, PipelineEvent};
+use crate::{ExportError, ExportErrorKind, Exporter};
+
+/// The default name of a [`RedisStreams`] exporter.
+pub const DEFAULT_REDIS_STREAMS_NAME: &str = "redis_streams";
+/// The default stream key.
+pub const DEFAULT_REDIS_STREAM: &str = "ringtel:events";
+/// The default bound on the stream's length (`MAXLEN ~ N`).
+pub const DEFAULT_REDIS_STREAM_MAX_LEN: usize = 100_000;
+/// The field holding the whole JSON object under [`StreamEncoding::Json`].
+pub const DEFAULT_REDIS_JSON_FIELD: &str = "json";
+
+/// How a [`PipelineEvent`] becomes the fields of one stream entry. Either way
+/// the content is exactly that of the event's JSON Lines object (see
+/// [`Resolved`](crate::pipeline::Resolved)).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StreamEncoding {
+    /// One stream field per JSON key, in the JSON object's order (`ts`,
+    /// `run`, `event`, then the kind's fields). A string value is stored as
+    /// its text, any other value as its JSON text (`42`, `0.5`).
+    #[default]
+    Fields,
+    /// One field (named here, for example [`DEFAULT_REDIS_JSON_FIELD`])
+    /// holding the whole JSON object, as one line of JSON Lines would.
+    Json {
+        /// The field name.
+        field: String,
+    },
+}
+
+/// How the stream's length is bounded on every `XADD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trim {
+    /// `MAXLEN ~ N`: Redis trims whole internal nodes, so the stream may hold
+    /// somewhat more than `N` entries (by at most one node,
+    /// `stream-node-max-entries`, default 100). Cheap.
+    Approx(usize),
+    /// `MAXLEN = N`: exactly `N` entries at most. Costlier on the server.
+    Exact(usize),
+}
+
+/// An exporter that appends each [`PipelineEvent`] to a Redis stream, with
+/// names resolved through a shared [`Names`] registry.
+///
+/// Each batch is one round trip: one `XADD <stream> MAXLEN ~ <N> * <fields…>`
+/// per event, pipelined in a single write, replies read against one deadline
+/// (the I/O timeout). The connection is made on first use with the connect
+/// timeout, read and write timeouts are always set, and after a transport
+/// failure or timeout the connection is dropped and remade on the next batch,
+/// so a restarted server is picked up again. Failures are [`ExportError`]s:
+/// `Transport` (unreachable, connection broken; retryable), `Timeout`
+/// (retryable), `Rejected` (an error reply, such as a key of the wrong type),
+/// `Encode`. ringtel counts them per exporter and opens its breaker.
+///
+/// Delivery is at least once per successful batch: when a connection breaks
+/// mid-batch, some of its entries may have been added although the batch
+/// counts as failed.
+///
+/// Encoding happens before any I/O, and the [`Names`] lock is released
+/// before the round trip, so a slow server never blocks producers that
+/// intern names.
+///
+/// # Examples
+/// Building does not connect, so this runs without a server:
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use ringtel::exporters::redis::{RedisStreams, StreamEncoding};
+/// use ringtel::pipeline::{Names, PipelineEvent};
+/// use ringtel::Telemetry;
+///
+/// let names = Arc::new(Names::new());
+/// let exporter = RedisStreams::builder("redis://127.0.0.1:6379/0", Arc::clone(&names))
+///     .stream("pipeline:events")
+///     .max_len(10_000)
+///     .encoding(StreamEncoding::Fields)
+///     .connect_timeout(Duration::from_millis(500))
+///     .io_timeout(Duration::from_secs(1))
+///     .build()?;
+/// assert_eq!(exporter.stream(), "pipeline:events");
+/// let telemetry = Telemetry::<PipelineEvent>::builder().exporter(exporter).start()?;
+/// # drop(telemetry);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RedisStreams {
+    name: String,
+    stream: String,
+    trim: Trim,
+    encoding: StreamEncoding,
+    names: Arc<Names>,
+    connector: Connector,
+    /// The commands of the batch being sent, reused between batches.
+    pipeline: redis::Pipeline,
+    /// One event's JSON, reused.
+    json: Vec<u8>,
+    /// One event's fields, reused.
+    fields: Vec<(String, String)>,
+}
+
+/// Configures a [`RedisStreams`] exporter; from [`RedisStreams::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct RedisStreamsBuilder {
+    settings: ConnectionSettings,
+    names: Arc<Names>,
+    name: String,
+    stream: String,
+    max_len: usize,
+    exact_trim: bool,
+    encoding: StreamEncoding,
+}
+
+impl RedisStreams {
+    /// A builder for an exporter to the server at `url`
+    /// (`redis://[user:password@]host[:port][/db]`), every other setting at
+    /// its default.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use ringtel::exporters::redis::{RedisStreams, DEFAULT_REDIS_STREAM};
+    /// use ringtel::pipeline::Names;
+    ///
+    /// let exporter = RedisStreams::builder("redis://127.0.0.1", Arc::new(Names::new())).build()?;
+    /// assert_eq!(exporter.stream(), DEFAULT_REDIS_STREAM);
+    /// assert_eq!(exporter.target(), "127.0.0.1:6379");
+    ///
+    /// let err = RedisStreams::builder("http://nowhere", Arc::new(Names::new())).build().unwrap_err();
+    /// assert!(err.to_string().starts_with("invalid redis url `http://nowhere`"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn builder(url: impl Into<String>, names: Arc<Names>) -> RedisStreamsBuilder {
+        RedisStreamsBuilder {
+            settings: ConnectionSettings::new(url),
+            names,
+            name: DEFAULT_REDIS_STREAMS_NAME.to_owned(),
+            stream: DEFAULT_REDIS_STREAM.to_owned(),
+            max_len: DEFAULT_REDIS_STREAM_MAX_LEN,
+            exact_trim: false,
+            encoding: StreamEncoding::default(),
+        }
+    }
+
+    /// The stream key written to.
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// The server's `host:port`.
+    pub fn target(&self) -> &str {
+        self.connector.target()
+    }
+
+    /// Encodes `batch` into the pipeline: one `XADD` per event.
+    fn encode(&mut self, batch: &[PipelineEvent]) -> Result<(), ExportError> {
+        self.pipeline.clear();
+        // Hold the registry's lock only while encoding, never across I/O.
+        let names = Arc::clone(&self.names);
+        let view = names.read();
+        for event in batch {
+            self.json.clear();
+            serde_json::to_writer(&mut self.json, &event.resolved(&view)).map_err(encode_error)?;
+            let command = self.pipeline.cmd("XADD").arg(&self.stream).arg("MAXLEN");
+            let command = match self.trim {
+                Trim::Approx(n) => command.arg("~").arg(n),
+                Trim::Exact(n) => command.arg("=").arg(n),
+            };
+            command.arg("*");
+            match &self.encoding {
+                StreamEncoding::Json { field } => {
+                    self.pipeline.arg(field.as_str()).arg(self.json.as_slice());
+                }
+                StreamEncoding::Fields => {
+                    self.fields.clear();
+                    let mut de = serde_json::Deserializer::from_slice(&self.json);
+                    FieldsSeed(&mut self.fields).deserialize(&mut de).map_err(encode_error)?;
+                    for (key, value) in &self.fields {
+                        self.pipeline.arg(key.as_str()).arg(value.as_str());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn encode_error(err: serde_json::Error) -> ExportError {
+    ExportError::new(ExportErrorKind::Encode, err.to_string()).with_source(err)
+}
+
+impl Exporter<PipelineEvent> for RedisStreams {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn export(&mut self, batch: &[PipelineEvent]) -> Result<(), ExportError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.encode(batch)?;
+        let packed = self.pipeline.get_packed_pipeline();
+        self.connector.round_trip(&packed, batch.len()).map(drop)
+    }
+
+    /// Nothing is buffered: every batch is sent before `export` returns.
+    fn flush(&mut self) -> Result<(), ExportError> {
+        Ok(())
+    }
+
+    /// Drops the connection.
+    fn close(&mut self) -> Result<(), ExportError> {
+        self.connector.disconnect();
+        Ok(())
+    }
+}
+
+impl RedisStreamsBuilder {
+    /// The stream key; default [`DEFAULT_REDIS_STREAM`].
+    pub fn stream(mut self, stream: impl Into<String>) -> Self {
+        self.stream = stream.into();
+        self
+    }
+
+    /// Bounds the stream to about `max_len` entries (`MAXLEN ~ max_len`,
+    /// at least 1); default [`DEFAULT_REDIS_STREAM_MAX_LEN`].
+    pub fn max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len;
+        self
+    }
+
+    /// Trims to exactly `max_len` (`MAXLEN = N`) instead of approximately
+    /// (`MAXLEN ~ N`, the default, which lets Redis trim whole internal
+    /// nodes and is much cheaper).
+    pub fn exact_trim(mut self, exact: bool) -> Self {
+        self.exact_trim = exact;
+        self
+    }
+
+    /// How events become stream fields; default [`StreamEncoding::Fields`].
+    pub fn encoding(mut self, encoding: StreamEncoding) -> Self {
+        self.encoding = encoding;
+        self
+    }
+
+    /// Time to connect; default
+    /// [`DEFAULT_REDIS_CONNECT_TIMEOUT`](super::DEFAULT_REDIS_CONNECT_TIMEOUT).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.connect_timeout = timeout;
+        self
+    }
+
+    /// Time one batch's round trip may take; default
+    /// [`DEFAULT_REDIS_IO_TIMEOUT`](super::DEFAULT_REDIS_IO_TIMEOUT). Keep it
+    /// below the telemetry's `export_timeout`, so a slow server is a counted
+    /// `Timeout` rather than a hung exporter.
+    pub fn io_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.io_timeout = timeout;
+        self
+    }
+
+    /// Names the exporter (as shown in `Health`); default
+    /// [`DEFAULT_REDIS_STREAMS_NAME`].
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Validates the settings. Does not connect: the connection is made by
+    /// the first batch.
+    ///
+    /// # Errors
+    /// [`RedisConfigError::InvalidUrl`] for a URL the redis client rejects;
+    /// [`RedisConfigError::InvalidSetting`] for an empty stream key, a zero
+    /// `max_len` or a zero timeout.
+    pub fn build(self) -> Result<RedisStreams, RedisConfigError> {
+        if self.stream.is_empty() {
+            return Err(RedisConfigError::invalid("stream", &self.stream, "a non-empty key"));
+        }
+        if self.max_len == 0 {
+            return Err(RedisConfigError::InvalidSetting {
+                field: "max_len",
+                value: "0".to_owned(),
+                expected: "an integer >= 1",
+            });
+        }
+        if let StreamEncoding::Json { field } = &self.encoding {
+            if field.is_empty() {
+                return Err(RedisConfigError::invalid("encoding.field", field, "a non-empty field name"));
+            }
+        }
+        let connector = self.settings.connector()?;
+        let trim = if self.exact_trim { Trim::Exact(self.max_len) } else { Trim::Approx(self.max_len) };
+        Ok(RedisStreams {
+            name: self.name,
+            stream: self.stream,
+            trim,
+            encoding: self.encoding,
+            names: self.names,
+            connector,
+            pipeline: redis::Pipeline::new(),
+            json: Vec::with_capacity(256),
+            fields: Vec::with_capacity(16),
+        })
+    }
+}
+
+impl fmt::Debug for RedisStreams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStreams")
+            .field("name", &self.name)
+            .field("stream", &self.stream)
+            .field("trim", &self.trim)
+            .field("encoding", &self.encoding)
+            .field("connector", &self.connector)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads one JSON object into `(key, value)` pairs in the object's order:
+/// strings as their text, anything else as its JSON text.
+struct FieldsSeed<'a>(&'a mut Vec<(String, String)>);
+
+impl<'de> DeserializeSeed<'de> for FieldsSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldsSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some((key, value)) = map.next_entry::<String, serde_json::Value>()? {
+            let text = match value {
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
+            };
+            self.0.push((key, text));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{RowId, RunContext, RunId, TokenId};
+    use crate::{ManualClock, Timestamp};
+
+    fn args(pipeline: &redis::Pipeline) -> Vec<Vec<String>> {
+        pipeline
+            .cmd_iter()
+            .map(|cmd| {
+                cmd.args_iter()
+                    .map(|arg| match arg {
+                        redis::Arg::Simple(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                        redis::Arg::Cursor => "<cursor>".to_owned(),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn encodes_one_xadd_per_event_with_fields_in_json_order() {
+        let names = Arc::new(Names::new());
+        let clock = ManualClock::new(Timestamp::from_nanos(1_000));
+        let run = RunContext::new(RunId::new(7), &clock);
+        let events = [
+            PipelineEvent::row_created(run, RowId::new(1), TokenId::new(2)),
+            PipelineEvent::row_created(run, RowId::new(3), TokenId::new(4)),
+        ];
+        let mut exporter =
+            RedisStreams::builder("redis://127.0.0.1:1", names).stream("s").max_len(50).build().unwrap();
+        exporter.encode(&events).unwrap();
+        let args = args(&exporter.pipeline);
+        assert_eq!(args.len(), 2);
+        assert_eq!(
+            args[0],
+            [
+                "XADD",
+                "s",
+                "MAXLEN",
+                "~",
+                "50",
+                "*",
+                "ts",
+                "1000",
+                "run",
+                "7",
+                "event",
+                "row_created",
+                "row",
+                "1",
+                "token",
+                "2"
+            ]
+        );
+    }
+
+    #[test]
+    fn json_encoding_and_exact_trim() {
+        let names = Arc::new(Names::new());
+        let clock = ManualClock::new(Timestamp::from_nanos(5));
+        let run = RunContext::new(RunId::new(1), &clock);
+        let mut exporter = RedisStreams::builder("redis://127.0.0.1:1", names)
+            .encoding(StreamEncoding::Json { field: "j".to_owned() })
+            .exact_trim(true)
+            .max_len(3)
+            .build()
+            .unwrap();
+        exporter.encode(&[PipelineEvent::row_created(run, RowId::new(1), TokenId::new(1))]).unwrap();
+        assert_eq!(
+            args(&exporter.pipeline)[0],
+            [
+                "XADD",
+                DEFAULT_REDIS_STREAM,
+                "MAXLEN",
+                "=",
+                "3",
+                "*",
+                "j",
+                r#"{"ts":5,"run":1,"event":"row_created","row":1,"token":1}"#
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let names = Arc::new(Names::new());
+        let err =
+            RedisStreams::builder("redis://127.0.0.1", Arc::clone(&names)).stream("").build().unwrap_err();
+        assert_eq!(err.to_string(), r#"invalid value "" for `stream`: expected a non-empty key"#);
+        let err = RedisStreams::builder("redis://127.0.0.1", Arc::clone(&names))
+            .io_timeout(Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.to_string(), "invalid value 0ns for `io_timeout`: expected a duration > 0");
+        let err = RedisStreams::builder("redis://127.0.0.1", names)
+            .encoding(StreamEncoding::Json { field: String::new() })
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"invalid value "" for `encoding.field`: expected a non-empty field name"#
+        );
+    }
+
+    #[test]
+    fn unreachable_server_is_a_retryable_transport_error() {
+        // Port 1 on loopback: nothing listens, so the connect is refused at once.
+        let names = Arc::new(Names::new());
+        let clock = ManualClock::new(Timestamp::from_nanos(5));
+        let run = RunContext::new(RunId::new(1), &clock);
+        let mut exporter = RedisStreams::builder("redis://127.0.0.1:1", names).build().unwrap();
+        let err =
+            exporter.export(&[PipelineEvent::row_created(run, RowId::new(1), TokenId::new(1))]).unwrap_err();
+        assert_eq!(err.kind(), ExportErrorKind::Transport, "{err}");
+        assert!(err.is_retryable());
+        assert!(err.message().starts_with("redis at 127.0.0.1:1: "), "{err}");
+    }
+}
