@@ -30,6 +30,7 @@ TWINS=(
   "ledger_double_resolve|close|twin_ledger_double_resolve_is_caught_end_to_end"
   "flush_relaxed_request|flush|twin_flush_relaxed_request_is_caught"
   "flush_target_after_drain|flush|twin_flush_target_after_drain_is_caught"
+  "flush_notify_one|flush|twin_flush_notify_one_is_caught"
   "block_register_late|block|twin_block_register_late_is_caught"
   "block_register_late|block|twin_block_register_late_is_caught_end_to_end"
   "close_no_wake|block|twin_close_no_wake_is_caught"
@@ -38,6 +39,7 @@ TWINS=(
   "control_torn|reconfigure|twin_control_torn_is_caught"
   "control_torn|reconfigure|twin_control_torn_lost_update_is_caught"
   "remove_before_drain|reconfigure|twin_remove_before_drain_is_caught"
+  "close_unsealed_commands|reconfigure|twin_close_unsealed_commands_is_caught"
   "start_no_handshake|start|twin_start_no_handshake_is_caught"
 )
 

@@ -152,7 +152,9 @@ impl<E: Event> TelemetryBuilder<E> {
         self.config.breaker = breaker;
         self
     }
-    /// What `threshold` consecutive all-failed batches do.
+    /// What `threshold` consecutive all-failed batches do. `threshold` is in
+    /// `1..=`[`MAX_COUNT_SETTING`](crate::MAX_COUNT_SETTING) (checked by
+    /// `start`); the largest value means "never" in practice.
     pub fn on_total_failure(mut self, threshold: u64, policy: TotalFailurePolicy) -> Self {
         self.config.total_failure_threshold = threshold;
         self.config.on_total_failure = policy;

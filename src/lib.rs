@@ -49,7 +49,9 @@
         ringtel_broken = "death_no_wake",
         ringtel_broken = "start_no_handshake",
         ringtel_broken = "control_torn",
-        ringtel_broken = "remove_before_drain"
+        ringtel_broken = "remove_before_drain",
+        ringtel_broken = "close_unsealed_commands",
+        ringtel_broken = "flush_notify_one"
     )
 ))]
 compile_error!("`ringtel_broken` variants are for loom builds only (RUSTFLAGS=\"--cfg loom\")");

@@ -315,7 +315,7 @@ fn chaos_keeps_exact_conservation() {
             cooldown: Duration::from_secs(1),
             max_cooldown: Duration::from_secs(4),
         })
-        .on_total_failure(u64::MAX, TotalFailurePolicy::Continue);
+        .on_total_failure(ringtel::MAX_COUNT_SETTING, TotalFailurePolicy::Continue);
     let controls: Vec<_> = probes.iter().map(|(_, c)| c.clone()).collect();
     for (probe, _) in probes {
         builder = builder.exporter(probe);

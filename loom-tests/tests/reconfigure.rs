@@ -7,7 +7,7 @@ use loom::sync::Arc;
 use loom::thread;
 use loom_tests::{ev, start, Log, Recorder};
 use ringtel::loom_api::{AdmissionState, Control, NEVER};
-use ringtel::{Backpressure, DropReason, Emitted, Granularity};
+use ringtel::{Backpressure, DropReason, Emitted, ExporterOptions, Granularity};
 
 /// One reconfiguration changes granularity and policy together; a
 /// concurrent reader (what `emit` does: one load) sees both old or both new.
@@ -131,6 +131,40 @@ fn remove_exporter_racing_batch() {
     });
 }
 
+/// An exporter added while an event is in flight and a close races the
+/// addition: whichever wins, the exporter is closed exactly once (by the
+/// consumer when the addition is applied, or at once by `add_exporter` when
+/// the telemetry is already closed), flushed at most once, and the event is
+/// counted exactly once; if the new exporter received it, it counts as
+/// delivered.
+fn add_exporter_racing_batch_and_close() {
+    loom::model(|| {
+        let log = Log::new();
+        let telemetry = start(1, Backpressure::Drop, None);
+        let adder = {
+            let telemetry = telemetry.clone();
+            let exporter = Recorder::new(&log);
+            thread::spawn(move || {
+                telemetry.add_exporter(exporter, ExporterOptions::default()).expect("valid options");
+            })
+        };
+        assert_eq!(telemetry.emit(ev(0)), Emitted::Queued);
+        let report = telemetry.close(NEVER).expect("close");
+        adder.join().unwrap();
+        // `close` returned after the consumer closed every exporter it had
+        // added; `join` orders an inline close by `add_exporter` before us.
+        assert_eq!(log.closes(), 1, "C7 violated: an added exporter must be closed exactly once");
+        assert!(log.flushes() <= 1, "C7 violated: flushed {} times", log.flushes());
+        let health = report.health();
+        assert!(health.is_conserved(), "C1 violated: {health:?}");
+        assert_eq!(health.offered(), 1, "C1 violated: {health:?}");
+        if log.exported() & 1 != 0 {
+            assert_eq!(log.events(), 1, "C1 violated: the event was exported twice");
+            assert_eq!(health.delivered(), 1, "C1 violated: exported but not delivered: {health:?}");
+        }
+    });
+}
+
 fn ringtel_lifecycle(id: u32) -> loom_tests::Ev {
     loom_tests::Ev { id, critical: true }
 }
@@ -153,6 +187,21 @@ fn reconfigure_setters_end_to_end() {
 #[test]
 fn reconfigure_remove_exporter_racing_batch() {
     remove_exporter_racing_batch();
+}
+
+#[test]
+fn reconfigure_add_exporter_racing_batch_and_close() {
+    add_exporter_racing_batch_and_close();
+}
+
+#[cfg(ringtel_broken = "close_unsealed_commands")]
+#[test]
+fn twin_close_unsealed_commands_is_caught() {
+    loom_tests::assert_caught(
+        "close_unsealed_commands",
+        &["C7 violated"],
+        add_exporter_racing_batch_and_close,
+    );
 }
 
 #[cfg(ringtel_broken = "remove_before_drain")]
