@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arbitrary::{Arbitrary, Unstructured};
+use ringtel::exporters::otlp::proto::tonic::common::v1::any_value;
+use ringtel::exporters::otlp::{trace_id, OtlpExporter};
 use ringtel::exporters::JsonLines;
 use ringtel::pipeline::{
     CallKind, CallStatus, CallVolume, EventKind, GateDecision, NameId, Names, Phase, PipelineEvent,
@@ -458,6 +460,95 @@ fn check(input: &Input) {
                 );
             } else {
                 assert_eq!(text, "null", "line {i}: a non-finite rows_per_second");
+            }
+        }
+    }
+
+    check_otlp(&reg, &built, &rates);
+}
+
+/// The OTLP encoding (issue 9): one log record per event, in order, whose
+/// attributes are the JSON Lines fields (`ts` is the record's time), with
+/// integers above `i64::MAX` as decimal strings and floats bit for bit; a
+/// span for each transform, external call and finished run; trace ids
+/// derived from the run; and the protobuf bytes survive a decode.
+fn check_otlp(reg: &Registry, built: &[(PipelineEvent, Value)], rates: &[Option<f64>]) {
+    use prost::Message;
+    use ringtel::exporters::otlp::proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use ringtel::exporters::otlp::proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
+    let exporter = OtlpExporter::builder("http://127.0.0.1:9", Arc::clone(&reg.names))
+        .build()
+        .expect("a valid endpoint builds without connecting");
+    let events: Vec<PipelineEvent> = built.iter().map(|(e, _)| *e).collect();
+
+    let logs = exporter.encode_logs(&events);
+    let bytes = logs.encode_to_vec();
+    let back = ExportLogsServiceRequest::decode(bytes.as_slice()).expect("our own logs request decodes");
+    assert_eq!(back.encode_to_vec(), bytes, "the logs request changes through a decode");
+    let records: Vec<_> =
+        logs.resource_logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records).collect();
+    assert_eq!(records.len(), events.len(), "one log record per event");
+    for (i, (record, (event, expected))) in records.iter().zip(built).enumerate() {
+        assert_eq!(record.time_unix_nano, event.at().as_nanos(), "record {i}: time");
+        assert_eq!(record.trace_id, trace_id(event.run()).to_vec(), "record {i}: trace id");
+        let Value::Object(fields) = expected else { panic!("the reference rendering is an object") };
+        let expected_keys = fields.keys().filter(|k| k.as_str() != "ts").count();
+        assert_eq!(record.attributes.len(), expected_keys, "record {i}: attributes {:?}", record.attributes);
+        for attribute in &record.attributes {
+            let value = attribute.value.as_ref().and_then(|v| v.value.as_ref());
+            let want = fields
+                .get(&attribute.key)
+                .unwrap_or_else(|| panic!("record {i}: attribute {} is no JSON Lines field", attribute.key));
+            let ok = match (want, value) {
+                (Value::String(s), Some(any_value::Value::StringValue(got))) => s == got,
+                (Value::Number(n), Some(any_value::Value::IntValue(got))) => {
+                    n.as_u64() == u64::try_from(*got).ok()
+                }
+                (Value::Number(n), Some(any_value::Value::StringValue(got))) => {
+                    n.as_u64().is_some_and(|n| n > i64::MAX as u64 && got == &n.to_string())
+                }
+                (Value::Number(_) | Value::Null, Some(any_value::Value::DoubleValue(got))) => {
+                    let rate = rates[i].expect("only progress has a float");
+                    got.to_bits() == rate.to_bits()
+                }
+                _ => false,
+            };
+            assert!(
+                ok,
+                "record {i}: attribute {} is {value:?}, the JSON Lines field is {want}",
+                attribute.key
+            );
+        }
+    }
+
+    let spans_expected = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind(),
+                EventKind::TransformCompleted { .. }
+                    | EventKind::ExternalCallCompleted { .. }
+                    | EventKind::RunFinished { .. }
+            )
+        })
+        .collect::<Vec<_>>();
+    match exporter.encode_traces(&events) {
+        None => {
+            assert!(spans_expected.is_empty(), "no traces request for {} span events", spans_expected.len())
+        }
+        Some(traces) => {
+            let bytes = traces.encode_to_vec();
+            let back =
+                ExportTraceServiceRequest::decode(bytes.as_slice()).expect("our own traces request decodes");
+            assert_eq!(back.encode_to_vec(), bytes, "the traces request changes through a decode");
+            let spans: Vec<_> =
+                traces.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans).collect();
+            assert_eq!(spans.len(), spans_expected.len(), "one span per transform, call and finished run");
+            for (span, event) in spans.iter().zip(spans_expected) {
+                assert_eq!(span.trace_id, trace_id(event.run()).to_vec(), "span trace id");
+                assert_eq!(span.end_time_unix_nano, event.at().as_nanos(), "span end");
+                assert!(span.start_time_unix_nano <= span.end_time_unix_nano, "span starts after it ends");
             }
         }
     }

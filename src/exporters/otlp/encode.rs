@@ -216,9 +216,14 @@ pub(super) fn string_attribute(key: &str, value: &str) -> KeyValue {
 
 /// The event's attributes: `event` (the snake_case kind), `run`, then the
 /// kind's fields under their JSON Lines names. Integers above `i64::MAX`
-/// (OTLP integers are signed) saturate.
+/// (OTLP integers are signed) are sent as their exact decimal string.
 pub(super) fn attributes(event: &PipelineEvent, names: &NamesView<'_>) -> Vec<KeyValue> {
-    let int = |n: u64| any_value::Value::IntValue(i64::try_from(n).unwrap_or(i64::MAX));
+    // OTLP integers are i64; a larger u64 (an id, say) is sent as its exact
+    // decimal string: clamping would silently change the value.
+    let int = |n: u64| match i64::try_from(n) {
+        Ok(n) => any_value::Value::IntValue(n),
+        Err(_) => any_value::Value::StringValue(n.to_string()),
+    };
     let text = |s: &str| any_value::Value::StringValue(s.to_owned());
     let name = |id: NameId| any_value::Value::StringValue(resolve(names, id));
     let mut out = Vec::with_capacity(10);
@@ -619,7 +624,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_names_render_as_index_and_big_numbers_saturate() {
+    fn unknown_names_render_as_index_and_big_numbers_as_decimal_strings() {
         let names = Names::new();
         let other = Names::new();
         let _ = other.intern("a");
@@ -628,7 +633,7 @@ mod tests {
         let run = RunContext::new(RunId::new(u64::MAX), &clock);
         let event = PipelineEvent::run_started(run, foreign);
         let attrs = attributes(&event, &names.read());
-        assert_eq!(as_json(attrs[1].value.as_ref().unwrap()), i64::MAX);
+        assert_eq!(as_json(attrs[1].value.as_ref().unwrap()), u64::MAX.to_string());
         assert_eq!(as_json(attrs[2].value.as_ref().unwrap()), "#1");
     }
 
