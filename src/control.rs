@@ -19,6 +19,8 @@ const POLICY_SHIFT: u32 = 58;
 const GRANULARITY_SHIFT: u32 = 60;
 const ADMISSION_SHIFT: u32 = 62;
 const TWO_BITS: u64 = 0b11;
+/// The policy field's value for `Backpressure::Drop`.
+const POLICY_DROP: u64 = 2;
 
 /// Whether `emit` may put events into the ring, and if not, why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,9 +64,33 @@ impl ControlWord {
         match (self.0 >> POLICY_SHIFT) & TWO_BITS {
             0 => Backpressure::Block,
             1 => Backpressure::BlockFor(Duration::from_nanos(self.0 & NANOS_MASK)),
-            2 => Backpressure::Drop,
+            POLICY_DROP => Backpressure::Drop,
             _ => Backpressure::DropOldest,
         }
+    }
+
+    /// Whether a telemetry with this word admits an event of granularity
+    /// `event`: the same as `self.granularity().admits(event)`, compared on
+    /// the raw bits (the hot path's first test).
+    #[inline(always)]
+    pub(crate) fn admits(self, event: Granularity) -> bool {
+        event.to_bits() <= (self.0 >> GRANULARITY_SHIFT) & TWO_BITS
+    }
+
+    /// Admission open and no full hint: `emit` may push straight away. One
+    /// mask test instead of decoding two fields.
+    #[inline(always)]
+    pub(crate) fn open_with_room(self) -> bool {
+        self.0 & ((TWO_BITS << ADMISSION_SHIFT) | FULL_HINT) == 0
+    }
+
+    /// Admission open, the full hint set and the policy `Drop`: the state in
+    /// which a non-critical `emit` drops without pushing if the ring is still
+    /// full. One mask test.
+    #[inline(always)]
+    pub(crate) fn open_full_dropping(self) -> bool {
+        const MASK: u64 = (TWO_BITS << ADMISSION_SHIFT) | FULL_HINT | (TWO_BITS << POLICY_SHIFT);
+        self.0 & MASK == FULL_HINT | (POLICY_DROP << POLICY_SHIFT)
     }
 
     /// Whether some producer recently found the ring full and the consumer has
@@ -92,7 +118,7 @@ impl ControlWord {
                 debug_assert!(duration_nanos(wait) <= NANOS_MASK);
                 (1, duration_nanos(wait).min(NANOS_MASK))
             }
-            Backpressure::Drop => (2, 0),
+            Backpressure::Drop => (POLICY_DROP, 0),
             Backpressure::DropOldest => (3, 0),
         };
         ControlWord((self.0 & !(TWO_BITS << POLICY_SHIFT) & !NANOS_MASK) | (policy << POLICY_SHIFT) | nanos)
@@ -179,6 +205,39 @@ impl Control {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_path_masks_agree_with_the_decoded_fields() {
+        let admissions = [Admission::Open, Admission::Closed, Admission::Disabled, Admission::ConsumerDead];
+        let policies = [
+            Backpressure::Block,
+            Backpressure::BlockFor(Duration::from_nanos(12_345)),
+            Backpressure::Drop,
+            Backpressure::DropOldest,
+        ];
+        for admission in admissions {
+            for granularity in Granularity::ALL {
+                for policy in policies {
+                    for hint in [false, true] {
+                        let mut word = ControlWord::new(admission, granularity, policy);
+                        if hint {
+                            word = ControlWord(word.0 | FULL_HINT);
+                        }
+                        let open = admission == Admission::Open;
+                        assert_eq!(word.open_with_room(), open && !hint, "{word:?}");
+                        assert_eq!(
+                            word.open_full_dropping(),
+                            open && hint && policy == Backpressure::Drop,
+                            "{word:?}"
+                        );
+                        for event in Granularity::ALL {
+                            assert_eq!(word.admits(event), granularity.admits(event), "{word:?} {event:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn fields_round_trip_independently() {

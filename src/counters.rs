@@ -40,14 +40,14 @@ struct Stripe {
 pub(crate) struct ProducerCounters {
     /// `PRODUCER_SLOTS` owned stripes, then the overflow stripe.
     /// Owned stripe `i` is written only by the thread leasing slot `i`.
-    stripes: Box<[CachePadded<Stripe>]>,
+    /// A fixed-size array, so an index checked `< PRODUCER_SLOTS` needs no
+    /// bounds check on the hot path.
+    stripes: Box<[CachePadded<Stripe>; PRODUCER_SLOTS + 1]>,
 }
 
 impl ProducerCounters {
     pub(crate) fn new() -> Self {
-        ProducerCounters {
-            stripes: (0..=PRODUCER_SLOTS).map(|_| CachePadded::new(Stripe::default())).collect(),
-        }
+        ProducerCounters { stripes: Box::new(std::array::from_fn(|_| CachePadded::new(Stripe::default()))) }
     }
 
     /// Counts one filtered event.
@@ -77,29 +77,27 @@ impl ProducerCounters {
         self.stripes.iter().map(|s| s.dropped[reason.index()].load(Ordering::Relaxed)).sum()
     }
 
-    #[inline]
+    #[inline(always)]
+    // Under loom there are no owned slots (`PRODUCER_SLOTS == 0`), so the
+    // first branch never runs there.
+    #[cfg_attr(loom, allow(clippy::absurd_extreme_comparisons))]
     fn bump(&self, counter: impl Fn(&Stripe) -> &AtomicU64) {
-        match slot::current() {
-            Some(index) => {
-                // Under loom there are no owned slots and this arm never runs.
-                #[cfg_attr(loom, allow(clippy::absurd_extreme_comparisons))]
-                {
-                    debug_assert!(index < PRODUCER_SLOTS);
-                }
-                let c = counter(&self.stripes[index]);
-                // Single writer (this thread owns the slot), so load + store
-                // cannot lose an increment. Relaxed: readers only sum.
-                c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
-            }
-            None => {
-                counter(&self.stripes[PRODUCER_SLOTS]).fetch_add(1, Ordering::Relaxed);
-            }
+        let index = slot::current();
+        if index < PRODUCER_SLOTS {
+            let c = counter(&self.stripes[index]);
+            // Single writer (this thread owns the slot), so load + store
+            // cannot lose an increment. Relaxed: readers only sum.
+            c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        } else {
+            counter(&self.stripes[PRODUCER_SLOTS]).fetch_add(1, Ordering::Relaxed);
         }
     }
 }
 
 #[cfg(not(loom))]
 mod slot {
+    use std::cell::Cell;
+
     use super::PRODUCER_SLOTS;
     use crate::sync::StaticMutex;
 
@@ -137,20 +135,48 @@ mod slot {
     impl Drop for Lease {
         fn drop(&mut self) {
             if let Some(index) = self.0 {
+                // Later counts on this exiting thread (from other
+                // thread-locals' destructors) go to the overflow stripe: the
+                // slot may be leased again at once, and must have one writer.
+                SLOT.with(|s| s.set(PRODUCER_SLOTS));
                 allocator().free.push(index);
             }
         }
     }
 
+    /// `SLOT` before this thread asked for a lease.
+    const UNLEASED: usize = usize::MAX;
+
     thread_local! {
+        /// This thread's slot index, `PRODUCER_SLOTS` for the overflow
+        /// stripe, or `UNLEASED`. A `const` thread-local without a
+        /// destructor: reading it is one TLS load, with no lazy-init check,
+        /// and it stays readable while other thread-locals are destroyed.
+        static SLOT: Cell<usize> = const { Cell::new(UNLEASED) };
+        /// Owns the lease so that it returns to the allocator when the
+        /// thread exits.
         static LEASE: Lease = Lease::acquire();
     }
 
-    /// This thread's exclusive slot, or `None` to use the overflow stripe
-    /// (all slots leased, or thread-local storage already torn down).
-    #[inline]
-    pub(super) fn current() -> Option<usize> {
-        LEASE.try_with(|lease| lease.0).ok().flatten()
+    /// This thread's exclusive slot (`< PRODUCER_SLOTS`), or `PRODUCER_SLOTS`
+    /// to use the overflow stripe (all slots leased, or the thread is
+    /// exiting and its lease was returned).
+    #[inline(always)]
+    pub(super) fn current() -> usize {
+        let slot = SLOT.with(Cell::get);
+        if slot != UNLEASED {
+            return slot;
+        }
+        lease()
+    }
+
+    /// First count on this thread: take a lease (or settle for overflow).
+    #[cold]
+    #[inline(never)]
+    fn lease() -> usize {
+        let slot = LEASE.try_with(|lease| lease.0).ok().flatten().unwrap_or(PRODUCER_SLOTS);
+        SLOT.with(|s| s.set(slot));
+        slot
     }
 }
 
@@ -158,8 +184,8 @@ mod slot {
 mod slot {
     /// Under loom every thread shares the overflow stripe (`fetch_add`), so the
     /// models check the protocols around the counters, not the slot allocator.
-    pub(super) fn current() -> Option<usize> {
-        None
+    pub(super) fn current() -> usize {
+        super::PRODUCER_SLOTS
     }
 }
 

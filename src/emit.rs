@@ -15,25 +15,39 @@ impl<E: Event> Shared<E> {
     /// `ArrayQueue::push`, nothing else: no lock, no system call, no
     /// allocation and no counter (accepted events are counted by the
     /// consumer as it takes them).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn emit(&self, event: E) -> Emitted {
         let control = self.control.load();
-        if !control.granularity().admits(event.granularity()) {
+        if !control.admits(event.granularity()) {
             self.counters.add_filtered();
             return Emitted::Filtered;
         }
-        if control.admission() != Admission::Open {
-            return self.reject(control.admission());
+        if control.open_with_room() {
+            return match self.ring.push(event) {
+                Ok(()) => Emitted::Queued,
+                Err(event) => {
+                    self.control.set_full_hint();
+                    self.emit_when_full(event, control)
+                }
+            };
         }
-        if control.full_hint() {
-            return self.emit_when_full(event, control);
+        // The ring stays full under `Drop`: decide before the event moves
+        // anywhere (passing it to a cold function copies it), and skip
+        // `push` and its SeqCst fence while `is_full` (two loads) says full.
+        if control.open_full_dropping() && !event.granularity().is_critical() && self.ring.is_full() {
+            self.count_drop(DropReason::QueueFull);
+            return Emitted::Dropped(DropReason::QueueFull);
         }
-        match self.ring.push(event) {
-            Ok(()) => Emitted::Queued,
-            Err(event) => {
-                self.control.set_full_hint();
-                self.emit_when_full(event, control)
-            }
+        self.emit_contended(event, control)
+    }
+
+    /// Admission closed, or the ring was recently full.
+    #[cold]
+    #[inline(never)]
+    fn emit_contended(&self, event: E, control: ControlWord) -> Emitted {
+        match control.admission() {
+            Admission::Open => self.emit_when_full(event, control),
+            closed => self.reject(closed),
         }
     }
 

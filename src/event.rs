@@ -45,6 +45,7 @@ impl Granularity {
         self == Granularity::Lifecycle
     }
 
+    #[inline(always)]
     pub(crate) fn to_bits(self) -> u64 {
         self as u64
     }

@@ -60,7 +60,7 @@ impl<E: Event> Telemetry<E> {
     /// allocates nothing and writes no shared counter (C3). An event below the
     /// granularity setting costs one relaxed load and a per-thread counter
     /// increment.
-    #[inline]
+    #[inline(always)]
     pub fn emit(&self, event: E) -> Emitted {
         self.shared.emit(event)
     }
