@@ -136,19 +136,68 @@ impl<E: Event> Shared<E> {
         timeout: Option<Duration>,
         policy: Option<Backpressure>,
     ) -> WaitOutcome<E> {
-        // The consumer may be asleep on its idle timer; one ring per wait,
-        // never per event.
-        self.doorbell.ring();
         let deadline = timeout.map(|t| Instant::now() + t);
-        self.waiters.wait_for_room(
-            event,
-            deadline,
-            |e| self.ring.push(e),
-            || {
-                let control = self.control.load();
-                control.admission() == Admission::Open && policy.is_none_or(|p| control.backpressure() == p)
-            },
-        )
+        let keep_waiting = || {
+            let control = self.control.load();
+            control.admission() == Admission::Open && policy.is_none_or(|p| control.backpressure() == p)
+        };
+        let event = match self.spin_for_room(event, deadline, keep_waiting) {
+            Ok(outcome) => return outcome,
+            Err(event) => event,
+        };
+        // Ring again before parking: the consumer may have gone back to its
+        // idle sleep while we spun. At most two rings per wait, none for an
+        // emit that finds room.
+        self.doorbell.ring();
+        self.waiters.wait_for_room(event, deadline, |e| self.ring.push(e), keep_waiting)
+    }
+
+    /// The first part of every wait: retry the push with a bounded backoff
+    /// (crossbeam's `Backoff`: a few rounds of spin hints, then a few
+    /// `yield_now`s, a few microseconds in all) before paying for a parked
+    /// wait. A consumer in the middle of a batch usually makes room within
+    /// that time, and a producer that gets room here makes no system call.
+    /// The doorbell is rung once, after the first failed attempt, so that a
+    /// consumer asleep on its idle timer wakes while we spin. `Err` hands the
+    /// event back for the parked wait.
+    ///
+    /// Under loom this is skipped: the models check the parked protocol, and
+    /// the spin phase is only extra pushes and admission checks with no
+    /// shared state of its own.
+    #[cfg(not(loom))]
+    fn spin_for_room(
+        &self,
+        mut event: E,
+        deadline: Option<Instant>,
+        keep_waiting: impl Fn() -> bool,
+    ) -> Result<WaitOutcome<E>, E> {
+        let backoff = crossbeam_utils::Backoff::new();
+        let mut rung = false;
+        loop {
+            if !keep_waiting() {
+                return Ok(WaitOutcome::Stopped(event));
+            }
+            match self.ring.push(event) {
+                Ok(()) => return Ok(WaitOutcome::Pushed),
+                Err(back) => event = back,
+            }
+            if backoff.is_completed() {
+                return Err(event);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(WaitOutcome::TimedOut(event));
+            }
+            if !rung {
+                self.doorbell.ring();
+                rung = true;
+            }
+            backoff.snooze();
+        }
+    }
+
+    #[cfg(loom)]
+    fn spin_for_room(&self, event: E, _: Option<Instant>, _: impl Fn() -> bool) -> Result<WaitOutcome<E>, E> {
+        Err(event)
     }
 
     /// `DropOldest`: make room by evicting the oldest event.
