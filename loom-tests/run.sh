@@ -25,6 +25,7 @@ unset RINGTEL_BROKEN
 # twin name | test file (tests/<file>.rs) | test function asserting it is caught
 TWINS=(
   "drop_log_check_then_act|drop_log|twin_drop_log_check_then_act_is_caught"
+  "drop_publish_unclaimed|drop_log|twin_drop_publish_unclaimed_is_caught"
   "close_skip_residual|close|twin_close_skip_residual_is_caught"
   "ledger_double_resolve|close|twin_ledger_double_resolve_is_caught"
   "ledger_double_resolve|close|twin_ledger_double_resolve_is_caught_end_to_end"

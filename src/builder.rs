@@ -101,7 +101,9 @@ impl<E: Event> TelemetryBuilder<E> {
         self.config.granularity = granularity;
         self
     }
-    /// One drop warning per this many dropped events.
+    /// One drop warning per this many dropped events (see
+    /// [`Config::drop_log_interval`](crate::Config::drop_log_interval) for
+    /// when it is logged).
     pub fn drop_log_interval(mut self, interval: u64) -> Self {
         self.config.drop_log_interval = interval;
         self

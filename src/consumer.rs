@@ -107,6 +107,9 @@ impl<E: Event> Consumer<E> {
         for id in removals {
             self.dispatcher.remove(id);
         }
+        // Producers publish their drops in blocks; publish what is left, so
+        // a warning is at most one consumer step late (C4).
+        shared.publish_drops();
         let departed = self.dispatcher.departed();
         self.reclaim();
         if !departed.is_empty() {
@@ -226,7 +229,7 @@ impl<E: Event> Consumer<E> {
             shared.ledger.resolve(n, delivered)?;
             self.reclaim();
             if !delivered {
-                shared.drop_log.record_and_log(n, DropReason::ExportFailed);
+                shared.drop_log.record_and_log(n, Some(DropReason::ExportFailed));
             }
             if !self.dispatcher.is_empty() {
                 self.track_failures(delivered);
@@ -316,7 +319,7 @@ impl<E: Event> Consumer<E> {
         shared.control.update(|w| w.with_admission(Admission::ConsumerDead));
         shared.set_lifecycle(Lifecycle::Dead(message.clone()));
         let (_, resolved) = shared.ledger.finish(Terminal::ConsumerDead);
-        shared.drop_log.record_and_log(resolved, DropReason::ConsumerDead);
+        shared.drop_log.record_and_log(resolved, Some(DropReason::ConsumerDead));
         shared.flush.end(FlushEnd::ConsumerDead);
         // Broken twin for the loom suite: no wake-up on death. A producer
         // blocked on the full ring then waits forever (C8).

@@ -1,11 +1,24 @@
 //! Drop logging (C4): one warning each time the total dropped count crosses a
 //! multiple of the interval, decided by a single atomic RMW so that no two
 //! threads can claim the same crossing and none can be missed.
+//!
+//! The total counts *published* drops. The consumer publishes its own drops
+//! (failed batches, shutdown) as they happen. Producers count their drops in
+//! their own counter stripe with plain stores and publish them in blocks of
+//! [`DropLog::publish_every`] (see `counters.rs`); sweeps by the consumer
+//! loop, `health` and `close` publish what is left. So a warning can come up
+//! to `publish_every - 1` drops per producer thread late, but every drop is
+//! published exactly once, so every crossing is warned exactly once.
 
 use crossbeam_utils::CachePadded;
 
 use crate::sync::{AtomicU64, Ordering};
 use crate::DropReason;
+
+/// The largest block in which producers publish drops: one shared RMW per
+/// 64 drops instead of one per drop, and a warning at most 63 drops per
+/// producer thread late.
+const PRODUCER_BLOCK: u64 = 64;
 
 /// One warning's content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,8 +31,9 @@ pub(crate) struct DropWarning {
     pub(crate) mark: u64,
     /// The exact dropped total right after the record that crossed the mark.
     pub(crate) total: u64,
-    /// The reason of the drop that crossed the mark.
-    pub(crate) reason: DropReason,
+    /// The reason of the drops published by the record that crossed the
+    /// mark, or `None` for a block of producer drops (possibly mixed).
+    pub(crate) reason: Option<DropReason>,
 }
 
 /// The shared dropped total and the crossing rule.
@@ -30,6 +44,9 @@ pub(crate) struct DropLog {
     total: CachePadded<AtomicU64>,
     /// Fixed at start; `>= 1` (validated).
     interval: u64,
+    /// Producers publish their drops in blocks of this size (`<= interval`,
+    /// so one block crosses at most one mark).
+    publish_every: u64,
     /// `⌈2¹²⁸ / interval⌉` (mod 2¹²⁸): `n` is a multiple of `interval`
     /// exactly when `n · divisor_magic mod 2¹²⁸ < divisor_magic` (Lemire,
     /// Kaser and Kurz, "Faster remainder by direct computation", 2019), so
@@ -42,7 +59,14 @@ impl DropLog {
         debug_assert!(interval >= 1);
         let interval = interval.max(1);
         let divisor_magic = (u128::MAX / u128::from(interval)).wrapping_add(1);
-        DropLog { total: CachePadded::new(AtomicU64::new(0)), interval, divisor_magic }
+        let publish_every = interval.min(PRODUCER_BLOCK);
+        DropLog { total: CachePadded::new(AtomicU64::new(0)), interval, publish_every, divisor_magic }
+    }
+
+    /// How many drops a producer counts before it publishes them (`>= 1`).
+    #[inline(always)]
+    pub(crate) fn publish_every(&self) -> u64 {
+        self.publish_every
     }
 
     /// Records `count` drops and returns the warning to log if this record
@@ -53,7 +77,7 @@ impl DropLog {
     /// exactly one record's range contains each multiple. No other data is
     /// published through `total`.
     #[inline]
-    pub(crate) fn record(&self, count: u64, reason: DropReason) -> Option<DropWarning> {
+    pub(crate) fn record(&self, count: u64, reason: Option<DropReason>) -> Option<DropWarning> {
         if count == 0 {
             return None;
         }
@@ -96,7 +120,7 @@ impl DropLog {
 
     /// Records drops and logs the warning, if any, through `tracing`.
     #[inline]
-    pub(crate) fn record_and_log(&self, count: u64, reason: DropReason) {
+    pub(crate) fn record_and_log(&self, count: u64, reason: Option<DropReason>) {
         if let Some(warning) = self.record(count, reason) {
             log_warning(warning);
         }
@@ -104,13 +128,13 @@ impl DropLog {
 }
 
 #[cold]
-fn log_warning(w: DropWarning) {
+pub(crate) fn log_warning(w: DropWarning) {
     tracing::warn!(
         target: "ringtel",
         dropped_since_last_warning = w.since_last_warning,
         dropped_mark = w.mark,
         dropped_total = w.total,
-        reason = w.reason.as_str(),
+        reason = w.reason.map_or("producer drops", DropReason::as_str),
         "ringtel dropped {} events since the last warning ({} in total)",
         w.since_last_warning,
         w.total,
@@ -146,7 +170,7 @@ mod tests {
     #[test]
     fn single_steps_warn_at_every_multiple() {
         let log = DropLog::new(3);
-        let warnings: Vec<_> = (0..10).filter_map(|_| log.record(1, DropReason::QueueFull)).collect();
+        let warnings: Vec<_> = (0..10).filter_map(|_| log.record(1, Some(DropReason::QueueFull))).collect();
         assert_eq!(warnings.iter().map(|w| w.mark).collect::<Vec<_>>(), vec![3, 6, 9]);
         assert!(warnings.iter().all(|w| w.since_last_warning == 3));
     }
@@ -154,9 +178,9 @@ mod tests {
     #[test]
     fn a_batch_crossing_several_marks_warns_once_with_their_span() {
         let log = DropLog::new(100);
-        assert_eq!(log.record(95, DropReason::ExportFailed), None);
-        let w = log.record(260, DropReason::ExportFailed).unwrap();
+        assert_eq!(log.record(95, Some(DropReason::ExportFailed)), None);
+        let w = log.record(260, Some(DropReason::ExportFailed)).unwrap();
         assert_eq!((w.since_last_warning, w.mark, w.total), (300, 300, 355));
-        assert_eq!(log.record(0, DropReason::ExportFailed), None);
+        assert_eq!(log.record(0, Some(DropReason::ExportFailed)), None);
     }
 }

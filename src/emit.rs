@@ -63,7 +63,7 @@ impl<E: Event> Shared<E> {
                 DropReason::Closed
             }
         };
-        self.count_drop(reason);
+        self.count_drop_and_publish(reason);
         Emitted::Dropped(reason)
     }
 

@@ -51,7 +51,8 @@
         ringtel_broken = "control_torn",
         ringtel_broken = "remove_before_drain",
         ringtel_broken = "close_unsealed_commands",
-        ringtel_broken = "flush_notify_one"
+        ringtel_broken = "flush_notify_one",
+        ringtel_broken = "drop_publish_unclaimed"
     )
 ))]
 compile_error!("`ringtel_broken` variants are for loom builds only (RUSTFLAGS=\"--cfg loom\")");

@@ -41,11 +41,46 @@ impl DropLog {
 
     /// Records `count` drops; the warning to log, if this record crossed a mark.
     pub fn record(&self, count: u64) -> Option<DropWarning> {
-        self.0.record(count, DropReason::QueueFull).map(|w| DropWarning {
+        self.0.record(count, Some(DropReason::QueueFull)).map(|w| DropWarning {
             since_last_warning: w.since_last_warning,
             mark: w.mark,
             total: w.total,
         })
+    }
+}
+
+/// Producer drop counting and its publication to the drop log (C4), see
+/// `counters.rs`: drops are counted per stripe and published in blocks,
+/// each block claimed by a compare-exchange. Under loom every thread uses
+/// the shared overflow stripe.
+#[derive(Debug)]
+pub struct ProducerDrops {
+    counters: crate::counters::ProducerCounters,
+    log: CoreDropLog,
+}
+
+impl ProducerDrops {
+    /// Counters and a drop log warning once per `interval` drops
+    /// (producers publish in blocks of `min(interval, 64)`).
+    pub fn new(interval: u64) -> Self {
+        ProducerDrops { counters: crate::counters::ProducerCounters::new(), log: CoreDropLog::new(interval) }
+    }
+
+    /// One producer-side drop; the warning, if publishing crossed a mark.
+    pub fn drop_one(&self) -> Option<DropWarning> {
+        self.counters.add_dropped(DropReason::QueueFull, &self.log, false).map(Self::warning)
+    }
+
+    /// A sweep (consumer loop, `health`, `close`): publishes every unpublished
+    /// drop; the warnings it produced.
+    pub fn sweep(&self) -> Vec<DropWarning> {
+        let mut warnings = Vec::new();
+        self.counters.publish_all(&self.log, |w| warnings.push(Self::warning(w)));
+        warnings
+    }
+
+    fn warning(w: crate::drop_log::DropWarning) -> DropWarning {
+        DropWarning { since_last_warning: w.since_last_warning, mark: w.mark, total: w.total }
     }
 }
 

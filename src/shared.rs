@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use crate::control::{Admission, Control, ControlWord};
 use crate::counters::ProducerCounters;
 use crate::dispatch::{DispatchSettings, ExporterOptions, ExporterStats};
-use crate::drop_log::DropLog;
+use crate::drop_log::{self, DropLog};
 use crate::error::{CloseError, CloseReport};
 use crate::flush::FlushSync;
 use crate::health::{ConsumerState, DroppedCounts, ExporterId, Health};
@@ -227,11 +227,29 @@ impl<E> Shared<E> {
     }
 
     /// Counts an event dropped before it entered the ring (or evicted from
-    /// it), and logs a warning when the total crosses the interval.
-    #[inline]
+    /// it), and logs a warning when publishing this thread's drops crosses
+    /// the interval (C4; see `counters.rs` for the blocks).
+    #[inline(always)]
     pub(crate) fn count_drop(&self, reason: DropReason) {
-        self.counters.add_dropped(reason);
-        self.drop_log.record_and_log(1, reason);
+        if let Some(warning) = self.counters.add_dropped(reason, &self.drop_log, false) {
+            drop_log::log_warning(warning);
+        }
+    }
+
+    /// As `count_drop`, and publishes this thread's drops at once: for the
+    /// cold reasons (`Closed`, `Disabled`, `ConsumerDead`), which can happen
+    /// after the last sweep.
+    #[cold]
+    pub(crate) fn count_drop_and_publish(&self, reason: DropReason) {
+        if let Some(warning) = self.counters.add_dropped(reason, &self.drop_log, true) {
+            drop_log::log_warning(warning);
+        }
+    }
+
+    /// Publishes every producer's unpublished drops to the drop log, logging
+    /// any warning (the consumer loop, `health` and `close`).
+    pub(crate) fn publish_drops(&self) {
+        self.counters.publish_all(&self.drop_log, drop_log::log_warning);
     }
 
     /// Returns the first close's outcome, computing it from the current
@@ -258,6 +276,7 @@ impl<E> Shared<E> {
 
     /// A snapshot of every count (see [`Health`] for its consistency).
     pub(crate) fn health(&self) -> Health {
+        self.publish_drops();
         // Under the ledger's lock, so no event is between the ring and the
         // ledger (see `Ledger::take_popped`).
         let (ledger, ring_len) = self.ledger.counts_with(|| self.ring.len());

@@ -192,7 +192,7 @@ impl<E: Event> Telemetry<E> {
             Some(terminal) => terminal,
             None => {
                 let (terminal, resolved) = shared.ledger.finish(Terminal::TimedOut);
-                shared.drop_log.record_and_log(resolved, crate::DropReason::ShutdownTimeout);
+                shared.drop_log.record_and_log(resolved, Some(crate::DropReason::ShutdownTimeout));
                 shared.waiters.wake_all();
                 terminal
             }
