@@ -87,10 +87,12 @@ pub struct Config {
     /// Log a warning each time the dropped total crosses a multiple of this, `>= 1`.
     ///
     /// Each crossing is warned exactly once (C4). A producer thread publishes
-    /// its drops to the warning count in blocks of `min(interval, 64)`, and
-    /// the consumer publishes the rest after each of its steps (as do
-    /// `health` and `close`), so a warning can come that many drops late;
-    /// the counts in [`Health`](crate::Health) are always exact.
+    /// its drops to the warning count in blocks (the largest power of two
+    /// `<= min(interval, 64)`), and the consumer publishes the rest after
+    /// each of its steps (as do [`Telemetry::health`](crate::Telemetry::health)
+    /// and `close`). So a warning can come up to a block per producer thread
+    /// late, or, for the last drops before a pause, at the consumer's next
+    /// step; the counts in [`Health`](crate::Health) are always exact.
     pub drop_log_interval: u64,
     /// Longest wait for room for a critical event, `<= MAX_DURATION_SETTING`.
     #[serde(with = "humantime_serde")]

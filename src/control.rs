@@ -4,7 +4,9 @@
 //! reconfiguration is seen whole or not at all (C14).
 //!
 //! Layout (most significant first):
-//! `[admission:2][granularity:2][policy:2][full_hint:1][unused:1][block_for_nanos:56]`.
+//! `[block_for_nanos:56][unused:1][full_hint:1][policy:2][granularity:2][admission:2]`.
+//! The flags sit in the low byte, so the hot path's mask tests are 32-bit
+//! immediates (no 64-bit constants to keep in registers across the push).
 
 use std::time::Duration;
 
@@ -13,11 +15,13 @@ use crate::sync::{AtomicU64, Ordering};
 use crate::{Backpressure, Granularity};
 
 const NANOS_BITS: u32 = 56;
+/// `block_for_nanos` after shifting it down by `NANOS_SHIFT`.
 const NANOS_MASK: u64 = (1 << NANOS_BITS) - 1;
-const FULL_HINT: u64 = 1 << 57;
-const POLICY_SHIFT: u32 = 58;
-const GRANULARITY_SHIFT: u32 = 60;
-const ADMISSION_SHIFT: u32 = 62;
+const NANOS_SHIFT: u32 = 8;
+const FULL_HINT: u64 = 1 << 6;
+const POLICY_SHIFT: u32 = 4;
+const GRANULARITY_SHIFT: u32 = 2;
+const ADMISSION_SHIFT: u32 = 0;
 const TWO_BITS: u64 = 0b11;
 /// The policy field's value for `Backpressure::Drop`.
 const POLICY_DROP: u64 = 2;
@@ -63,7 +67,7 @@ impl ControlWord {
     pub(crate) fn backpressure(self) -> Backpressure {
         match (self.0 >> POLICY_SHIFT) & TWO_BITS {
             0 => Backpressure::Block,
-            1 => Backpressure::BlockFor(Duration::from_nanos(self.0 & NANOS_MASK)),
+            1 => Backpressure::BlockFor(Duration::from_nanos((self.0 >> NANOS_SHIFT) & NANOS_MASK)),
             POLICY_DROP => Backpressure::Drop,
             _ => Backpressure::DropOldest,
         }
@@ -121,7 +125,11 @@ impl ControlWord {
             Backpressure::Drop => (POLICY_DROP, 0),
             Backpressure::DropOldest => (3, 0),
         };
-        ControlWord((self.0 & !(TWO_BITS << POLICY_SHIFT) & !NANOS_MASK) | (policy << POLICY_SHIFT) | nanos)
+        ControlWord(
+            (self.0 & !(TWO_BITS << POLICY_SHIFT) & !(NANOS_MASK << NANOS_SHIFT))
+                | (policy << POLICY_SHIFT)
+                | (nanos << NANOS_SHIFT),
+        )
     }
 }
 
@@ -166,7 +174,7 @@ impl Control {
         {
             let current = self.word.load(Ordering::Relaxed);
             let next = change(ControlWord(current)).0;
-            let policy = (TWO_BITS << POLICY_SHIFT) | NANOS_MASK;
+            let policy = (TWO_BITS << POLICY_SHIFT) | (NANOS_MASK << NANOS_SHIFT);
             self.word.store((next & !policy) | (current & policy), Ordering::Relaxed);
             self.word.store(next, Ordering::Relaxed);
             return (ControlWord(current), ControlWord(next));

@@ -14,8 +14,8 @@
 //!
 //! Drops also feed the drop log (C4) without a shared RMW per drop: each
 //! stripe counts its drops (`drops`) and how many of them were published to
-//! the drop log (`published`). The owner publishes once `drops - published`
-//! reaches the log's block size; a sweep ([`ProducerCounters::publish_all`])
+//! the drop log (`published`). The owner publishes whenever `drops` reaches
+//! a multiple of the log's block size (a power of two); a sweep ([`ProducerCounters::publish_all`])
 //! publishes the rest. Either way a block `[published, drops)` is claimed by
 //! a compare-exchange on `published`, so each drop is published exactly once
 //! (loom model `drop_log`, its twin `drop_publish_unclaimed`).
@@ -50,37 +50,51 @@ struct Stripe {
 }
 
 impl Stripe {
-    /// Publishes this stripe's unpublished drops, if any: claims the block
-    /// `[published, drops)` and records it in the drop log.
+    /// Publishes this stripe's unpublished drops, if any: claims blocks of at
+    /// most one block size from `[published, drops)`, each with a
+    /// compare-exchange, records each in the drop log and hands any warning
+    /// to `warn`. A claim is never larger than a block (`<= interval`), so
+    /// one warning never stands for two crossings, even on the shared
+    /// overflow stripe where `drops` can run ahead by many.
     ///
     /// Relaxed throughout: the claims on `published` form one modification
     /// order, so the claimed blocks are disjoint and contiguous whatever the
-    /// interleaving; a stale `drops` only makes a block shorter (the rest is
+    /// interleaving; a stale `drops` only makes a claim shorter (the rest is
     /// claimed later), and `drops <= published` means nothing to do. The
-    /// drop log itself is one `fetch_add` per block. Exactness after the
+    /// drop log itself is one `fetch_add` per claim. Exactness after the
     /// producers stop comes from the sweeper's happens-before with them, as
     /// for every other counter here.
     #[cold]
     #[inline(never)]
-    fn publish(&self, log: &DropLog, reason: Option<DropReason>) -> Option<DropWarning> {
+    fn publish(&self, log: &DropLog, reason: Option<DropReason>, mut warn: impl FnMut(DropWarning)) {
+        let block = log.block_mask() + 1;
         let mut published = self.published.load(Ordering::Relaxed);
         loop {
             let drops = self.drops.load(Ordering::Relaxed);
             if drops <= published {
-                return None;
+                return;
             }
+            let end = drops.min(published + block);
+            // The reason is known only for a claim of one drop.
+            let reason = if end - published == 1 { reason } else { None };
             // Broken twin for the loom suite: claim with a plain store. Two
             // publishers that read the same `published` both record the
             // block: drops are counted twice and marks warned twice (C4).
             #[cfg(ringtel_broken = "drop_publish_unclaimed")]
             {
-                self.published.store(drops, Ordering::Relaxed);
-                return log.record(drops - published, reason);
+                self.published.store(end, Ordering::Relaxed);
+                log.record(end - published, reason).map(&mut warn);
+                published = end;
+                continue;
             }
             #[cfg_attr(ringtel_broken = "drop_publish_unclaimed", allow(unreachable_code))]
-            match self.published.compare_exchange_weak(published, drops, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => return log.record(drops - published, reason),
+            match self.published.compare_exchange_weak(published, end, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => {
+                    if let Some(warning) = log.record(end - published, reason) {
+                        warn(warning);
+                    }
+                    published = end;
+                }
                 Err(now) => published = now,
             }
         }
@@ -105,31 +119,50 @@ impl ProducerCounters {
     /// Counts one filtered event.
     #[inline]
     pub(crate) fn add_filtered(&self) {
-        let (stripe, owned) = self.stripe();
-        increment(&stripe.filtered, owned);
+        match self.stripe() {
+            (stripe, true) => {
+                increment_owned(&stripe.filtered);
+            }
+            (stripe, false) => {
+                stripe.filtered.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Counts one event dropped before or at admission (`QueueFull`,
     /// `Overwritten`, `Closed`, `Disabled`, `ConsumerDead`) and publishes this
-    /// thread's drops to `log` once a block is complete, or at once if
-    /// `publish_now` (the cold reasons, so that drops after close, when no
-    /// sweep may follow, are never left unpublished). Returns the warning to
-    /// log, if publishing crossed a mark.
+    /// stripe's drops to `log` when its count reaches a multiple of the
+    /// block, or at once if `publish_now` (the cold paths, which can run
+    /// after the last sweep: see `Shared::count_drop_and_publish`). Hands
+    /// each warning publishing produced to `warn`.
     #[inline(always)]
+    // Under loom there are no owned slots (`PRODUCER_SLOTS == 0`), so the
+    // first branch never runs there.
+    #[cfg_attr(loom, allow(clippy::absurd_extreme_comparisons))]
     pub(crate) fn add_dropped(
         &self,
         reason: DropReason,
         log: &DropLog,
         publish_now: bool,
-    ) -> Option<DropWarning> {
-        let (stripe, owned) = self.stripe();
-        increment(&stripe.dropped[reason.index()], owned);
-        let drops = increment(&stripe.drops, owned);
-        let unpublished = drops.wrapping_sub(stripe.published.load(Ordering::Relaxed));
-        if unpublished >= log.publish_every() || publish_now {
-            return stripe.publish(log, if publish_now { Some(reason) } else { None });
+        warn: impl FnMut(DropWarning),
+    ) {
+        let index = slot::current();
+        let (stripe, drops) = if index < PRODUCER_SLOTS {
+            let stripe = &self.stripes[index];
+            increment_owned(&stripe.dropped[reason.index()]);
+            (&**stripe, increment_owned(&stripe.drops))
+        } else {
+            let stripe = &self.stripes[PRODUCER_SLOTS];
+            stripe.dropped[reason.index()].fetch_add(1, Ordering::Relaxed);
+            (&**stripe, stripe.drops.fetch_add(1, Ordering::Relaxed).wrapping_add(1))
+        };
+        // The block is a power of two: one mask test, and `published` is
+        // not read on the drop path. On the shared overflow stripe every
+        // value of `drops` is returned to exactly one thread, so each
+        // multiple still triggers exactly one publish.
+        if drops & log.block_mask() == 0 || publish_now {
+            stripe.publish(log, Some(reason), warn);
         }
-        None
     }
 
     /// Publishes every stripe's unpublished drops (the consumer loop,
@@ -137,9 +170,7 @@ impl ProducerCounters {
     pub(crate) fn publish_all(&self, log: &DropLog, mut warn: impl FnMut(DropWarning)) {
         for stripe in self.stripes.iter() {
             if stripe.drops.load(Ordering::Relaxed) != stripe.published.load(Ordering::Relaxed) {
-                if let Some(warning) = stripe.publish(log, None) {
-                    warn(warning);
-                }
+                stripe.publish(log, None, &mut warn);
             }
         }
     }
@@ -174,19 +205,15 @@ impl ProducerCounters {
     }
 }
 
-/// Adds one to `counter` and returns the new value. On an owned stripe
-/// (single writer: this thread owns the slot) a load and a store cannot lose
-/// an increment; the overflow stripe is shared and takes a `fetch_add`.
-/// Relaxed: readers only sum, and publishing claims through `published`.
+/// Adds one to a counter of an owned stripe and returns the new value.
+/// Single writer (this thread owns the slot), so a load and a store cannot
+/// lose an increment. Relaxed: readers only sum, and publishing claims
+/// through `published`.
 #[inline(always)]
-fn increment(counter: &AtomicU64, owned: bool) -> u64 {
-    if owned {
-        let next = counter.load(Ordering::Relaxed).wrapping_add(1);
-        counter.store(next, Ordering::Relaxed);
-        next
-    } else {
-        counter.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
-    }
+fn increment_owned(counter: &AtomicU64) -> u64 {
+    let next = counter.load(Ordering::Relaxed).wrapping_add(1);
+    counter.store(next, Ordering::Relaxed);
+    next
 }
 
 #[cfg(not(loom))]
@@ -304,8 +331,7 @@ mod tests {
                     let mut marks = Vec::new();
                     for _ in 0..per_thread {
                         counters.add_filtered();
-                        marks
-                            .extend(counters.add_dropped(DropReason::QueueFull, &log, false).map(|w| w.mark));
+                        counters.add_dropped(DropReason::QueueFull, &log, false, |w| marks.push(w.mark));
                     }
                     marks
                 })
@@ -325,16 +351,59 @@ mod tests {
         counters.publish_all(&log, |w| panic!("published twice: {w:?}"));
     }
 
+    /// The warnings one drop produced.
+    fn drop_one(
+        counters: &ProducerCounters,
+        log: &DropLog,
+        reason: DropReason,
+        now: bool,
+    ) -> Vec<DropWarning> {
+        let mut warnings = Vec::new();
+        counters.add_dropped(reason, log, now, |w| warnings.push(w));
+        warnings
+    }
+
     #[test]
     fn publish_now_publishes_a_single_drop_at_once() {
         let counters = ProducerCounters::new();
         let log = DropLog::new(1);
-        let w = counters.add_dropped(DropReason::Closed, &log, true).expect("interval 1 warns at once");
-        assert_eq!((w.mark, w.total, w.reason), (1, 1, Some(DropReason::Closed)));
-        let log = DropLog::new(3);
-        assert_eq!(counters.add_dropped(DropReason::QueueFull, &log, false), None);
-        assert_eq!(counters.add_dropped(DropReason::QueueFull, &log, false), None);
-        // The third drop completes a block of 3 = publish_every: published.
-        assert_eq!(counters.add_dropped(DropReason::QueueFull, &log, false).map(|w| w.mark), Some(3));
+        let w = drop_one(&counters, &log, DropReason::Closed, true);
+        assert_eq!(w.len(), 1, "interval 1 warns at once");
+        assert_eq!((w[0].mark, w[0].total, w[0].reason), (1, 1, Some(DropReason::Closed)));
+    }
+
+    #[test]
+    fn a_block_is_published_when_the_count_reaches_its_multiple() {
+        let counters = ProducerCounters::new();
+        // Interval 6: blocks of 4 (the largest power of two <= 6).
+        let log = DropLog::new(6);
+        for _ in 0..7 {
+            // The 4th drop publishes 4: total 4, no mark crossed yet.
+            assert_eq!(drop_one(&counters, &log, DropReason::QueueFull, false), vec![]);
+        }
+        // The 8th publishes 4 more: total 8 crosses 6. A block of several
+        // drops has no single reason.
+        let w = drop_one(&counters, &log, DropReason::QueueFull, false);
+        assert_eq!(w.len(), 1);
+        assert_eq!((w[0].mark, w[0].total, w[0].since_last_warning, w[0].reason), (6, 8, 6, None));
+        // A sweep with nothing unpublished warns nothing.
+        counters.publish_all(&log, |w| panic!("nothing to publish: {w:?}"));
+    }
+
+    #[test]
+    fn a_claim_never_spans_more_than_one_block() {
+        // Many unpublished drops on one stripe (as on the shared overflow
+        // stripe, where `drops` runs ahead of the claims): a sweep claims
+        // them block by block, so each mark gets its own warning.
+        let counters = ProducerCounters::new();
+        let log = DropLog::new(1);
+        let overflow = &counters.stripes[PRODUCER_SLOTS];
+        overflow.drops.store(5, Ordering::Relaxed);
+        let mut marks = Vec::new();
+        counters.publish_all(&log, |w| {
+            assert_eq!(w.since_last_warning, 1, "one crossing per warning: {w:?}");
+            marks.push(w.mark);
+        });
+        assert_eq!(marks, vec![1, 2, 3, 4, 5]);
     }
 }

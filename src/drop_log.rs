@@ -4,11 +4,17 @@
 //!
 //! The total counts *published* drops. The consumer publishes its own drops
 //! (failed batches, shutdown) as they happen. Producers count their drops in
-//! their own counter stripe with plain stores and publish them in blocks of
-//! [`DropLog::publish_every`] (see `counters.rs`); sweeps by the consumer
-//! loop, `health` and `close` publish what is left. So a warning can come up
-//! to `publish_every - 1` drops per producer thread late, but every drop is
-//! published exactly once, so every crossing is warned exactly once.
+//! their own counter stripe with plain stores and publish them in blocks
+//! (the largest power of two `<= min(interval, 64)`, see `counters.rs`);
+//! sweeps by the consumer's step, `Telemetry::health` and `close` publish
+//! what is left. Every drop is published exactly once, so every crossing of
+//! the published total is warned exactly once; what changes is *when*: a
+//! warning can come up to a block minus one drops per producer thread late,
+//! and the last drops before a pause wait for the next sweep (the consumer
+//! steps at least once per idle period, but not while it waits out an
+//! exporter's `export_timeout`, nor after it died: then `health` or `close`).
+//! Cold paths that can run after the last sweep (rejections after close or
+//! death, waits that close ended) publish at once.
 
 use crossbeam_utils::CachePadded;
 
@@ -29,10 +35,13 @@ pub(crate) struct DropWarning {
     /// The highest multiple of the interval crossed (the mark this warning
     /// stands for).
     pub(crate) mark: u64,
-    /// The exact dropped total right after the record that crossed the mark.
+    /// The published dropped total right after the record that crossed the
+    /// mark. It can lag `Health::dropped_total` by the producers' drops not
+    /// yet published.
     pub(crate) total: u64,
     /// The reason of the drops published by the record that crossed the
-    /// mark, or `None` for a block of producer drops (possibly mixed).
+    /// mark, or `None` for a claim of several producer drops (possibly of
+    /// mixed reasons).
     pub(crate) reason: Option<DropReason>,
 }
 
@@ -44,9 +53,10 @@ pub(crate) struct DropLog {
     total: CachePadded<AtomicU64>,
     /// Fixed at start; `>= 1` (validated).
     interval: u64,
-    /// Producers publish their drops in blocks of this size (`<= interval`,
-    /// so one block crosses at most one mark).
-    publish_every: u64,
+    /// Producers publish their drops whenever their count reaches a multiple
+    /// of `block_mask + 1`, a power of two `<= interval` (so one block
+    /// crosses at most one mark).
+    block_mask: u64,
     /// `⌈2¹²⁸ / interval⌉` (mod 2¹²⁸): `n` is a multiple of `interval`
     /// exactly when `n · divisor_magic mod 2¹²⁸ < divisor_magic` (Lemire,
     /// Kaser and Kurz, "Faster remainder by direct computation", 2019), so
@@ -59,14 +69,15 @@ impl DropLog {
         debug_assert!(interval >= 1);
         let interval = interval.max(1);
         let divisor_magic = (u128::MAX / u128::from(interval)).wrapping_add(1);
-        let publish_every = interval.min(PRODUCER_BLOCK);
-        DropLog { total: CachePadded::new(AtomicU64::new(0)), interval, publish_every, divisor_magic }
+        let block = 1 << interval.min(PRODUCER_BLOCK).ilog2();
+        DropLog { total: CachePadded::new(AtomicU64::new(0)), interval, block_mask: block - 1, divisor_magic }
     }
 
-    /// How many drops a producer counts before it publishes them (`>= 1`).
+    /// A producer publishes when its drop count is a multiple of
+    /// `block_mask + 1` (a power of two, `1..=64`).
     #[inline(always)]
-    pub(crate) fn publish_every(&self) -> u64 {
-        self.publish_every
+    pub(crate) fn block_mask(&self) -> u64 {
+        self.block_mask
     }
 
     /// Records `count` drops and returns the warning to log if this record

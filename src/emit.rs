@@ -108,14 +108,14 @@ impl<E: Event> Shared<E> {
             if let Ok(()) = self.ring.push(event) {
                 return Emitted::Queued;
             }
-            self.count_drop(DropReason::QueueFull);
+            self.count_drop_and_publish(DropReason::QueueFull);
             return Emitted::Dropped(DropReason::QueueFull);
         }
         let policy = self.control.load().backpressure();
         match self.wait_and_push(event, timeout, Some(policy)) {
             WaitOutcome::Pushed => Emitted::Queued,
             WaitOutcome::TimedOut(_) => {
-                self.count_drop(DropReason::QueueFull);
+                self.count_drop_and_publish(DropReason::QueueFull);
                 Emitted::Dropped(DropReason::QueueFull)
             }
             WaitOutcome::Stopped(event) => {
@@ -243,7 +243,7 @@ impl<E: Event> Shared<E> {
             )
         };
         if !rescued {
-            self.count_drop(DropReason::Overwritten);
+            self.count_drop_and_publish(DropReason::Overwritten);
         }
     }
 }

@@ -61,14 +61,17 @@ pub struct ProducerDrops {
 
 impl ProducerDrops {
     /// Counters and a drop log warning once per `interval` drops
-    /// (producers publish in blocks of `min(interval, 64)`).
+    /// (producers publish in blocks: a power of two `<= min(interval, 64)`).
     pub fn new(interval: u64) -> Self {
         ProducerDrops { counters: crate::counters::ProducerCounters::new(), log: CoreDropLog::new(interval) }
     }
 
     /// One producer-side drop; the warning, if publishing crossed a mark.
-    pub fn drop_one(&self) -> Option<DropWarning> {
-        self.counters.add_dropped(DropReason::QueueFull, &self.log, false).map(Self::warning)
+    pub fn drop_one(&self) -> Vec<DropWarning> {
+        let mut warnings = Vec::new();
+        self.counters
+            .add_dropped(DropReason::QueueFull, &self.log, false, |w| warnings.push(Self::warning(w)));
+        warnings
     }
 
     /// A sweep (consumer loop, `health`, `close`): publishes every unpublished

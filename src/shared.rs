@@ -231,23 +231,26 @@ impl<E> Shared<E> {
     /// the interval (C4; see `counters.rs` for the blocks).
     #[inline(always)]
     pub(crate) fn count_drop(&self, reason: DropReason) {
-        if let Some(warning) = self.counters.add_dropped(reason, &self.drop_log, false) {
-            drop_log::log_warning(warning);
-        }
+        self.counters.add_dropped(reason, &self.drop_log, false, drop_log::log_warning);
     }
 
-    /// As `count_drop`, and publishes this thread's drops at once: for the
-    /// cold reasons (`Closed`, `Disabled`, `ConsumerDead`), which can happen
-    /// after the last sweep.
+    /// As `count_drop`, and publishes this thread's drops at once. For the
+    /// cold paths that can run after the last sweep: rejections after close
+    /// or death, and waits that close ended (a timed-out `BlockFor`, a
+    /// critical event that could not be rescued).
+    ///
+    /// One hot-path case remains: a `Drop`-mode emit that read the admission
+    /// as open just before `close` began can count its drop after close's
+    /// sweep; it is published by that thread's next block or cold drop, or
+    /// by the next `health()`, just as its count reaches `Health` only then.
     #[cold]
     pub(crate) fn count_drop_and_publish(&self, reason: DropReason) {
-        if let Some(warning) = self.counters.add_dropped(reason, &self.drop_log, true) {
-            drop_log::log_warning(warning);
-        }
+        self.counters.add_dropped(reason, &self.drop_log, true, drop_log::log_warning);
     }
 
     /// Publishes every producer's unpublished drops to the drop log, logging
-    /// any warning (the consumer loop, `health` and `close`).
+    /// any warning on this thread (the consumer's step, `Telemetry::health`,
+    /// and `close` before it takes the report lock).
     pub(crate) fn publish_drops(&self) {
         self.counters.publish_all(&self.drop_log, drop_log::log_warning);
     }
@@ -255,6 +258,9 @@ impl<E> Shared<E> {
     /// Returns the first close's outcome, computing it from the current
     /// health if this is the first close to finish.
     pub(crate) fn close_outcome(&self, terminal: Terminal) -> Result<CloseReport, CloseError> {
+        // Before the lock: publishing may log, and a tracing subscriber
+        // that closes this telemetry must not find the lock held.
+        self.publish_drops();
         let mut cached = lock(&self.report);
         if let Some(outcome) = cached.as_ref() {
             return outcome.clone();
@@ -276,7 +282,6 @@ impl<E> Shared<E> {
 
     /// A snapshot of every count (see [`Health`] for its consistency).
     pub(crate) fn health(&self) -> Health {
-        self.publish_drops();
         // Under the ledger's lock, so no event is between the ring and the
         // ledger (see `Ledger::take_popped`).
         let (ledger, ring_len) = self.ledger.counts_with(|| self.ring.len());

@@ -164,7 +164,12 @@ impl<E: Event> Telemetry<E> {
     }
 
     /// A snapshot of every count, the ring, the consumer and each exporter.
+    ///
+    /// Also publishes the producers' not yet published drops to the drop
+    /// warning count, so a drop warning (C4) that was due may be logged on
+    /// the calling thread.
     pub fn health(&self) -> Health {
+        self.shared.publish_drops();
         self.shared.health()
     }
 

@@ -159,11 +159,13 @@ fn drops_below_a_block_on_several_threads_are_warned_by_the_consumer_sweep() {
     control.close_gate();
     let _ = telemetry.emit(Ev::row(9, 0));
     wait_until("the consumer is parked in export", || control.blocked.load(Ordering::SeqCst) == 1);
-    let _ = telemetry.emit(Ev::row(9, 1)); // fills the ring
-                                           // Two threads drop 5 each: neither completes a block of 10 (the block is
-                                           // min(interval, 64)), so no producer publishes; the total crosses 10.
-                                           // Both threads stay alive until both have dropped, so they hold two
-                                           // different counter slots (an exited thread's slot is reused).
+    // Fill the ring.
+    let _ = telemetry.emit(Ev::row(9, 1));
+    // Two threads drop 5 each: neither completes a block of 8 (the largest
+    // power of two <= min(interval, 64)), so no producer publishes; the
+    // total crosses 10. Both threads stay alive until both have dropped, so
+    // they hold two different counter slots (an exited thread's slot is
+    // reused).
     let both_dropped = std::sync::Barrier::new(2);
     std::thread::scope(|s| {
         for p in 0..2 {
