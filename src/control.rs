@@ -4,8 +4,10 @@
 //! reconfiguration is seen whole or not at all (C14).
 //!
 //! Layout (most significant first):
-//! `[block_for_nanos:56][unused:1][full_hint:1][policy:2][granularity:2][admission:2]`.
-//! The flags sit in the low byte, so the hot path's mask tests are 32-bit
+//! `[block_for_nanos:56][unused:1][rejects:2][full_hint:1][policy:2][admission:2]`.
+//! `rejects` holds the granularity setting as one bit per granularity it
+//! filters (`Rows`, `Full`; `Lifecycle` is never filtered), so that
+//! "admitted, open and not full" is one mask test on the hot path. The flags sit in the low bits, so the masks are 32-bit
 //! immediates (no 64-bit constants to keep in registers across the push).
 
 use std::time::Duration;
@@ -18,9 +20,11 @@ const NANOS_BITS: u32 = 56;
 /// `block_for_nanos` after shifting it down by `NANOS_SHIFT`.
 const NANOS_MASK: u64 = (1 << NANOS_BITS) - 1;
 const NANOS_SHIFT: u32 = 8;
-const FULL_HINT: u64 = 1 << 6;
-const POLICY_SHIFT: u32 = 4;
-const GRANULARITY_SHIFT: u32 = 2;
+/// Bit `REJECTS_BASE + k` is set when granularity `k` (1 or 2) is filtered.
+const REJECTS_BASE: u32 = 4;
+const REJECTS_MASK: u64 = 0b110 << REJECTS_BASE;
+const FULL_HINT: u64 = 1 << 4;
+const POLICY_SHIFT: u32 = 2;
 const ADMISSION_SHIFT: u32 = 0;
 const TWO_BITS: u64 = 0b11;
 /// The policy field's value for `Backpressure::Drop`.
@@ -37,6 +41,13 @@ pub(crate) enum Admission {
     Disabled = 2,
     /// The consumer died; events are dropped as `ConsumerDead`.
     ConsumerDead = 3,
+}
+
+/// The `rejects` bit of granularity `event`.
+#[inline(always)]
+fn rejects_bit(event: Granularity) -> u64 {
+    // `Lifecycle` (0) lands on the full hint's bit, which the mask clears.
+    (1 << (REJECTS_BASE + event.to_bits() as u32)) & REJECTS_MASK
 }
 
 /// A decoded copy of the control word.
@@ -60,7 +71,8 @@ impl ControlWord {
 
     #[inline]
     pub(crate) fn granularity(self) -> Granularity {
-        Granularity::from_bits((self.0 >> GRANULARITY_SHIFT) & TWO_BITS)
+        // Thermometer code: each filtered granularity is one bit.
+        Granularity::from_bits(2 - u64::from((self.0 & REJECTS_MASK).count_ones()))
     }
 
     #[inline]
@@ -78,14 +90,14 @@ impl ControlWord {
     /// the raw bits (the hot path's first test).
     #[inline(always)]
     pub(crate) fn admits(self, event: Granularity) -> bool {
-        event.to_bits() <= (self.0 >> GRANULARITY_SHIFT) & TWO_BITS
+        self.0 & rejects_bit(event) == 0
     }
 
-    /// Admission open and no full hint: `emit` may push straight away. One
-    /// mask test instead of decoding two fields.
+    /// `event` admitted, admission open and no full hint: `emit` may push
+    /// straight away. One mask test.
     #[inline(always)]
-    pub(crate) fn open_with_room(self) -> bool {
-        self.0 & ((TWO_BITS << ADMISSION_SHIFT) | FULL_HINT) == 0
+    pub(crate) fn admits_with_room(self, event: Granularity) -> bool {
+        self.0 & ((TWO_BITS << ADMISSION_SHIFT) | FULL_HINT | rejects_bit(event)) == 0
     }
 
     /// Admission open, the full hint set and the policy `Drop`: the state in
@@ -109,9 +121,9 @@ impl ControlWord {
     }
 
     pub(crate) fn with_granularity(self, granularity: Granularity) -> Self {
-        ControlWord(
-            (self.0 & !(TWO_BITS << GRANULARITY_SHIFT)) | (granularity.to_bits() << GRANULARITY_SHIFT),
-        )
+        // Every granularity above the setting is filtered.
+        let rejects = ((0b110 << granularity.to_bits()) & 0b110) << REJECTS_BASE;
+        ControlWord((self.0 & !REJECTS_MASK) | rejects)
     }
 
     pub(crate) fn with_backpressure(self, backpressure: Backpressure) -> Self {
@@ -232,14 +244,19 @@ mod tests {
                             word = ControlWord(word.0 | FULL_HINT);
                         }
                         let open = admission == Admission::Open;
-                        assert_eq!(word.open_with_room(), open && !hint, "{word:?}");
                         assert_eq!(
                             word.open_full_dropping(),
                             open && hint && policy == Backpressure::Drop,
                             "{word:?}"
                         );
                         for event in Granularity::ALL {
-                            assert_eq!(word.admits(event), granularity.admits(event), "{word:?} {event:?}");
+                            let admitted = granularity.admits(event);
+                            assert_eq!(word.admits(event), admitted, "{word:?} {event:?}");
+                            assert_eq!(
+                                word.admits_with_room(event),
+                                admitted && open && !hint,
+                                "{word:?} {event:?}"
+                            );
                         }
                     }
                 }

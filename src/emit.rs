@@ -18,18 +18,24 @@ impl<E: Event> Shared<E> {
     #[inline(always)]
     pub(crate) fn emit(&self, event: E) -> Emitted {
         let control = self.control.load();
+        if !control.admits_with_room(event.granularity()) {
+            return self.emit_without_room(event, control);
+        }
+        match self.ring.push(event) {
+            Ok(()) => Emitted::Queued,
+            Err(event) => {
+                self.control.set_full_hint();
+                self.emit_when_full(event, control)
+            }
+        }
+    }
+
+    /// Filtered, admission closed, or the ring was recently full.
+    #[inline(always)]
+    fn emit_without_room(&self, event: E, control: ControlWord) -> Emitted {
         if !control.admits(event.granularity()) {
             self.counters.add_filtered();
             return Emitted::Filtered;
-        }
-        if control.open_with_room() {
-            return match self.ring.push(event) {
-                Ok(()) => Emitted::Queued,
-                Err(event) => {
-                    self.control.set_full_hint();
-                    self.emit_when_full(event, control)
-                }
-            };
         }
         // The ring stays full under `Drop`: decide before the event moves
         // anywhere (passing it to a cold function copies it), and skip

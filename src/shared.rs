@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::CachePadded;
+
 use crate::control::{Admission, Control, ControlWord};
 use crate::counters::ProducerCounters;
 use crate::dispatch::{DispatchSettings, ExporterOptions, ExporterStats};
@@ -73,8 +75,14 @@ pub(crate) enum Command<E> {
 const NO_HEARTBEAT: u64 = u64::MAX;
 
 pub(crate) struct Shared<E> {
-    pub(crate) control: Control,
-    pub(crate) ring: Ring<E>,
+    /// Read by every `emit`; written rarely. Padded, so that the consumer's
+    /// writes to neighbouring fields (heartbeat, ledger, locks) do not evict
+    /// it from the producers' caches.
+    pub(crate) control: CachePadded<Control>,
+    /// Padded for the same reason: `ArrayQueue` pads its head and tail, but
+    /// the read-only fields after them (buffer, capacity) that every push
+    /// reads would otherwise share a line with consumer-written fields.
+    pub(crate) ring: CachePadded<Ring<E>>,
     pub(crate) counters: ProducerCounters,
     pub(crate) drop_log: DropLog,
     pub(crate) waiters: Waiters,
@@ -123,8 +131,12 @@ impl<E> std::fmt::Debug for Shared<E> {
 impl<E> Shared<E> {
     pub(crate) fn new(config: &Config, clock: StdArc<dyn Clock>) -> Self {
         Shared {
-            control: Control::new(ControlWord::new(Admission::Open, config.granularity, config.backpressure)),
-            ring: Ring::new(config.capacity),
+            control: CachePadded::new(Control::new(ControlWord::new(
+                Admission::Open,
+                config.granularity,
+                config.backpressure,
+            ))),
+            ring: CachePadded::new(Ring::new(config.capacity)),
             counters: ProducerCounters::new(),
             drop_log: DropLog::new(config.drop_log_interval),
             waiters: Waiters::default(),
