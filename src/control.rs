@@ -7,8 +7,9 @@
 //! `[block_for_nanos:56][unused:1][rejects:2][full_hint:1][policy:2][admission:2]`.
 //! `rejects` holds the granularity setting as one bit per granularity it
 //! filters (`Rows`, `Full`; `Lifecycle` is never filtered), so that
-//! "admitted, open and not full" is one mask test on the hot path. The flags sit in the low bits, so the masks are 32-bit
-//! immediates (no 64-bit constants to keep in registers across the push).
+//! "admitted, open and not full" is one mask test on the hot path. The flags
+//! sit in the low byte, so the masks are 32-bit immediates (no 64-bit
+//! constants to keep in registers across the push).
 
 use std::time::Duration;
 
@@ -87,7 +88,7 @@ impl ControlWord {
 
     /// Whether a telemetry with this word admits an event of granularity
     /// `event`: the same as `self.granularity().admits(event)`, compared on
-    /// the raw bits (the hot path's first test).
+    /// the raw bits (the first test once `admits_with_room` failed).
     #[inline(always)]
     pub(crate) fn admits(self, event: Granularity) -> bool {
         self.0 & rejects_bit(event) == 0

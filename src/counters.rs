@@ -15,10 +15,11 @@
 //! Drops also feed the drop log (C4) without a shared RMW per drop: each
 //! stripe counts its drops (`drops`) and how many of them were published to
 //! the drop log (`published`). The owner publishes whenever `drops` reaches
-//! a multiple of the log's block size (a power of two); a sweep ([`ProducerCounters::publish_all`])
-//! publishes the rest. Either way a block `[published, drops)` is claimed by
-//! a compare-exchange on `published`, so each drop is published exactly once
-//! (loom model `drop_log`, its twin `drop_publish_unclaimed`).
+//! a multiple of the log's block size (a power of two); a sweep
+//! ([`ProducerCounters::publish_all`]) publishes the rest. Either way each
+//! claim of at most one block from `[published, drops)` is a compare-exchange
+//! on `published`, so each drop is published exactly once (loom model
+//! `drop_log_producer_blocks_and_sweep`, its twin `drop_publish_unclaimed`).
 
 use crossbeam_utils::CachePadded;
 

@@ -48,8 +48,9 @@ pub(crate) struct DropWarning {
 /// The shared dropped total and the crossing rule.
 #[derive(Debug)]
 pub(crate) struct DropLog {
-    /// Every dropped event, any reason, any thread. Written by `fetch_add`
-    /// only; this is the drop path's one shared RMW.
+    /// Every published drop, any reason, any thread. Written by `fetch_add`
+    /// only: once per producer block or sweep claim, once per consumer-side
+    /// record (failed batch, shutdown).
     total: CachePadded<AtomicU64>,
     /// Fixed at start; `>= 1` (validated).
     interval: u64,
@@ -57,20 +58,14 @@ pub(crate) struct DropLog {
     /// of `block_mask + 1`, a power of two `<= interval` (so one block
     /// crosses at most one mark).
     block_mask: u64,
-    /// `⌈2¹²⁸ / interval⌉` (mod 2¹²⁸): `n` is a multiple of `interval`
-    /// exactly when `n · divisor_magic mod 2¹²⁸ < divisor_magic` (Lemire,
-    /// Kaser and Kurz, "Faster remainder by direct computation", 2019), so
-    /// the one-drop path tests a crossing with a multiply, not a division.
-    divisor_magic: u128,
 }
 
 impl DropLog {
     pub(crate) fn new(interval: u64) -> Self {
         debug_assert!(interval >= 1);
         let interval = interval.max(1);
-        let divisor_magic = (u128::MAX / u128::from(interval)).wrapping_add(1);
         let block = 1 << interval.min(PRODUCER_BLOCK).ilog2();
-        DropLog { total: CachePadded::new(AtomicU64::new(0)), interval, block_mask: block - 1, divisor_magic }
+        DropLog { total: CachePadded::new(AtomicU64::new(0)), interval, block_mask: block - 1 }
     }
 
     /// A producer publishes when its drop count is a multiple of
@@ -104,16 +99,6 @@ impl DropLog {
             seen
         };
         let total = previous + count;
-        if count == 1 {
-            // The drop path: one drop crosses a mark exactly when the new
-            // total is a multiple of the interval.
-            return self.is_multiple(total).then_some(DropWarning {
-                since_last_warning: self.interval,
-                mark: total,
-                total,
-                reason,
-            });
-        }
         let (before, after) = (previous / self.interval, total / self.interval);
         (after > before).then(|| DropWarning {
             since_last_warning: (after - before) * self.interval,
@@ -121,12 +106,6 @@ impl DropLog {
             total,
             reason,
         })
-    }
-
-    /// Whether `n` is a multiple of the interval, without dividing.
-    #[inline(always)]
-    fn is_multiple(&self, n: u64) -> bool {
-        u128::from(n).wrapping_mul(self.divisor_magic) <= self.divisor_magic.wrapping_sub(1)
     }
 
     /// Records drops and logs the warning, if any, through `tracing`.
@@ -155,28 +134,6 @@ pub(crate) fn log_warning(w: DropWarning) {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_multiply_test_agrees_with_division() {
-        let intervals = [1, 2, 3, 7, 10, 1000, 1 << 20, 999_999_937, (1 << 63) - 1, 1 << 63, u64::MAX];
-        for interval in intervals {
-            let log = DropLog::new(interval);
-            let mut probes =
-                vec![0, 1, 2, interval - 1, interval, interval.wrapping_add(1), u64::MAX, u64::MAX - 1];
-            probes.extend((1..=5u64).filter_map(|k| interval.checked_mul(k)));
-            probes.extend((1..=5u64).filter_map(|k| interval.checked_mul(k).map(|m| m - 1)));
-            for n in probes {
-                assert_eq!(log.is_multiple(n), n % interval == 0, "n = {n}, interval = {interval}");
-            }
-        }
-        // Exhaustively for small values.
-        for interval in 1..=64u64 {
-            let log = DropLog::new(interval);
-            for n in 0..=4096u64 {
-                assert_eq!(log.is_multiple(n), n % interval == 0, "n = {n}, interval = {interval}");
-            }
-        }
-    }
 
     #[test]
     fn single_steps_warn_at_every_multiple() {

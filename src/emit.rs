@@ -153,7 +153,7 @@ impl<E: Event> Shared<E> {
         };
         // Ring again before parking: the consumer may have gone back to its
         // idle sleep while we spun. At most two rings per wait, none for an
-        // emit that finds room.
+        // emit that finds room at its first attempt.
         self.doorbell.ring();
         self.waiters.wait_for_room(event, deadline, |e| self.ring.push(e), keep_waiting)
     }
@@ -187,15 +187,15 @@ impl<E: Event> Shared<E> {
                 Ok(()) => return Ok(WaitOutcome::Pushed),
                 Err(back) => event = back,
             }
+            if !rung {
+                self.doorbell.ring();
+                rung = true;
+            }
             if backoff.is_completed() {
                 return Err(event);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(WaitOutcome::TimedOut(event));
-            }
-            if !rung {
-                self.doorbell.ring();
-                rung = true;
             }
             backoff.snooze();
         }
