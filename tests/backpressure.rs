@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{wait_until, Ev, Probe, ProbeControl};
+use common::{start_stalled, wait_until, Ev, Probe, ProbeControl};
 use ringtel::{Backpressure, DropReason, Emitted, ExportError, Exporter, Telemetry};
 
 const CLOSE: Duration = Duration::from_secs(20);
@@ -15,19 +15,14 @@ const CLOSE: Duration = Duration::from_secs(20);
 /// A telemetry whose consumer is parked inside `export` holding event 0, so
 /// the ring's contents are exactly what the test emits next.
 fn stalled(capacity: usize, policy: Backpressure) -> (Telemetry<Ev>, Arc<ProbeControl>) {
-    let (probe, control) = Probe::new("probe");
-    let telemetry = Telemetry::builder()
-        .capacity(capacity)
-        .batch_size(1)
-        .backpressure(policy)
-        .critical_wait(Duration::from_secs(20))
-        .exporter(probe)
-        .start()
-        .unwrap();
-    control.close_gate();
-    assert_eq!(telemetry.emit(Ev::row(0, 0)), Emitted::Queued);
-    wait_until("the consumer holds event 0 at the gate", || control.blocked.load(Ordering::SeqCst) == 1);
-    (telemetry, control)
+    start_stalled(
+        "probe",
+        Telemetry::builder()
+            .capacity(capacity)
+            .batch_size(1)
+            .backpressure(policy)
+            .critical_wait(Duration::from_secs(20)),
+    )
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{wait_until, Ev, Probe};
+use common::{start_stalled, wait_until, Ev, Probe};
 use ringtel::{Backpressure, CloseError, ConsumerState, DropReason, Emitted, Telemetry};
 
 const CLOSE: Duration = Duration::from_secs(20);
@@ -80,17 +80,10 @@ fn dropping_the_last_handle_closes() {
 
 #[test]
 fn a_hung_exporter_makes_close_time_out_on_time_and_nothing_is_counted_twice() {
-    let (probe, control) = Probe::new("hung");
-    let telemetry = Telemetry::builder()
-        .capacity(4)
-        .batch_size(1)
-        .backpressure(Backpressure::Block)
-        .exporter(probe)
-        .start()
-        .unwrap();
-    control.close_gate();
-    let _ = telemetry.emit(Ev::row(0, 0));
-    wait_until("the consumer hangs in export", || control.blocked.load(Ordering::SeqCst) == 1);
+    let (telemetry, control) = start_stalled(
+        "hung",
+        Telemetry::builder().capacity(4).batch_size(1).backpressure(Backpressure::Block),
+    );
     for seq in 1..=4 {
         assert_eq!(telemetry.emit(Ev::row(0, seq)), Emitted::Queued);
     }

@@ -6,7 +6,7 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{wait_until, Ev, Probe};
+use common::{start_stalled, wait_until, Ev, Probe};
 use ringtel::{
     Backpressure, CloseError, ConsumerState, DropReason, Emitted, FlushError, ManualClock, StartError,
     Telemetry, Timestamp,
@@ -106,17 +106,10 @@ fn every_exporter_failing_counts_export_failed() {
 
 #[test]
 fn consumer_death_wakes_blocked_producers_and_later_events_count_consumer_dead() {
-    let (probe, control) = Probe::new("probe");
-    let telemetry = Telemetry::builder()
-        .capacity(1)
-        .batch_size(1)
-        .backpressure(Backpressure::Block)
-        .exporter(probe)
-        .start()
-        .unwrap();
-    control.close_gate();
-    let _ = telemetry.emit(Ev::row(0, 0));
-    wait_until("the consumer holds event 0", || control.blocked.load(Ordering::SeqCst) == 1);
+    let (telemetry, control) = start_stalled(
+        "probe",
+        Telemetry::builder().capacity(1).batch_size(1).backpressure(Backpressure::Block),
+    );
     assert_eq!(telemetry.emit(Ev::row(0, 1)), Emitted::Queued);
     let blocked = {
         let telemetry = telemetry.clone();

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use common::{wait_until, Ev, Probe};
+use common::{start_stalled, wait_until, Ev, Probe, ProbeControl};
 use ringtel::{Backpressure, DropReason, Emitted, Telemetry};
 use tracing::field::{Field, Visit};
 use tracing::subscriber::Subscriber;
@@ -59,6 +59,21 @@ fn warnings() -> &'static Arc<Mutex<Vec<Warning>>> {
     })
 }
 
+/// A `Drop`-mode telemetry warning every `interval` drops, with its consumer
+/// parked in export and its one-event ring full: every further emit drops.
+fn stalled_full_ring(interval: u64) -> (Telemetry<Ev>, Arc<ProbeControl>) {
+    let (telemetry, control) = start_stalled(
+        "probe",
+        Telemetry::builder()
+            .capacity(1)
+            .batch_size(1)
+            .backpressure(Backpressure::Drop)
+            .drop_log_interval(interval),
+    );
+    assert_eq!(telemetry.emit(Ev::row(9, 1)), Emitted::Queued, "fills the ring");
+    (telemetry, control)
+}
+
 /// Tests in this binary share the global warning store; run them one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -67,20 +82,8 @@ fn concurrent_drops_warn_exactly_once_per_interval_crossing() {
     let _serial = SERIAL.lock().unwrap();
     let store = warnings();
     store.lock().unwrap().clear();
-    let (probe, control) = Probe::new("probe");
     let interval = 100;
-    let telemetry = Telemetry::builder()
-        .capacity(1)
-        .batch_size(1)
-        .backpressure(Backpressure::Drop)
-        .drop_log_interval(interval)
-        .exporter(probe)
-        .start()
-        .unwrap();
-    control.close_gate();
-    let _ = telemetry.emit(Ev::row(9, 0));
-    wait_until("the consumer is parked in export", || control.blocked.load(Ordering::SeqCst) == 1);
-    let _ = telemetry.emit(Ev::row(9, 1)); // fills the ring
+    let (telemetry, control) = stalled_full_ring(interval);
     let producers = 4;
     let per_producer = 2_500u64;
     std::thread::scope(|s| {
@@ -147,20 +150,7 @@ fn drops_below_a_block_on_several_threads_are_warned_by_the_consumer_sweep() {
     let _serial = SERIAL.lock().unwrap();
     let store = warnings();
     store.lock().unwrap().clear();
-    let (probe, control) = Probe::new("probe");
-    let telemetry = Telemetry::builder()
-        .capacity(1)
-        .batch_size(1)
-        .backpressure(Backpressure::Drop)
-        .drop_log_interval(10)
-        .exporter(probe)
-        .start()
-        .unwrap();
-    control.close_gate();
-    let _ = telemetry.emit(Ev::row(9, 0));
-    wait_until("the consumer is parked in export", || control.blocked.load(Ordering::SeqCst) == 1);
-    // Fill the ring.
-    let _ = telemetry.emit(Ev::row(9, 1));
+    let (telemetry, control) = stalled_full_ring(10);
     // Two threads drop 5 each: neither completes a block of 8 (the largest
     // power of two <= min(interval, 64)), so no producer publishes; the
     // total crosses 10. Both threads stay alive until both have dropped, so

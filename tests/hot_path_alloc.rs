@@ -5,10 +5,9 @@ mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{wait_until, Ev, Probe};
+use common::{start_stalled, Ev};
 use ringtel::{Backpressure, DropReason, Emitted, ExportError, Exporter, Granularity, Telemetry};
 
 struct CountingAllocator;
@@ -84,17 +83,8 @@ fn queued_and_filtered_emits_allocate_nothing() {
 #[test]
 fn dropped_and_overwritten_emits_allocate_nothing() {
     for policy in [Backpressure::Drop, Backpressure::DropOldest] {
-        let (probe, control) = Probe::new("gate");
-        let telemetry = Telemetry::builder()
-            .capacity(8)
-            .batch_size(1)
-            .backpressure(policy)
-            .exporter(probe)
-            .start()
-            .unwrap();
-        control.close_gate();
-        let _ = telemetry.emit(Ev::row(0, 0));
-        wait_until("the consumer is parked", || control.blocked.load(Ordering::SeqCst) == 1);
+        let (telemetry, control) =
+            start_stalled("gate", Telemetry::builder().capacity(8).batch_size(1).backpressure(policy));
         for seq in 1..=16 {
             let _ = telemetry.emit(Ev::row(0, seq));
         }

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use ringtel::{Event, ExportError, ExportErrorKind, Exporter, Granularity};
+use ringtel::{
+    Emitted, Event, ExportError, ExportErrorKind, Exporter, Granularity, Telemetry, TelemetryBuilder,
+};
 
 /// How long a test waits for something that should happen promptly before it
 /// declares failure. Generous: CI machines are noisy 2-core VMs.
@@ -176,4 +178,16 @@ pub fn quiet_expected_panics() {
             }
         }));
     });
+}
+
+/// Starts `builder` with a gated [`Probe`] named `name` and parks the consumer
+/// inside its export of `Ev::row(0, 0)`: until the gate opens, the consumer
+/// takes nothing more, and the ring is empty.
+pub fn start_stalled(name: &str, builder: TelemetryBuilder<Ev>) -> (Telemetry<Ev>, Arc<ProbeControl>) {
+    let (probe, control) = Probe::new(name);
+    let telemetry = builder.exporter(probe).start().unwrap();
+    control.close_gate();
+    assert_eq!(telemetry.emit(Ev::row(0, 0)), Emitted::Queued);
+    wait_until("the consumer holds event 0 in export", || control.blocked.load(Ordering::SeqCst) == 1);
+    (telemetry, control)
 }
