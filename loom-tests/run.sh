@@ -32,6 +32,8 @@ TWINS=(
   "flush_relaxed_request|flush|twin_flush_relaxed_request_is_caught"
   "flush_target_after_drain|flush|twin_flush_target_after_drain_is_caught"
   "flush_notify_one|flush|twin_flush_notify_one_is_caught"
+  "pipeline_overlapping_rounds|flush|twin_pipeline_overlapping_rounds_is_caught"
+  "doorbell_check_then_ring|flush|twin_doorbell_check_then_ring_is_caught"
   "block_register_late|block|twin_block_register_late_is_caught"
   "block_register_late|block|twin_block_register_late_is_caught_end_to_end"
   "close_no_wake|block|twin_close_no_wake_is_caught"

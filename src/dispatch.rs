@@ -3,7 +3,9 @@
 //!
 //! The consumer owns a [`Dispatcher`]. For each batch it hands a pooled,
 //! shared `Arc<Vec<E>>` to every exporter worker whose breaker admits it and
-//! that is not hung, then waits for their results. A merely slow exporter is
+//! that is not hung ([`Dispatcher::begin_export`]), pops the next batch while
+//! they export, then waits for their results ([`Dispatcher::end_export`]);
+//! one round is in flight at a time. A merely slow exporter is
 //! waited for (slowness backpressures into the ring, so `Block` stays
 //! lossless); one busy longer than its `export_timeout` is marked hung, and
 //! its batches are skipped (and counted for it) until it returns.
@@ -247,6 +249,16 @@ impl<E> ExporterHandle<E> {
     }
 }
 
+/// An export round handed to the workers and not yet awaited.
+#[derive(Debug)]
+#[must_use = "an export round must be ended with `Dispatcher::end_export`"]
+pub(crate) struct ExportRound {
+    /// The batch's sequence number.
+    seq: u64,
+    /// Events in the batch.
+    events: u64,
+}
+
 /// A flush round cannot complete now: an exporter is hung.
 #[derive(Debug)]
 pub(crate) struct Unresponsive;
@@ -257,9 +269,10 @@ pub(crate) struct Dispatcher<E> {
     /// Removed exporters whose workers have not closed yet.
     leaving: Vec<ExporterHandle<E>>,
     /// Batch buffers, each with `batch_size` capacity. A buffer is reusable
-    /// when no worker holds it; a hung worker pins at most one, so the pool
-    /// holds one more than there are exporters and steady state allocates
-    /// nothing (C13).
+    /// when no worker holds it. A hung worker pins at most one, the round
+    /// being exported one more, and the consumer fills one: so the pool holds
+    /// two more than there are exporters and steady state allocates nothing
+    /// (C13).
     pool: Vec<Arc<Vec<E>>>,
     batch_size: usize,
     /// Sequence number of the last exported batch.
@@ -297,7 +310,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         Dispatcher {
             handles: Vec::new(),
             leaving: Vec::new(),
-            pool: vec![Arc::new(Vec::with_capacity(settings.batch_size))],
+            pool: (0..2).map(|_| Arc::new(Vec::with_capacity(settings.batch_size))).collect(),
             batch_size: settings.batch_size,
             batch_seq: 0,
             failed_but_held: Vec::new(),
@@ -372,9 +385,11 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         self.pool.push(buffer);
     }
 
-    /// Hands `batch` to every admitting exporter and waits for them (or for
-    /// them to be declared hung). Returns whether at least one accepted it.
-    pub(crate) fn export(&mut self, batch: &Arc<Vec<E>>) -> bool {
+    /// Hands `batch` to every admitting exporter and returns at once; the
+    /// workers export it while the consumer fills the next batch. The round
+    /// must be ended with [`Dispatcher::end_export`] before the next one
+    /// begins (each worker holds one job at a time).
+    pub(crate) fn begin_export(&mut self, batch: &Arc<Vec<E>>) -> ExportRound {
         let now = self.clock.now();
         self.collect_late(now);
         self.batch_seq += 1;
@@ -392,6 +407,14 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             }
             handle.stats.set_breaker(&handle.breaker);
         }
+        ExportRound { seq, events }
+    }
+
+    /// Waits for the workers of `round` (or for them to be declared hung).
+    /// Returns whether at least one exporter accepted the batch.
+    pub(crate) fn end_export(&mut self, round: ExportRound) -> bool {
+        let ExportRound { seq, events } = round;
+        debug_assert_eq!(seq, self.batch_seq, "rounds end in the order they began");
         self.await_round();
         let mut delivered = false;
         for handle in &mut self.handles {

@@ -52,7 +52,9 @@
         ringtel_broken = "remove_before_drain",
         ringtel_broken = "close_unsealed_commands",
         ringtel_broken = "flush_notify_one",
-        ringtel_broken = "drop_publish_unclaimed"
+        ringtel_broken = "drop_publish_unclaimed",
+        ringtel_broken = "pipeline_overlapping_rounds",
+        ringtel_broken = "doorbell_check_then_ring"
     )
 ))]
 compile_error!("`ringtel_broken` variants are for loom builds only (RUSTFLAGS=\"--cfg loom\")");

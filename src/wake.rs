@@ -10,39 +10,66 @@ use std::time::Duration;
 use crate::sync::{fence, lock, wait, wait_timeout, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 
 /// The consumer's doorbell: flush, close and blocked producers ring it.
+///
+/// One thread sleeps on a doorbell (the consumer). A ring notifies the
+/// condition variable only while that thread is inside its wait: the flag
+/// is set and read under the same lock the wait releases, so no ring is
+/// missed, and a ring while the consumer is busy costs no system call.
 #[derive(Debug, Default)]
 pub(crate) struct Doorbell {
-    rung: Mutex<bool>,
+    state: Mutex<BellState>,
     condvar: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct BellState {
+    /// Rung since the last sleep.
+    rung: bool,
+    /// The consumer is waiting on the condition variable.
+    sleeping: bool,
 }
 
 impl Doorbell {
     /// Wakes the consumer if it sleeps, or makes its next sleep return at once.
     pub(crate) fn ring(&self) {
-        *lock(&self.rung) = true;
-        self.condvar.notify_one();
+        // Broken twin for the loom suite: look whether the consumer sleeps
+        // before recording the ring, in a separate critical section. A
+        // consumer that checks `rung` in between then sleeps through the
+        // ring (a lost wake-up).
+        #[cfg(ringtel_broken = "doorbell_check_then_ring")]
+        let sleeping = lock(&self.state).sleeping;
+        let mut state = lock(&self.state);
+        state.rung = true;
+        #[cfg(not(ringtel_broken = "doorbell_check_then_ring"))]
+        let sleeping = state.sleeping;
+        drop(state);
+        if sleeping {
+            self.condvar.notify_one();
+        }
     }
 
     /// Sleeps up to `timeout` unless the bell was rung since the last sleep.
     /// Returns whether it was rung.
     pub(crate) fn sleep(&self, timeout: Duration) -> bool {
-        let mut rung = lock(&self.rung);
-        if !*rung {
+        let mut state = lock(&self.state);
+        if !state.rung {
             #[cfg(not(loom))]
             {
-                rung = wait_timeout(&self.condvar, rung, timeout);
+                state.sleeping = true;
+                state = wait_timeout(&self.condvar, state, timeout);
+                state.sleeping = false;
             }
             // Loom has no clock: a timed sleep would be an untimed wait that
             // nobody may end. Yield instead; loom then schedules others.
             #[cfg(loom)]
             {
                 let _ = timeout;
-                drop(rung);
+                drop(state);
                 crate::sync::thread::yield_now();
-                rung = lock(&self.rung);
+                state = lock(&self.state);
             }
         }
-        std::mem::replace(&mut *rung, false)
+        std::mem::replace(&mut state.rung, false)
     }
 
     /// Waits up to `timeout` for a ring that is sure to come (an exporter
@@ -54,11 +81,13 @@ impl Doorbell {
     /// untimed one: the waiter has a ringer, and if a ring were missing loom
     /// would report the deadlock instead of spinning through the timeout.
     pub(crate) fn wait_for_ring(&self, timeout: Duration) -> bool {
-        let mut rung = lock(&self.rung);
-        if !*rung {
-            rung = wait_timeout(&self.condvar, rung, timeout);
+        let mut state = lock(&self.state);
+        if !state.rung {
+            state.sleeping = true;
+            state = wait_timeout(&self.condvar, state, timeout);
+            state.sleeping = false;
         }
-        std::mem::replace(&mut *rung, false)
+        std::mem::replace(&mut state.rung, false)
     }
 }
 

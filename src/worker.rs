@@ -65,6 +65,9 @@ struct LinkState<E> {
     close_when_idle: bool,
     /// The worker thread has closed its exporter and exited.
     exited: bool,
+    /// The worker waits on `job_ready`: only then does handing it a job
+    /// notify (set and read under the lock the wait releases).
+    idle: bool,
 }
 
 /// The consumer ↔ worker hand-off.
@@ -86,8 +89,11 @@ impl<E> WorkerLink<E> {
         let mut state = lock(&self.state);
         debug_assert!(state.job.is_none(), "a worker gets one job at a time");
         state.job = Some((ticket, job));
+        let idle = state.idle;
         drop(state);
-        self.job_ready.notify_one();
+        if idle {
+            self.job_ready.notify_one();
+        }
     }
 
     /// Takes the last job's result, if it has arrived.
@@ -117,7 +123,13 @@ pub(crate) fn spawn<E: Send + Sync + 'static>(
     bell: Arc<Doorbell>,
 ) -> std::io::Result<Arc<WorkerLink<E>>> {
     let link = Arc::new(WorkerLink {
-        state: Mutex::new(LinkState { job: None, result: None, close_when_idle: false, exited: false }),
+        state: Mutex::new(LinkState {
+            job: None,
+            result: None,
+            close_when_idle: false,
+            exited: false,
+            idle: false,
+        }),
         job_ready: Condvar::new(),
     });
     let worker = Worker { exporter, stats, clock, bell, link: Arc::clone(&link) };
@@ -149,7 +161,9 @@ impl<E: 'static> Worker<E> {
                     if state.close_when_idle {
                         break (u64::MAX, Job::Close { flush_first: true });
                     }
+                    state.idle = true;
                     state = wait(&self.link.job_ready, state);
+                    state.idle = false;
                 }
             };
             let kind = job.kind();

@@ -5,6 +5,7 @@
 //! also kept in the [`Recorder`] for the ratio table.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -223,6 +224,30 @@ pub fn emit_filtered(c: &mut Criterion, rec: &Recorder, t: &Timing) {
         })
     });
     manager.close();
+
+    // The floor C1 sets: a filtered event must be counted, and the cheapest
+    // count is one thread-owned relaxed load + store (no lock prefix). In a
+    // loop each increment waits for the previous store to forward: this is
+    // that chain alone, after the same granularity test, with no control
+    // word, no thread-local slot lookup and no shared state.
+    const FLOOR: &str = "owned counter increment (C1 floor)";
+    let counter = crossbeam_utils::CachePadded::new(AtomicU64::new(0));
+    g.bench_function(FLOOR, |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for i in 0..iters {
+                let filtered = !Granularity::Rows.admits(ev_full(i).granularity);
+                if filtered {
+                    counter.store(counter.load(Relaxed) + 1, Relaxed);
+                }
+                black_box(filtered);
+            }
+            let timed = start.elapsed();
+            rec.sample("emit_filtered", FLOOR, timed, iters);
+            timed
+        })
+    });
+    assert!(counter.load(Relaxed) > 0);
 
     // What a `tracing` user pays for a disabled event: the level filter.
     const TRACING: &str = "tracing::trace! (level off)";

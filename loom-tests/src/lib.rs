@@ -191,9 +191,23 @@ impl Clock for FrozenClock {
 /// # Panics
 /// If `start` fails.
 pub fn start(capacity: usize, backpressure: Backpressure, exporter: Option<Recorder>) -> Telemetry<Ev> {
+    start_batched(capacity, capacity, backpressure, exporter)
+}
+
+/// [`start`] with batches of `batch_size` events, so one drain pops and
+/// exports several batches (the consumer's pipelined rounds).
+///
+/// # Panics
+/// If `start` fails.
+pub fn start_batched(
+    capacity: usize,
+    batch_size: usize,
+    backpressure: Backpressure,
+    exporter: Option<Recorder>,
+) -> Telemetry<Ev> {
     let config = Config {
         capacity,
-        batch_size: capacity,
+        batch_size,
         backpressure,
         granularity: Granularity::Full,
         drop_log_interval: 1,

@@ -5,7 +5,7 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use loom_tests::{ev, start, Log, Recorder};
+use loom_tests::{ev, start, start_batched, Log, Recorder};
 use ringtel::loom_api::NEVER;
 use ringtel::{Backpressure, Emitted};
 
@@ -31,6 +31,32 @@ fn flush_after_emit() {
         let report = telemetry.close(NEVER).expect("close");
         let health = report.health();
         assert_eq!((health.offered(), health.delivered(), health.dropped_total()), (1, 1, 0), "{health:?}");
+        assert!(health.is_conserved(), "C1 violated: {health:?}");
+    });
+}
+
+/// Two events in batches of one, then `flush`: the consumer pops the second
+/// batch while the worker exports the first (pipelined rounds). `flush`
+/// returns `Ok` only after both were exported, and each batch is resolved
+/// once, as delivered.
+fn flush_after_pipelined_batches() {
+    loom::model(|| {
+        let log = Log::new();
+        let telemetry = start_batched(2, 1, Backpressure::Drop, Some(Recorder::new(&log)));
+        assert_eq!(telemetry.emit(ev(0)), Emitted::Queued);
+        assert_eq!(telemetry.emit(ev(1)), Emitted::Queued);
+        if let Err(err) = telemetry.flush(NEVER) {
+            panic!("C6 violated: flush of two healthy batches failed: {err:?}");
+        }
+        assert_flushed(&log, 0);
+        assert_flushed(&log, 1);
+        let report = telemetry.close(NEVER).expect("close");
+        let health = report.health();
+        assert_eq!(
+            (health.offered(), health.delivered(), health.dropped_total()),
+            (2, 2, 0),
+            "C1 violated: a pipelined batch was not delivered: {health:?}"
+        );
         assert!(health.is_conserved(), "C1 violated: {health:?}");
     });
 }
@@ -75,6 +101,29 @@ fn flush_concurrent_callers() {
 #[test]
 fn flush_covers_prior_emit() {
     flush_after_emit();
+}
+
+#[test]
+fn flush_covers_pipelined_batches() {
+    flush_after_pipelined_batches();
+}
+
+#[cfg(ringtel_broken = "pipeline_overlapping_rounds")]
+#[test]
+fn twin_pipeline_overlapping_rounds_is_caught() {
+    loom_tests::assert_caught(
+        "pipeline_overlapping_rounds",
+        &["C6 violated", "C1 violated"],
+        flush_after_pipelined_batches,
+    );
+}
+
+/// The consumer waits for the exporter's worker on a doorbell that the
+/// worker rings after each job; the ring notifies only a sleeping consumer.
+#[cfg(ringtel_broken = "doorbell_check_then_ring")]
+#[test]
+fn twin_doorbell_check_then_ring_is_caught() {
+    loom_tests::assert_caught("doorbell_check_then_ring", &["deadlock"], flush_after_emit);
 }
 
 #[cfg(ringtel_broken = "flush_notify_one")]
