@@ -287,16 +287,21 @@ mod slot {
     #[inline(always)]
     pub(super) fn current() -> usize {
         let slot = SLOT.with(Cell::get);
+        // One compare on the common path: `UNLEASED` is above every slot.
+        if slot < PRODUCER_SLOTS {
+            return slot;
+        }
+        overflow_or_lease(slot)
+    }
+
+    /// The overflow stripe, or the first count on this thread: take a lease
+    /// (or settle for overflow).
+    #[cold]
+    #[inline(never)]
+    fn overflow_or_lease(slot: usize) -> usize {
         if slot != UNLEASED {
             return slot;
         }
-        lease()
-    }
-
-    /// First count on this thread: take a lease (or settle for overflow).
-    #[cold]
-    #[inline(never)]
-    fn lease() -> usize {
         let slot = LEASE.try_with(|lease| lease.0).ok().flatten().unwrap_or(PRODUCER_SLOTS);
         SLOT.with(|s| s.set(slot));
         slot

@@ -18,8 +18,16 @@ impl<E: Event> Shared<E> {
     #[inline(always)]
     pub(crate) fn emit(&self, event: E) -> Emitted {
         let control = self.control.load();
-        if !control.admits_with_room(event.granularity()) {
-            return self.emit_without_room(event, control);
+        let granularity = event.granularity();
+        if !control.admits_with_room(granularity) {
+            // Filtered: decided here, before the event is moved into a
+            // helper's argument (which would store its 64 bytes first).
+            if control.admits(granularity) {
+                unlikely_branch();
+                return self.emit_without_room(event, control);
+            }
+            self.counters.add_filtered();
+            return Emitted::Filtered;
         }
         match self.ring.push(event) {
             Ok(()) => Emitted::Queued,
@@ -30,13 +38,9 @@ impl<E: Event> Shared<E> {
         }
     }
 
-    /// Filtered, admission closed, or the ring was recently full.
+    /// Admission closed, or the ring was recently full.
     #[inline(always)]
     fn emit_without_room(&self, event: E, control: ControlWord) -> Emitted {
-        if !control.admits(event.granularity()) {
-            self.counters.add_filtered();
-            return Emitted::Filtered;
-        }
         // The ring stays full under `Drop`: decide before the event moves
         // anywhere (passing it to a cold function copies it), and skip
         // `push` and its SeqCst fence while `is_full` (two loads) says full.
@@ -253,3 +257,10 @@ impl<E: Event> Shared<E> {
         }
     }
 }
+
+/// Marks the branch that calls it as the unlikely one, so that LLVM lays the
+/// other one out as the fall-through (the stable spelling of
+/// `std::hint::cold_path`, which needs Rust 1.90; the crate supports 1.82).
+#[cold]
+#[inline(always)]
+fn unlikely_branch() {}
