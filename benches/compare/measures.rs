@@ -247,7 +247,7 @@ pub fn emit_filtered(c: &mut Criterion, rec: &Recorder, t: &Timing) {
             timed
         })
     });
-    assert!(counter.load(Relaxed) > 0);
+    black_box(counter.load(Relaxed));
 
     // What a `tracing` user pays for a disabled event: the level filter.
     const TRACING: &str = "tracing::trace! (level off)";
