@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::control::Admission;
-use crate::dispatch::{Dispatcher, ExportRound};
+use crate::dispatch::Dispatcher;
 use crate::failure::{FailureStreak, StreakEvent};
 use crate::flush::FlushEnd;
 use crate::ledger::{Finished, Terminal};
@@ -54,13 +54,6 @@ fn run<E: Event>(shared: Arc<Shared<E>>, dispatcher: Dispatcher<E>) {
     if let Err(payload) = outcome {
         consumer.die(panic_message(payload.as_ref()));
     }
-}
-
-/// A batch whose export round was handed to the workers.
-struct InFlight<E> {
-    batch: Arc<Vec<E>>,
-    events: u64,
-    round: ExportRound,
 }
 
 struct Consumer<E> {
@@ -196,107 +189,54 @@ impl<E: Event> Consumer<E> {
     }
 
     /// Takes up to `limit` events (in batches) and exports them.
-    ///
-    /// Pipelined: while the workers export batch k, the consumer pops batch
-    /// k+1 (freeing ring space for producers), then waits for batch k's
-    /// round, resolves it and hands over batch k+1. Rounds still reach each
-    /// worker one at a time and in order, and every batch popped here is
-    /// resolved before `drain` returns, so flush, removal and close, which
-    /// run after a drain, see no round in flight.
     fn drain(&mut self, limit: u64) -> Result<u64, Finished> {
-        let mut exporting: Option<InFlight<E>> = None;
+        let shared = Arc::clone(&self.shared);
+        let batch_size = shared.settings.batch_size;
         let mut total = 0u64;
-        let popped = loop {
-            if total >= limit {
-                break Ok(());
-            }
+        while total < limit {
             #[cfg(feature = "fault-injection")]
-            if self.shared.inject_panic.swap(false, Ordering::Relaxed) {
+            if shared.inject_panic.swap(false, Ordering::Relaxed) {
                 panic!("injected consumer panic (fault-injection)");
             }
-            let want = (self.shared.settings.batch_size as u64).min(limit - total) as usize;
-            let batch = match self.pop_batch(want) {
-                Ok(Some(batch)) => batch,
-                Ok(None) => break Ok(()),
-                Err(finished) => break Err(finished),
-            };
-            // Broken twin for the loom suite: hand the new batch over before
-            // the previous round ended. An exporter still busy with the
-            // previous batch then looks hung, and the new batch is skipped
-            // for it and counted export-failed although nothing failed (C1).
-            #[cfg(ringtel_broken = "pipeline_overlapping_rounds")]
-            let exporting_before = exporting.take();
-            #[cfg(not(ringtel_broken = "pipeline_overlapping_rounds"))]
-            if let Some(previous) = exporting.take() {
-                self.end_export(previous)?;
-            }
-            let round = self.dispatcher.begin_export(&batch);
-            #[cfg(ringtel_broken = "pipeline_overlapping_rounds")]
-            if let Some(previous) = exporting_before {
-                self.end_export(previous)?;
-            }
-            let events = batch.len() as u64;
-            exporting = Some(InFlight { batch, events, round });
-            total += events;
-        };
-        match (popped, exporting) {
-            (Ok(()), Some(last)) => self.end_export(last)?,
-            (Ok(()), None) => {}
-            // A timed-out close finished the ledger: the round in flight was
-            // resolved there; `abandon` asks its workers to close.
-            (Err(finished), in_flight) => {
-                if let Some(InFlight { batch, .. }) = in_flight {
-                    self.dispatcher.recycle(batch);
+            let want = (batch_size as u64).min(limit - total) as usize;
+            let mut batch = self.dispatcher.buffer();
+            let events = Arc::get_mut(&mut batch).expect("a pooled buffer no worker holds");
+            debug_assert!(events.is_empty() && want <= events.capacity());
+            let taken = shared.ledger.take_popped(|| {
+                while events.len() < want {
+                    match shared.ring.pop() {
+                        Some(event) => events.push(event),
+                        None => break,
+                    }
                 }
-                return Err(finished);
+                events.len() as u64
+            });
+            let n = match taken {
+                Ok(0) => {
+                    self.dispatcher.recycle(batch);
+                    break;
+                }
+                Ok(n) => n,
+                Err(finished) => {
+                    self.dispatcher.recycle(batch);
+                    return Err(finished);
+                }
+            };
+            shared.control.clear_full_hint();
+            shared.waiters.wake_if_waiting();
+            let delivered = self.dispatcher.export(&batch);
+            self.dispatcher.recycle(batch);
+            shared.ledger.resolve(n, delivered)?;
+            self.reclaim();
+            if !delivered {
+                shared.drop_log.record_and_log(n, Some(DropReason::ExportFailed));
             }
+            if !self.dispatcher.is_empty() {
+                self.track_failures(delivered);
+            }
+            total += n;
         }
         Ok(total)
-    }
-
-    /// Pops up to `want` events into a pooled buffer and records them as
-    /// taken; `None` if the ring is empty.
-    fn pop_batch(&mut self, want: usize) -> Result<Option<Arc<Vec<E>>>, Finished> {
-        let shared = &self.shared;
-        let mut batch = self.dispatcher.buffer();
-        let events = Arc::get_mut(&mut batch).expect("a pooled buffer no worker holds");
-        debug_assert!(events.is_empty() && want <= events.capacity());
-        let taken = shared.ledger.take_popped(|| {
-            while events.len() < want {
-                match shared.ring.pop() {
-                    Some(event) => events.push(event),
-                    None => break,
-                }
-            }
-            events.len() as u64
-        });
-        match taken {
-            Ok(n) if n > 0 => {
-                shared.control.clear_full_hint();
-                shared.waiters.wake_if_waiting();
-                Ok(Some(batch))
-            }
-            other => {
-                self.dispatcher.recycle(batch);
-                other.map(|_| None)
-            }
-        }
-    }
-
-    /// Waits for a batch's export round and resolves its events.
-    fn end_export(&mut self, in_flight: InFlight<E>) -> Result<(), Finished> {
-        let InFlight { batch, events, round } = in_flight;
-        let delivered = self.dispatcher.end_export(round);
-        self.dispatcher.recycle(batch);
-        self.shared.ledger.resolve(events, delivered)?;
-        self.reclaim();
-        if !delivered {
-            self.shared.drop_log.record_and_log(events, Some(DropReason::ExportFailed));
-        }
-        if !self.dispatcher.is_empty() {
-            self.track_failures(delivered);
-        }
-        Ok(())
     }
 
     /// Late acceptances by returning hung exporters turn failed into delivered.

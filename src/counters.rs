@@ -291,17 +291,17 @@ mod slot {
         if slot < PRODUCER_SLOTS {
             return slot;
         }
-        overflow_or_lease(slot)
-    }
-
-    /// The overflow stripe, or the first count on this thread: take a lease
-    /// (or settle for overflow).
-    #[cold]
-    #[inline(never)]
-    fn overflow_or_lease(slot: usize) -> usize {
+        crate::hint::cold_path();
         if slot != UNLEASED {
             return slot;
         }
+        lease()
+    }
+
+    /// First count on this thread: take a lease (or settle for overflow).
+    #[cold]
+    #[inline(never)]
+    fn lease() -> usize {
         let slot = LEASE.try_with(|lease| lease.0).ok().flatten().unwrap_or(PRODUCER_SLOTS);
         SLOT.with(|s| s.set(slot));
         slot

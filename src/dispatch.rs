@@ -3,9 +3,7 @@
 //!
 //! The consumer owns a [`Dispatcher`]. For each batch it hands a pooled,
 //! shared `Arc<Vec<E>>` to every exporter worker whose breaker admits it and
-//! that is not hung ([`Dispatcher::begin_export`]), pops the next batch while
-//! they export, then waits for their results ([`Dispatcher::end_export`]);
-//! one round is in flight at a time. A merely slow exporter is
+//! that is not hung, then waits for their results. A merely slow exporter is
 //! waited for (slowness backpressures into the ring, so `Block` stays
 //! lossless); one busy longer than its `export_timeout` is marked hung, and
 //! its batches are skipped (and counted for it) until it returns.
@@ -249,16 +247,6 @@ impl<E> ExporterHandle<E> {
     }
 }
 
-/// An export round handed to the workers and not yet awaited.
-#[derive(Debug)]
-#[must_use = "an export round must be ended with `Dispatcher::end_export`"]
-pub(crate) struct ExportRound {
-    /// The batch's sequence number.
-    seq: u64,
-    /// Events in the batch.
-    events: u64,
-}
-
 /// A flush round cannot complete now: an exporter is hung.
 #[derive(Debug)]
 pub(crate) struct Unresponsive;
@@ -269,10 +257,9 @@ pub(crate) struct Dispatcher<E> {
     /// Removed exporters whose workers have not closed yet.
     leaving: Vec<ExporterHandle<E>>,
     /// Batch buffers, each with `batch_size` capacity. A buffer is reusable
-    /// when no worker holds it. A hung worker pins at most one, the round
-    /// being exported one more, and the consumer fills one: so the pool holds
-    /// two more than there are exporters and steady state allocates nothing
-    /// (C13).
+    /// when no worker holds it; a hung worker pins at most one, so the pool
+    /// holds one more than there are exporters and steady state allocates
+    /// nothing (C13).
     pool: Vec<Arc<Vec<E>>>,
     batch_size: usize,
     /// Sequence number of the last exported batch.
@@ -288,6 +275,18 @@ pub(crate) struct Dispatcher<E> {
     idle_max: Duration,
     default_breaker: BreakerConfig,
     default_export_timeout: Duration,
+}
+
+impl<E> Drop for Dispatcher<E> {
+    /// A safety net for the paths that drop the dispatcher without
+    /// `close_all` (the consumer thread failing to spawn): every worker
+    /// still running closes its exporter when idle, instead of waiting for a
+    /// job forever (C7). After `close_all` this is a no-op for exited workers.
+    fn drop(&mut self) {
+        for handle in self.handles.iter().chain(self.leaving.iter()) {
+            handle.link.close_when_idle();
+        }
+    }
 }
 
 impl<E> std::fmt::Debug for Dispatcher<E> {
@@ -310,7 +309,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         Dispatcher {
             handles: Vec::new(),
             leaving: Vec::new(),
-            pool: (0..2).map(|_| Arc::new(Vec::with_capacity(settings.batch_size))).collect(),
+            pool: vec![Arc::new(Vec::with_capacity(settings.batch_size))],
             batch_size: settings.batch_size,
             batch_seq: 0,
             failed_but_held: Vec::new(),
@@ -385,11 +384,9 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         self.pool.push(buffer);
     }
 
-    /// Hands `batch` to every admitting exporter and returns at once; the
-    /// workers export it while the consumer fills the next batch. The round
-    /// must be ended with [`Dispatcher::end_export`] before the next one
-    /// begins (each worker holds one job at a time).
-    pub(crate) fn begin_export(&mut self, batch: &Arc<Vec<E>>) -> ExportRound {
+    /// Hands `batch` to every admitting exporter and waits for them (or for
+    /// them to be declared hung). Returns whether at least one accepted it.
+    pub(crate) fn export(&mut self, batch: &Arc<Vec<E>>) -> bool {
         let now = self.clock.now();
         self.collect_late(now);
         self.batch_seq += 1;
@@ -407,14 +404,6 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             }
             handle.stats.set_breaker(&handle.breaker);
         }
-        ExportRound { seq, events }
-    }
-
-    /// Waits for the workers of `round` (or for them to be declared hung).
-    /// Returns whether at least one exporter accepted the batch.
-    pub(crate) fn end_export(&mut self, round: ExportRound) -> bool {
-        let ExportRound { seq, events } = round;
-        debug_assert_eq!(seq, self.batch_seq, "rounds end in the order they began");
         self.await_round();
         let mut delivered = false;
         for handle in &mut self.handles {

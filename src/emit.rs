@@ -23,7 +23,7 @@ impl<E: Event> Shared<E> {
             // Filtered: decided here, before the event is moved into a
             // helper's argument (which would store its 64 bytes first).
             if control.admits(granularity) {
-                unlikely_branch();
+                crate::hint::cold_path();
                 return self.emit_without_room(event, control);
             }
             self.counters.add_filtered();
@@ -257,10 +257,3 @@ impl<E: Event> Shared<E> {
         }
     }
 }
-
-/// Marks the branch that calls it as the unlikely one, so that LLVM lays the
-/// other one out as the fall-through (the stable spelling of
-/// `std::hint::cold_path`, which needs Rust 1.90; the crate supports 1.82).
-#[cold]
-#[inline(always)]
-fn unlikely_branch() {}

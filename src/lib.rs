@@ -53,8 +53,8 @@
         ringtel_broken = "close_unsealed_commands",
         ringtel_broken = "flush_notify_one",
         ringtel_broken = "drop_publish_unclaimed",
-        ringtel_broken = "pipeline_overlapping_rounds",
-        ringtel_broken = "doorbell_check_then_ring"
+        ringtel_broken = "doorbell_check_then_ring",
+        ringtel_broken = "worker_check_then_hand"
     )
 ))]
 compile_error!("`ringtel_broken` variants are for loom builds only (RUSTFLAGS=\"--cfg loom\")");
@@ -80,6 +80,7 @@ mod failure;
 pub mod exporters;
 mod flush;
 mod health;
+mod hint;
 mod ledger;
 // Protocol pieces for the loom models in `loom-tests/`; absent from normal builds.
 #[cfg(loom)]

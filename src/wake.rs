@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use crate::sync::{fence, lock, wait, wait_timeout, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 
-/// The consumer's doorbell: flush, close and blocked producers ring it.
+/// A doorbell one thread sleeps on. The consumer's own is rung by flush,
+/// close, exporter changes and blocked producers; the dispatcher's by the
+/// exporter workers after each job (and waited on by the consumer, or by the
+/// starting thread when `start` fails).
 ///
-/// One thread sleeps on a doorbell (the consumer). A ring notifies the
+/// One thread sleeps on a doorbell. A ring notifies the
 /// condition variable only while that thread is inside its wait: the flag
 /// is set and read under the same lock the wait releases, so no ring is
 /// missed, and a ring while the consumer is busy costs no system call.

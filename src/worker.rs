@@ -86,9 +86,16 @@ impl<E> std::fmt::Debug for WorkerLink<E> {
 impl<E> WorkerLink<E> {
     /// Hands `job` to the idle worker.
     pub(crate) fn hand(&self, ticket: u64, job: Job<E>) {
+        // Broken twin for the loom suite: look whether the worker waits in a
+        // critical section of its own, before handing the job over. A worker
+        // that finds no job in between then waits through the hand-off (a
+        // lost wake-up).
+        #[cfg(ringtel_broken = "worker_check_then_hand")]
+        let idle = lock(&self.state).idle;
         let mut state = lock(&self.state);
         debug_assert!(state.job.is_none(), "a worker gets one job at a time");
         state.job = Some((ticket, job));
+        #[cfg(not(ringtel_broken = "worker_check_then_hand"))]
         let idle = state.idle;
         drop(state);
         if idle {
@@ -103,8 +110,16 @@ impl<E> WorkerLink<E> {
 
     /// Asks the worker to close once it is idle (now, if it already is).
     pub(crate) fn close_when_idle(&self) {
-        lock(&self.state).close_when_idle = true;
-        self.job_ready.notify_one();
+        let mut state = lock(&self.state);
+        if state.exited {
+            return;
+        }
+        state.close_when_idle = true;
+        let idle = state.idle;
+        drop(state);
+        if idle {
+            self.job_ready.notify_one();
+        }
     }
 
     /// Whether the worker closed its exporter and exited.
