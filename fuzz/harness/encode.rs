@@ -1,7 +1,7 @@
 //! The `encode` harness: arbitrary `PipelineEvent`s through every encoder
 //! ringtel ships: the JSON Lines exporter (with batching, buffering and
-//! rotation) and the human-readable line (`Display`). OTLP and Redis
-//! exporters do not exist yet; add them here when they do.
+//! rotation), the human-readable line (`Display`), the OTLP requests and
+//! the Redis Streams commands (both encodings).
 //!
 //! Shared, not copied: the `encode` fuzz target and `tests/fuzz_corpus.rs`
 //! include this file with `#[path]`. It depends on `ringtel`, `arbitrary`,
@@ -22,6 +22,9 @@ use std::sync::Arc;
 use arbitrary::{Arbitrary, Unstructured};
 use ringtel::exporters::otlp::proto::tonic::common::v1::any_value;
 use ringtel::exporters::otlp::{trace_id, OtlpExporter};
+use ringtel::exporters::redis::{
+    RedisStreams, StreamEncoding, DEFAULT_REDIS_JSON_FIELD, DEFAULT_REDIS_STREAM_MAX_LEN,
+};
 use ringtel::exporters::JsonLines;
 use ringtel::pipeline::{
     CallKind, CallStatus, CallVolume, EventKind, GateDecision, NameId, Names, Phase, PipelineEvent,
@@ -465,6 +468,93 @@ fn check(input: &Input) {
     }
 
     check_otlp(&reg, &built, &rates);
+    check_redis(&reg, &built, StreamEncoding::Fields);
+    check_redis(&reg, &built, StreamEncoding::Json { field: DEFAULT_REDIS_JSON_FIELD.to_owned() });
+}
+
+/// The Redis Streams encoding: one `XADD <stream> MAXLEN ~ <n> *` per event,
+/// in order, in well-formed RESP; with `Fields`, one stream field per JSON
+/// Lines key (`ts`, `run`, `event` first), strings as their text and other
+/// values as their JSON text; with `Json`, one field holding the JSON Lines
+/// object.
+fn check_redis(reg: &Registry, built: &[(PipelineEvent, Value)], encoding: StreamEncoding) {
+    let mut exporter = RedisStreams::builder("redis://127.0.0.1:9", Arc::clone(&reg.names))
+        .encoding(encoding.clone())
+        .build()
+        .expect("a valid url builds without connecting");
+    let events: Vec<PipelineEvent> = built.iter().map(|(e, _)| *e).collect();
+    let bytes = exporter.encode_batch(&events).expect("every event encodes");
+    let commands = resp_commands(&bytes);
+    assert_eq!(commands.len(), events.len(), "one XADD per event");
+    let max_len = DEFAULT_REDIS_STREAM_MAX_LEN.to_string();
+    let head = ["XADD", exporter.stream(), "MAXLEN", "~", max_len.as_str(), "*"];
+    for (i, (command, (_, expected))) in commands.iter().zip(built).enumerate() {
+        let text =
+            |arg: &[u8]| String::from_utf8(arg.to_vec()).unwrap_or_else(|e| panic!("command {i}: {e}"));
+        let args: Vec<String> = command.iter().map(|a| text(a)).collect();
+        assert!(args.len() >= head.len() && args[..head.len()] == head, "command {i}: {args:?}");
+        let fields = &args[head.len()..];
+        assert!(fields.len() % 2 == 0 && !fields.is_empty(), "command {i}: odd or no fields: {fields:?}");
+        let Value::Object(want) = expected else { panic!("the reference rendering is an object") };
+        match &encoding {
+            StreamEncoding::Json { field } => {
+                assert_eq!(fields.len(), 2, "command {i}: one JSON field");
+                assert_eq!(&fields[0], field, "command {i}: field name");
+                let parsed: Value = serde_json::from_str(&fields[1])
+                    .unwrap_or_else(|e| panic!("command {i}: not JSON ({e}): {}", fields[1]));
+                assert!(
+                    same(&parsed, expected),
+                    "command {i}: {} decodes to other values than {expected}",
+                    fields[1]
+                );
+            }
+            StreamEncoding::Fields => {
+                let keys: Vec<&str> = fields.iter().step_by(2).map(String::as_str).collect();
+                assert_eq!(keys.get(..3), Some(&["ts", "run", "event"][..]), "command {i}: field order");
+                assert_eq!(keys.len(), want.len(), "command {i}: fields {keys:?}, expected {want:?}");
+                for pair in fields.chunks_exact(2) {
+                    let (key, value) = (&pair[0], &pair[1]);
+                    let wanted =
+                        want.get(key).unwrap_or_else(|| panic!("command {i}: unexpected field {key}"));
+                    let ok = match wanted {
+                        Value::String(s) => s == value,
+                        other => serde_json::from_str::<Value>(value).is_ok_and(|v| same(&v, other)),
+                    };
+                    assert!(ok, "command {i}: field {key} is {value:?}, expected {wanted}");
+                }
+            }
+            other => panic!("an encoding this harness does not know: {other:?}"),
+        }
+    }
+}
+
+/// Splits RESP bytes into commands (arrays of bulk strings); panics on
+/// anything else.
+fn resp_commands(bytes: &[u8]) -> Vec<Vec<Vec<u8>>> {
+    fn number(bytes: &[u8], at: &mut usize, marker: u8) -> usize {
+        assert_eq!(bytes.get(*at), Some(&marker), "RESP: expected {:?} at byte {at}", marker as char);
+        let end = (*at..bytes.len().saturating_sub(1))
+            .find(|&j| &bytes[j..j + 2] == b"\r\n")
+            .unwrap_or_else(|| panic!("RESP: unterminated line at byte {at}"));
+        let digits = std::str::from_utf8(&bytes[*at + 1..end]).expect("RESP: ASCII length");
+        *at = end + 2;
+        digits.parse().unwrap_or_else(|e| panic!("RESP: bad length {digits:?}: {e}"))
+    }
+    let mut commands = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let n = number(bytes, &mut at, b'*');
+        let mut args = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len = number(bytes, &mut at, b'$');
+            let end = at + len;
+            assert!(end + 2 <= bytes.len() && &bytes[end..end + 2] == b"\r\n", "RESP: bulk string overruns");
+            args.push(bytes[at..end].to_vec());
+            at = end + 2;
+        }
+        commands.push(args);
+    }
+    commands
 }
 
 /// The OTLP encoding (issue 9): one log record per event, in order, whose

@@ -163,6 +163,35 @@ impl RedisStreams {
         self.connector.target()
     }
 
+    /// The bytes [`export`](Exporter::export) sends for `batch`, without
+    /// sending them: one `XADD` per event, pipelined, in the Redis protocol
+    /// (RESP). For inspecting the encoding; the `encode` fuzz target checks
+    /// it against the JSON Lines rendering.
+    ///
+    /// # Errors
+    /// [`ExportErrorKind::Encode`] if an event cannot be encoded.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use ringtel::exporters::redis::RedisStreams;
+    /// use ringtel::pipeline::{Names, PipelineEvent, RowId, RunContext, RunId, TokenId};
+    /// use ringtel::{ManualClock, Timestamp};
+    ///
+    /// let mut exporter = RedisStreams::builder("redis://127.0.0.1", Arc::new(Names::new())).build()?;
+    /// let clock = ManualClock::new(Timestamp::from_nanos(2_000_000_000));
+    /// let run = RunContext::new(RunId::new(1), &clock);
+    /// let bytes = exporter.encode_batch(&[PipelineEvent::row_created(run, RowId::new(5), TokenId::new(5))])?;
+    /// let text = String::from_utf8(bytes)?;
+    /// assert!(text.starts_with("*16\r\n$4\r\nXADD\r\n"), "{text}");
+    /// assert!(text.contains("$5\r\nevent\r\n$11\r\nrow_created\r\n"), "{text}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn encode_batch(&mut self, batch: &[PipelineEvent]) -> Result<Vec<u8>, ExportError> {
+        self.encode(batch)?;
+        Ok(self.pipeline.get_packed_pipeline())
+    }
+
     /// Encodes `batch` into the pipeline: one `XADD` per event.
     fn encode(&mut self, batch: &[PipelineEvent]) -> Result<(), ExportError> {
         self.pipeline.clear();
