@@ -82,6 +82,7 @@ mod flush;
 mod health;
 mod hint;
 mod ledger;
+mod monitor;
 // Protocol pieces for the loom models in `loom-tests/`; absent from normal builds.
 #[cfg(loom)]
 #[doc(hidden)]
@@ -129,6 +130,7 @@ pub use failure::{TotalFailure, TotalFailurePolicy};
 pub use health::{
     ConsumerState, DroppedCounts, ExporterHealth, ExporterId, ExporterState, Health, LastError,
 };
+pub use monitor::TelemetryMonitor;
 pub use outcome::{DropReason, Emitted};
 #[cfg(not(loom))]
 pub use pipeline::{Names, PipelineEvent, ProgressTicker, RunContext};

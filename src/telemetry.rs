@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{CloseError, CloseReport, FlushError, UnknownExporter};
 use crate::ledger::Terminal;
+use crate::monitor::TelemetryMonitor;
 use crate::role;
 use crate::shared::{Command, Lifecycle, Shared};
 use crate::sync::{lock, Arc, Ordering};
@@ -161,6 +162,13 @@ impl<E: Event> Telemetry<E> {
         }
         self.shared.doorbell.ring();
         Ok(())
+    }
+
+    /// A read-only view that reads [`health`](Telemetry::health) without
+    /// counting as a handle, so dropping every handle still closes the
+    /// telemetry; see [`TelemetryMonitor`].
+    pub fn monitor(&self) -> TelemetryMonitor<E> {
+        TelemetryMonitor::new(Arc::clone(&self.shared))
     }
 
     /// A snapshot of every count, the ring, the consumer and each exporter.

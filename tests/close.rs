@@ -79,6 +79,28 @@ fn dropping_the_last_handle_closes() {
 }
 
 #[test]
+fn monitors_and_health_collectors_do_not_keep_the_telemetry_open() {
+    let (probe, control) = Probe::new("probe");
+    let telemetry = Telemetry::builder().close_timeout(CLOSE).exporter(probe).start().unwrap();
+    let monitor = telemetry.monitor();
+    let collector = ringtel::prometheus::HealthCollector::for_telemetry(&telemetry);
+    assert_eq!(telemetry.emit(Ev::row(0, 0)), Emitted::Queued);
+    assert_eq!(monitor.health().consumer(), &ConsumerState::Running);
+    drop(telemetry);
+    // The drop closed it (synchronously, within close_timeout).
+    assert_eq!(
+        control.closes.load(Ordering::SeqCst),
+        1,
+        "the monitor or the collector kept the telemetry open"
+    );
+    let health = monitor.health();
+    assert_eq!(health.consumer(), &ConsumerState::Stopped);
+    assert_eq!((health.offered(), health.delivered()), (1, 1), "{health:?}");
+    let text = collector.render();
+    assert!(text.contains("ringtel_consumer_state{state=\"stopped\"} 1"), "{text}");
+}
+
+#[test]
 fn a_hung_exporter_makes_close_time_out_on_time_and_nothing_is_counted_twice() {
     let (telemetry, control) = start_stalled(
         "hung",

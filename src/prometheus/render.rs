@@ -148,16 +148,16 @@ impl HealthCollector {
         HealthCollector { source: Box::new(source), clock: Arc::new(clock) }
     }
 
-    /// A collector reading `telemetry` (through a handle it keeps) and a
-    /// [`SystemClock`].
+    /// A collector reading `telemetry` (through a [`TelemetryMonitor`],
+    /// which is not a handle) and a [`SystemClock`].
     ///
-    /// The kept handle means dropping your own handles no longer closes the
-    /// telemetry while the collector lives: call
-    /// [`Telemetry::close`] yourself (a closed telemetry still reports its
-    /// final counts).
+    /// Dropping your last handle still closes the telemetry while the
+    /// collector lives; the collector then reports the final counts.
+    ///
+    /// [`TelemetryMonitor`]: crate::TelemetryMonitor
     pub fn for_telemetry<E: Event>(telemetry: &Telemetry<E>) -> Self {
-        let telemetry = telemetry.clone();
-        HealthCollector::new(move || telemetry.health(), SystemClock::new())
+        let monitor = telemetry.monitor();
+        HealthCollector::new(move || monitor.health(), SystemClock::new())
     }
 
     /// Takes a snapshot now and renders it, as [`render`] does.

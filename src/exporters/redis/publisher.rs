@@ -52,15 +52,16 @@ type Source = Box<dyn FnMut() -> Option<Timestamp> + Send + 'static>;
 /// use ringtel::Telemetry;
 ///
 /// let telemetry = Telemetry::<PipelineEvent>::builder().start()?;
-/// let handle = telemetry.clone();
+/// // A monitor, not a handle: dropping `telemetry` would still close it.
+/// let monitor = telemetry.monitor();
 /// let publisher = HeartbeatPublisher::builder("redis://127.0.0.1:6379", "pipeline:heartbeat", move || {
-///     handle.health().last_heartbeat()
+///     monitor.health().last_heartbeat()
 /// })
 /// .interval(Duration::from_millis(500))
 /// .ttl(Duration::from_secs(5))
 /// .start()?;
 /// // ... run ...
-/// let stats = publisher.stop(); // drops the source's handle too
+/// let stats = publisher.stop();
 /// println!("{} beats, {} failures", stats.published, stats.failed);
 /// telemetry.close(Duration::from_secs(5))?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
