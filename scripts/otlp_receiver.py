@@ -27,6 +27,9 @@ Requires: pip install opentelemetry-proto
 import argparse
 import gzip
 import json
+import os
+import ssl
+import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -169,17 +172,63 @@ class Receiver(BaseHTTPRequestHandler):
         self.answer(200, response_type().SerializeToString())
 
 
+OPENSSL_CONFIG = """[req]
+distinguished_name = dn
+x509_extensions = leaf
+prompt = no
+[dn]
+CN = 127.0.0.1
+[leaf]
+basicConstraints = critical,CA:FALSE
+subjectAltName = IP:127.0.0.1
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+"""
+
+
+def self_signed_certificate(directory):
+    """A P-256 key and a self-signed leaf certificate for 127.0.0.1 (not a
+    CA, so a client can trust it directly as its only root)."""
+    os.makedirs(directory, exist_ok=True)
+    config = os.path.join(directory, "openssl.cnf")
+    cert = os.path.join(directory, "cert.pem")
+    key = os.path.join(directory, "key.pem")
+    with open(config, "w", encoding="utf-8") as f:
+        f.write(OPENSSL_CONFIG)
+    subprocess.run(
+        ["openssl", "req", "-x509", "-config", config, "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", key, "-out", cert, "-days", "2"],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, required=True, help="port on 127.0.0.1 to listen on")
     parser.add_argument("--out", required=True, help="file to append decoded records to (JSON lines)")
     parser.add_argument("--status", type=int, default=200, help="HTTP status to answer with (default 200)")
+    parser.add_argument(
+        "--tls-dir",
+        help="serve https with a fresh self-signed certificate for 127.0.0.1, written to TLS_DIR/cert.pem "
+        "(made with the openssl command)",
+    )
     args = parser.parse_args()
     Receiver.out_path = args.out
     Receiver.status = args.status
     open(args.out, "a", encoding="utf-8").close()
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Receiver)
+    context = None
+    if args.tls_dir:
+        # Before the socket listens: a client that can connect finds TLS.
+        cert, key = self_signed_certificate(args.tls_dir)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Receiver, bind_and_activate=False)
     server.daemon_threads = True
+    if context is not None:
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.server_bind()
+    server.server_activate()
     sys.stderr.write(f"otlp_receiver: listening on 127.0.0.1:{args.port}, writing {args.out}\n")
     sys.stderr.flush()
     server.serve_forever()

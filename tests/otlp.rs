@@ -44,6 +44,8 @@ struct Receiver {
     _server: ServerProcess,
     out: PathBuf,
     port: u16,
+    /// For an https receiver: its self-signed certificate (PEM).
+    certificate: Option<PathBuf>,
 }
 
 impl Receiver {
@@ -51,6 +53,15 @@ impl Receiver {
     /// loud SKIPPED line) when python3 or the proto package is missing,
     /// unless servers are required.
     fn start(test: &str, status: u16) -> Option<Receiver> {
+        Receiver::start_with(test, status, false)
+    }
+
+    /// An https receiver with a fresh self-signed certificate for 127.0.0.1.
+    fn start_tls(test: &str) -> Option<Receiver> {
+        Receiver::start_with(test, 200, true)
+    }
+
+    fn start_with(test: &str, status: u16, tls: bool) -> Option<Receiver> {
         let python = require("python3", test)?;
         let probe = Command::new(&python).args(["-c", &format!("import {PROTO_MODULE}")]).output();
         if !probe.as_ref().is_ok_and(|o| o.status.success()) {
@@ -82,12 +93,20 @@ impl Receiver {
             .arg(&out)
             .arg("--status")
             .arg(status.to_string());
+        let tls_dir = dir.join(format!("{test}-tls"));
+        if tls {
+            let _ = fs::remove_dir_all(&tls_dir);
+            command.arg("--tls-dir").arg(&tls_dir);
+        }
+        // The receiver writes its certificate before it listens.
         let server = ServerProcess::start("otlp_receiver", command, port);
-        Some(Receiver { _server: server, out, port })
+        let certificate = tls.then(|| tls_dir.join("cert.pem"));
+        Some(Receiver { _server: server, out, port, certificate })
     }
 
     fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.certificate.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Every line recorded so far. The receiver writes a request's records,
@@ -309,6 +328,40 @@ fn a_known_run_arrives_with_names_resource_trace_ids_and_span_status() {
         assert_eq!(request["content_encoding"], "");
         assert_eq!(request["headers"]["x-api-key"], "k-123");
     }
+}
+
+#[test]
+fn https_with_the_receivers_root_delivers_and_an_unknown_certificate_is_refused() {
+    let test = "https_with_the_receivers_root_delivers_and_an_unknown_certificate_is_refused";
+    let Some(receiver) = Receiver::start_tls(test) else { return };
+    let certificate = fs::read(receiver.certificate.as_ref().unwrap()).expect("the receiver's certificate");
+    let names = Arc::new(Names::new());
+    let clock = ManualClock::new(Timestamp::from_nanos(1_000_000_000));
+    let (events, spans) = known_run(&names, RunContext::new(RunId::new(9), &clock), &clock);
+
+    // Trusting the receiver's own certificate: delivered over TLS.
+    let mut exporter = OtlpExporter::builder(receiver.endpoint(), Arc::clone(&names))
+        .tls_root_certificates_pem(certificate)
+        .build()
+        .unwrap();
+    exporter.export(&events).unwrap();
+    assert_eq!(receiver.signal("log").len(), events.len());
+    assert_eq!(receiver.signal("span").len(), spans);
+
+    // The bundled Mozilla roots do not know a self-signed certificate: a
+    // typed transport error, not retryable (trying again will not help).
+    let mut stranger = OtlpExporter::builder(receiver.endpoint(), Arc::clone(&names)).build().unwrap();
+    let err = stranger.export(&events).unwrap_err();
+    assert_eq!((err.kind(), err.is_retryable()), (ExportErrorKind::Transport, false), "{err}");
+    assert!(err.to_string().contains("certificate"), "{err}");
+    assert_eq!(receiver.signal("log").len(), events.len(), "nothing more arrived");
+
+    // Root certificates that are not PEM certificates are a typed config error.
+    let err = OtlpExporter::builder(receiver.endpoint(), Arc::clone(&names))
+        .tls_root_certificates_pem("not a certificate")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("tls_root_certificates_pem"), "{err}");
 }
 
 #[test]

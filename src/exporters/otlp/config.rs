@@ -50,6 +50,8 @@ pub struct OtlpBuilder {
     headers: Vec<(String, String)>,
     timeout: Duration,
     gzip: bool,
+    /// PEM root certificates for `https://`; `None`: Mozilla's roots.
+    tls_roots_pem: Option<Vec<u8>>,
 }
 
 impl OtlpBuilder {
@@ -63,6 +65,7 @@ impl OtlpBuilder {
             headers: Vec::new(),
             timeout: DEFAULT_OTLP_TIMEOUT,
             gzip: false,
+            tls_roots_pem: None,
         }
     }
 
@@ -109,6 +112,15 @@ impl OtlpBuilder {
         self
     }
 
+    /// Trusts exactly these root certificates (PEM, one or more) for an
+    /// `https://` endpoint, instead of the bundled Mozilla roots
+    /// (webpki-roots): for a collector with a private CA or a self-signed
+    /// certificate. Needs the `otlp-tls` feature, as `https://` does.
+    pub fn tls_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_roots_pem = Some(pem.into());
+        self
+    }
+
     /// Names the exporter (as shown in `Health`); default [`DEFAULT_OTLP_NAME`].
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
@@ -120,11 +132,15 @@ impl OtlpBuilder {
     ///
     /// # Errors
     /// [`OtlpConfigError::InvalidEndpoint`] for an endpoint that is not an
-    /// `http://host[:port][/base]` URL; [`OtlpConfigError::InvalidHeader`]
+    /// `http://host[:port][/base]` URL (or `https://…` with the `otlp-tls`
+    /// feature); [`OtlpConfigError::InvalidHeader`]
     /// for a bad header name or value, or one the exporter sets itself;
-    /// [`OtlpConfigError::InvalidSetting`] for a timeout out of range.
+    /// [`OtlpConfigError::InvalidSetting`] for a timeout out of range, or
+    /// root certificates that are not PEM certificates (or given without
+    /// the `otlp-tls` feature).
     pub fn build(self) -> Result<OtlpExporter, OtlpConfigError> {
         let base = validate_endpoint(&self.endpoint)?;
+        let tls = tls_roots(self.tls_roots_pem.as_deref())?;
         if self.timeout.is_zero() || self.timeout > MAX_OTLP_TIMEOUT {
             return Err(OtlpConfigError::InvalidSetting {
                 field: "timeout",
@@ -154,7 +170,7 @@ impl OtlpBuilder {
             traces_url: format!("{base}{OTLP_TRACES_PATH}"),
             timeout: self.timeout,
             encoder: Encoder::new(resource),
-            transport: Transport::new(self.timeout, headers, self.gzip),
+            transport: Transport::new(self.timeout, headers, self.gzip, tls),
             encoded: Vec::new(),
             stats: OtlpStats::default(),
             closed: false,
@@ -172,19 +188,23 @@ impl fmt::Debug for OtlpBuilder {
             .field("headers", &self.headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>())
             .field("timeout", &self.timeout)
             .field("gzip", &self.gzip)
+            .field("tls_roots", &self.tls_roots_pem.as_ref().map(|pem| pem.len()))
             .finish_non_exhaustive()
     }
 }
 
 /// The endpoint without a trailing `/`, after checking it is an absolute
-/// `http` URL with a host and no query or fragment.
+/// `http` (or, with `otlp-tls`, `https`) URL with a host and no query or
+/// fragment.
 fn validate_endpoint(endpoint: &str) -> Result<String, OtlpConfigError> {
     let invalid = |reason: String| OtlpConfigError::InvalidEndpoint { endpoint: endpoint.to_owned(), reason };
     let uri: Uri = endpoint.parse().map_err(|e| invalid(format!("{e}")))?;
     match uri.scheme_str() {
         Some("http") => {}
-        // ureq is built without a TLS backend (no `rustls` feature).
-        Some("https") => return Err(invalid("https needs a TLS backend, which this build lacks".to_owned())),
+        Some("https") if cfg!(feature = "otlp-tls") => {}
+        Some("https") => {
+            return Err(invalid("https needs ringtel's `otlp-tls` feature (a TLS backend)".to_owned()))
+        }
         Some(other) => return Err(invalid(format!("scheme `{other}` is not http"))),
         None => return Err(invalid("expected an absolute URL such as http://localhost:4318".to_owned())),
     }
@@ -195,6 +215,43 @@ fn validate_endpoint(endpoint: &str) -> Result<String, OtlpConfigError> {
         return Err(invalid("a query or fragment has no place in an OTLP endpoint".to_owned()));
     }
     Ok(endpoint.trim_end_matches('/').to_owned())
+}
+
+/// The root certificates to trust, parsed from PEM; `None` for the
+/// bundled Mozilla roots.
+#[cfg(feature = "otlp-tls")]
+fn tls_roots(pem: Option<&[u8]>) -> Result<Option<Vec<ureq::tls::Certificate<'static>>>, OtlpConfigError> {
+    let Some(pem) = pem else { return Ok(None) };
+    let invalid = |value: String| OtlpConfigError::InvalidSetting {
+        field: "tls_root_certificates_pem",
+        value,
+        expected: "one or more PEM certificates (-----BEGIN CERTIFICATE-----)",
+    };
+    let mut certificates = Vec::new();
+    for item in ureq::tls::parse_pem(pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(certificate)) => certificates.push(certificate),
+            Ok(_) => return Err(invalid("a PEM item that is not a certificate (a private key?)".to_owned())),
+            Err(err) => return Err(invalid(format!("unreadable PEM: {err}"))),
+        }
+    }
+    if certificates.is_empty() {
+        return Err(invalid(format!("{} bytes without a certificate", pem.len())));
+    }
+    Ok(Some(certificates))
+}
+
+/// Without `otlp-tls` there is no TLS to configure.
+#[cfg(not(feature = "otlp-tls"))]
+fn tls_roots(pem: Option<&[u8]>) -> Result<Option<std::convert::Infallible>, OtlpConfigError> {
+    match pem {
+        None => Ok(None),
+        Some(_) => Err(OtlpConfigError::InvalidSetting {
+            field: "tls_root_certificates_pem",
+            value: "root certificates".to_owned(),
+            expected: "none: this build lacks the `otlp-tls` feature",
+        }),
+    }
 }
 
 fn validate_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), OtlpConfigError> {
@@ -226,7 +283,8 @@ fn validate_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue),
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum OtlpConfigError {
-    /// The endpoint is not an `http://host[:port][/base]` URL.
+    /// The endpoint is not an `http://host[:port][/base]` URL (or an
+    /// `https://` one with the `otlp-tls` feature).
     InvalidEndpoint {
         /// The endpoint as given.
         endpoint: String,
@@ -285,7 +343,6 @@ mod tests {
         let based = builder("http://collector/otlp").build().unwrap();
         assert_eq!(based.logs_url(), "http://collector/otlp/v1/logs");
         for (endpoint, reason) in [
-            ("https://x:4318", "https needs a TLS backend, which this build lacks"),
             ("ftp://x", "scheme `ftp` is not http"),
             ("/v1/logs", "expected an absolute URL such as http://localhost:4318"),
             ("http://x:4318/?a=b", "a query or fragment has no place in an OTLP endpoint"),
@@ -294,6 +351,25 @@ mod tests {
             assert_eq!(err.to_string(), format!("invalid otlp endpoint `{endpoint}`: {reason}"));
         }
         assert!(matches!(builder("http://a b").build(), Err(OtlpConfigError::InvalidEndpoint { .. })));
+        let https = builder("https://collector:4318").build();
+        if cfg!(feature = "otlp-tls") {
+            assert_eq!(https.unwrap().logs_url(), "https://collector:4318/v1/logs");
+        } else {
+            let err = https.unwrap_err();
+            assert!(
+                err.to_string().ends_with("https needs ringtel's `otlp-tls` feature (a TLS backend)"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn tls_roots_must_be_pem_certificates() {
+        let err = builder("https://x").tls_root_certificates_pem("not pem").build().unwrap_err();
+        assert!(err.to_string().contains("for `tls_root_certificates_pem`"), "{err}");
+        let key = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n";
+        let err = builder("https://x").tls_root_certificates_pem(key).build().unwrap_err();
+        assert!(err.to_string().contains("for `tls_root_certificates_pem`"), "{err}");
     }
 
     #[test]

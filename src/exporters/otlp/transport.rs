@@ -78,6 +78,13 @@ impl fmt::Display for OtlpStatusError {
 
 impl Error for OtlpStatusError {}
 
+/// Root certificates to trust instead of the bundled ones.
+#[cfg(feature = "otlp-tls")]
+pub(super) type TlsRoots = Vec<ureq::tls::Certificate<'static>>;
+/// Root certificates to trust (none can exist without `otlp-tls`).
+#[cfg(not(feature = "otlp-tls"))]
+pub(super) type TlsRoots = std::convert::Infallible;
+
 /// How requests are sent: the agent (its global timeout set), the target
 /// URLs, the extra headers and whether to gzip.
 pub(super) struct Transport {
@@ -93,8 +100,25 @@ pub(super) struct Transport {
 impl Transport {
     /// A transport whose every request is bounded by `timeout` (the agent's
     /// global timeout, covering connect, send and receive).
-    pub(super) fn new(timeout: Duration, headers: Vec<(HeaderName, HeaderValue)>, gzip: bool) -> Transport {
-        let config = Agent::config_builder()
+    pub(super) fn new(
+        timeout: Duration,
+        headers: Vec<(HeaderName, HeaderValue)>,
+        gzip: bool,
+        tls_roots: Option<TlsRoots>,
+    ) -> Transport {
+        let config = Agent::config_builder();
+        #[cfg(feature = "otlp-tls")]
+        let config = match tls_roots {
+            Some(roots) => config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
+                    .build(),
+            ),
+            None => config,
+        };
+        #[cfg(not(feature = "otlp-tls"))]
+        let _ = tls_roots;
+        let config = config
             .timeout_global(Some(timeout))
             // Statuses are read and mapped here, with the status kept.
             .http_status_as_error(false)
@@ -182,7 +206,8 @@ fn status_error(url: &str, status: StatusCode, retry_after: Option<&HeaderValue>
 
 /// Maps a `ureq` error: timeouts are `Timeout`; a refused, reset or broken
 /// connection and a failed name lookup are `Transport`, all retryable; a
-/// protocol or TLS failure is `Transport` but not retryable (the endpoint is
+/// protocol or TLS failure (a certificate the roots do not trust, too) is
+/// `Transport` but not retryable (the endpoint is
 /// wrong, and trying again will not fix it); anything else is `Other`.
 pub(super) fn transport_error(url: &str, err: ureq::Error) -> ExportError {
     use ureq::Error as E;
@@ -191,11 +216,19 @@ pub(super) fn transport_error(url: &str, err: ureq::Error) -> ExportError {
         E::Io(io) if matches!(io.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
             (ExportErrorKind::Timeout, true)
         }
+        // A failed TLS handshake (an unknown or invalid certificate) comes
+        // back wrapped in an I/O error; like `Tls`, it is not retryable.
+        #[cfg(feature = "otlp-tls")]
+        E::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => {
+            (ExportErrorKind::Transport, false)
+        }
         E::Io(_) | E::HostNotFound | E::ConnectionFailed => (ExportErrorKind::Transport, true),
         E::StatusCode(code) => {
             let retryable = matches!(code, 429 | 502 | 503 | 504);
             (ExportErrorKind::Rejected, retryable)
         }
+        #[cfg(feature = "otlp-tls")]
+        E::Rustls(_) => (ExportErrorKind::Transport, false),
         E::Protocol(_)
         | E::Tls(_)
         | E::TlsRequired
