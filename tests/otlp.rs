@@ -58,6 +58,8 @@ impl Receiver {
 
     /// An https receiver with a fresh self-signed certificate for 127.0.0.1.
     fn start_tls(test: &str) -> Option<Receiver> {
+        // The receiver makes its certificate with the openssl command.
+        require("openssl", test)?;
         Receiver::start_with(test, 200, true)
     }
 
