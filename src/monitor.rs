@@ -8,6 +8,10 @@ use crate::{Event, Health};
 /// dropping every [`Telemetry`](crate::Telemetry) handle still closes the
 /// telemetry (C7), and a monitor then reads the final counts.
 ///
+/// A monitor keeps the telemetry's shared state (the ring's memory among
+/// it) allocated while it lives, as a handle does, but not the telemetry
+/// open.
+///
 /// For whatever lives as long as the process and only reports: a metrics
 /// collector ([`HealthCollector::for_telemetry`] keeps one), a heartbeat
 /// publisher's source, a progress display.

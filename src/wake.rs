@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use crate::sync::{fence, lock, wait, wait_timeout, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 
-/// A doorbell one thread sleeps on. The consumer's own is rung by flush,
+/// A doorbell one thread sleeps on: the consumer. Its own is rung by flush,
 /// close, exporter changes and blocked producers; the dispatcher's by the
-/// exporter workers after each job (and waited on by the consumer, or by the
-/// starting thread when `start` fails).
+/// exporter workers after each job.
 ///
 /// One thread sleeps on a doorbell. A ring notifies the
 /// condition variable only while that thread is inside its wait: the flag

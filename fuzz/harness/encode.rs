@@ -468,16 +468,21 @@ fn check(input: &Input) {
     }
 
     check_otlp(&reg, &built, &rates);
-    check_redis(&reg, &built, StreamEncoding::Fields);
-    check_redis(&reg, &built, StreamEncoding::Json { field: DEFAULT_REDIS_JSON_FIELD.to_owned() });
+    check_redis(&reg, &built, &rates, StreamEncoding::Fields);
+    check_redis(&reg, &built, &rates, StreamEncoding::Json { field: DEFAULT_REDIS_JSON_FIELD.to_owned() });
 }
 
 /// The Redis Streams encoding: one `XADD <stream> MAXLEN ~ <n> *` per event,
 /// in order, in well-formed RESP; with `Fields`, one stream field per JSON
 /// Lines key (`ts`, `run`, `event` first), strings as their text and other
-/// values as their JSON text; with `Json`, one field holding the JSON Lines
-/// object.
-fn check_redis(reg: &Registry, built: &[(PipelineEvent, Value)], encoding: StreamEncoding) {
+/// values as their JSON text, each key once, floats bit for bit; with
+/// `Json`, one field holding the JSON Lines object.
+fn check_redis(
+    reg: &Registry,
+    built: &[(PipelineEvent, Value)],
+    rates: &[Option<f64>],
+    encoding: StreamEncoding,
+) {
     let mut exporter = RedisStreams::builder("redis://127.0.0.1:9", Arc::clone(&reg.names))
         .encoding(encoding.clone())
         .build()
@@ -507,11 +512,19 @@ fn check_redis(reg: &Registry, built: &[(PipelineEvent, Value)], encoding: Strea
                     "command {i}: {} decodes to other values than {expected}",
                     fields[1]
                 );
+                if let Some(rate) = rates[i] {
+                    let text =
+                        raw_field(&fields[1], "rows_per_second").expect("progress has rows_per_second");
+                    check_rate(i, rate, text);
+                }
             }
             StreamEncoding::Fields => {
                 let keys: Vec<&str> = fields.iter().step_by(2).map(String::as_str).collect();
                 assert_eq!(keys.get(..3), Some(&["ts", "run", "event"][..]), "command {i}: field order");
-                assert_eq!(keys.len(), want.len(), "command {i}: fields {keys:?}, expected {want:?}");
+                let distinct: std::collections::BTreeSet<&str> = keys.iter().copied().collect();
+                let wanted: std::collections::BTreeSet<&str> = want.keys().map(String::as_str).collect();
+                assert_eq!(distinct.len(), keys.len(), "command {i}: a field twice: {keys:?}");
+                assert_eq!(distinct, wanted, "command {i}: fields {keys:?}, expected {want:?}");
                 for pair in fields.chunks_exact(2) {
                     let (key, value) = (&pair[0], &pair[1]);
                     let wanted =
@@ -521,10 +534,24 @@ fn check_redis(reg: &Registry, built: &[(PipelineEvent, Value)], encoding: Strea
                         other => serde_json::from_str::<Value>(value).is_ok_and(|v| same(&v, other)),
                     };
                     assert!(ok, "command {i}: field {key} is {value:?}, expected {wanted}");
+                    if let (Some(rate), "rows_per_second") = (rates[i], key.as_str()) {
+                        check_rate(i, rate, value);
+                    }
                 }
             }
             other => panic!("an encoding this harness does not know: {other:?}"),
         }
+    }
+}
+
+/// `rows_per_second` written as `text`: exactly the same float, or `null`
+/// for NaN and infinities.
+fn check_rate(i: usize, rate: f64, text: &str) {
+    if rate.is_finite() {
+        let back: f64 = text.parse().unwrap_or_else(|e| panic!("command {i}: {text:?}: {e}"));
+        assert_eq!(back.to_bits(), rate.to_bits(), "command {i}: rows_per_second {rate:e} written as {text}");
+    } else {
+        assert_eq!(text, "null", "command {i}: a non-finite rows_per_second");
     }
 }
 
@@ -537,6 +564,12 @@ fn resp_commands(bytes: &[u8]) -> Vec<Vec<Vec<u8>>> {
             .find(|&j| &bytes[j..j + 2] == b"\r\n")
             .unwrap_or_else(|| panic!("RESP: unterminated line at byte {at}"));
         let digits = std::str::from_utf8(&bytes[*at + 1..end]).expect("RESP: ASCII length");
+        assert!(
+            !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && (digits == "0" || !digits.starts_with('0')),
+            "RESP: bad length {digits:?}"
+        );
         *at = end + 2;
         digits.parse().unwrap_or_else(|e| panic!("RESP: bad length {digits:?}: {e}"))
     }
@@ -547,7 +580,7 @@ fn resp_commands(bytes: &[u8]) -> Vec<Vec<Vec<u8>>> {
         let mut args = Vec::with_capacity(n);
         for _ in 0..n {
             let len = number(bytes, &mut at, b'$');
-            let end = at + len;
+            let end = at.checked_add(len).expect("RESP: length overflows");
             assert!(end + 2 <= bytes.len() && &bytes[end..end + 2] == b"\r\n", "RESP: bulk string overruns");
             args.push(bytes[at..end].to_vec());
             at = end + 2;

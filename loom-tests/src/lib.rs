@@ -195,7 +195,7 @@ pub fn start(capacity: usize, backpressure: Backpressure, exporter: Option<Recor
 }
 
 /// [`start`] with batches of `batch_size` events, so one drain pops and
-/// exports several batches (the consumer's pipelined rounds).
+/// exports several batches.
 ///
 /// # Panics
 /// If `start` fails.

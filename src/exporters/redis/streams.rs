@@ -358,7 +358,9 @@ impl fmt::Debug for RedisStreams {
 }
 
 /// Reads one JSON object into `(key, value)` pairs in the object's order:
-/// strings as their text, anything else as its JSON text.
+/// strings as their text, anything else as its JSON text exactly as written
+/// (kept raw: parsing a float back and printing it again can change its last
+/// digit).
 struct FieldsSeed<'a>(&'a mut Vec<(String, String)>);
 
 impl<'de> DeserializeSeed<'de> for FieldsSeed<'_> {
@@ -374,10 +376,12 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
         f.write_str("a JSON object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some((key, value)) = map.next_entry::<String, serde_json::Value>()? {
-            let text = match value {
-                serde_json::Value::String(text) => text,
-                other => other.to_string(),
+        while let Some((key, value)) = map.next_entry::<String, Box<serde_json::value::RawValue>>()? {
+            let raw = value.get();
+            let text = if raw.starts_with('"') {
+                serde_json::from_str::<String>(raw).map_err(serde::de::Error::custom)?
+            } else {
+                raw.to_owned()
             };
             self.0.push((key, text));
         }
