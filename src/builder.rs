@@ -190,7 +190,11 @@ impl<E: Event> TelemetryBuilder<E> {
             match dispatcher.add(id, exporter, options) {
                 Ok(stats) => lock(&shared.exporters).push(stats),
                 Err(err) => {
-                    dispatcher.close_all(false, || true);
+                    // The exporters already added close (the one whose worker
+                    // failed to spawn closed inline); wait for them up to the
+                    // close timeout, so a failed start leaves nothing open.
+                    let deadline = std::time::Instant::now() + shared.settings.close_timeout;
+                    dispatcher.close_all(false, || std::time::Instant::now() >= deadline);
                     return Err(StartError::Spawn(err));
                 }
             }

@@ -88,6 +88,12 @@ impl ExporterStats {
         }
     }
 
+    /// Statistics for a worker built by hand in a unit test.
+    #[cfg(test)]
+    pub(crate) fn new_for_test(id: ExporterId, name: &str) -> Self {
+        ExporterStats::new(id, name.to_owned(), Breaker::new(BreakerConfig::default()).state())
+    }
+
     pub(crate) fn id(&self) -> ExporterId {
         self.id
     }

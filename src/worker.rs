@@ -147,7 +147,7 @@ pub(crate) fn spawn<E: Send + Sync + 'static>(
         }),
         job_ready: Condvar::new(),
     });
-    let worker = Worker { exporter, stats, clock, bell, link: Arc::clone(&link) };
+    let worker = Worker { exporter, stats, clock, bell, link: Arc::clone(&link), closed: false };
     thread::Builder::new().name(format!("ringtel-exporter-{id}")).spawn(move || {
         role::enter_consumer(owner);
         worker.run();
@@ -155,13 +155,29 @@ pub(crate) fn spawn<E: Send + Sync + 'static>(
     Ok(link)
 }
 
-struct Worker<E> {
+struct Worker<E: 'static> {
     exporter: Box<dyn Exporter<E>>,
     stats: Arc<ExporterStats>,
     clock: StdArc<dyn Clock>,
     /// Rung after every job so the consumer collects the result promptly.
     bell: Arc<Doorbell>,
     link: Arc<WorkerLink<E>>,
+    /// The exporter's `close` ran (or was attempted).
+    closed: bool,
+}
+
+impl<E: 'static> Drop for Worker<E> {
+    /// A worker that never ran (its thread failed to spawn, so `spawn`'s
+    /// closure is dropped on the calling thread) still closes its exporter
+    /// exactly once (C7).
+    fn drop(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            let exporter = &mut self.exporter;
+            let closed = contained(|| exporter.close());
+            self.stats.record_close(closed.as_ref().err(), self.clock.now());
+        }
+    }
 }
 
 impl<E: 'static> Worker<E> {
@@ -232,6 +248,7 @@ impl<E: 'static> Worker<E> {
                 }
                 let exporter = &mut self.exporter;
                 let closed = contained(|| exporter.close());
+                self.closed = true;
                 self.stats.record_close(closed.as_ref().err(), now());
                 flushed.and(closed).map_err(|err| err.to_string())
             }
@@ -255,5 +272,66 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         s.clone()
     } else {
         "panic with a non-string payload".to_owned()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::health::ExporterId;
+    use crate::SystemClock;
+
+    struct CountsCloses(StdArc<AtomicUsize>);
+
+    impl Exporter<u32> for CountsCloses {
+        fn name(&self) -> &str {
+            "counts-closes"
+        }
+        fn export(&mut self, _batch: &[u32]) -> Result<(), ExportError> {
+            Ok(())
+        }
+        fn close(&mut self) -> Result<(), ExportError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    fn worker(closes: &StdArc<AtomicUsize>) -> Worker<u32> {
+        let link = Arc::new(WorkerLink {
+            state: Mutex::new(LinkState {
+                job: None,
+                result: None,
+                close_when_idle: false,
+                exited: false,
+                idle: false,
+            }),
+            job_ready: Condvar::new(),
+        });
+        Worker {
+            exporter: Box::new(CountsCloses(StdArc::clone(closes))),
+            stats: Arc::new(ExporterStats::new_for_test(ExporterId(1), "counts-closes")),
+            clock: StdArc::new(SystemClock::new()),
+            bell: Arc::new(Doorbell::default()),
+            link,
+            closed: false,
+        }
+    }
+
+    #[test]
+    fn a_worker_that_never_ran_closes_its_exporter_once_when_dropped() {
+        let closes = StdArc::new(AtomicUsize::new(0));
+        drop(worker(&closes));
+        assert_eq!(closes.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_worker_that_closed_does_not_close_again_when_dropped() {
+        let closes = StdArc::new(AtomicUsize::new(0));
+        let mut worker = worker(&closes);
+        assert!(worker.execute(Job::Close { flush_first: false }).is_ok());
+        drop(worker);
+        assert_eq!(closes.load(Ordering::SeqCst), 1);
     }
 }
