@@ -84,6 +84,20 @@ impl<E> std::fmt::Debug for WorkerLink<E> {
 }
 
 impl<E> WorkerLink<E> {
+    /// A link with no job, no result and the worker not yet waiting.
+    fn new() -> Self {
+        WorkerLink {
+            state: Mutex::new(LinkState {
+                job: None,
+                result: None,
+                close_when_idle: false,
+                exited: false,
+                idle: false,
+            }),
+            job_ready: Condvar::new(),
+        }
+    }
+
     /// Hands `job` to the idle worker.
     pub(crate) fn hand(&self, ticket: u64, job: Job<E>) {
         // Broken twin for the loom suite: look whether the worker waits in a
@@ -137,16 +151,7 @@ pub(crate) fn spawn<E: Send + Sync + 'static>(
     clock: StdArc<dyn Clock>,
     bell: Arc<Doorbell>,
 ) -> std::io::Result<Arc<WorkerLink<E>>> {
-    let link = Arc::new(WorkerLink {
-        state: Mutex::new(LinkState {
-            job: None,
-            result: None,
-            close_when_idle: false,
-            exited: false,
-            idle: false,
-        }),
-        job_ready: Condvar::new(),
-    });
+    let link = Arc::new(WorkerLink::new());
     let worker = Worker { exporter, stats, clock, bell, link: Arc::clone(&link), closed: false };
     thread::Builder::new().name(format!("ringtel-exporter-{id}")).spawn(move || {
         role::enter_consumer(owner);
@@ -172,15 +177,21 @@ impl<E: 'static> Drop for Worker<E> {
     /// exactly once (C7).
     fn drop(&mut self) {
         if !self.closed {
-            self.closed = true;
-            let exporter = &mut self.exporter;
-            let closed = contained(|| exporter.close());
-            self.stats.record_close(closed.as_ref().err(), self.clock.now());
+            let _ = self.close_exporter();
         }
     }
 }
 
 impl<E: 'static> Worker<E> {
+    /// Closes the exporter (contained) and records the outcome; once.
+    fn close_exporter(&mut self) -> Result<(), ExportError> {
+        self.closed = true;
+        let exporter = &mut self.exporter;
+        let closed = contained(|| exporter.close());
+        self.stats.record_close(closed.as_ref().err(), self.clock.now());
+        closed
+    }
+
     fn run(mut self) {
         loop {
             let (ticket, job) = {
@@ -246,10 +257,7 @@ impl<E: 'static> Worker<E> {
                 if let Err(err) = &flushed {
                     self.stats.record_flush_failure(err, now());
                 }
-                let exporter = &mut self.exporter;
-                let closed = contained(|| exporter.close());
-                self.closed = true;
-                self.stats.record_close(closed.as_ref().err(), now());
+                let closed = self.close_exporter();
                 flushed.and(closed).map_err(|err| err.to_string())
             }
         }
@@ -299,16 +307,7 @@ mod tests {
     }
 
     fn worker(closes: &StdArc<AtomicUsize>) -> Worker<u32> {
-        let link = Arc::new(WorkerLink {
-            state: Mutex::new(LinkState {
-                job: None,
-                result: None,
-                close_when_idle: false,
-                exited: false,
-                idle: false,
-            }),
-            job_ready: Condvar::new(),
-        });
+        let link = Arc::new(WorkerLink::new());
         Worker {
             exporter: Box::new(CountsCloses(StdArc::clone(closes))),
             stats: Arc::new(ExporterStats::new_for_test(ExporterId(1), "counts-closes")),
