@@ -468,11 +468,27 @@ fn check(input: &Input) {
     }
 
     check_otlp(&reg, &built, &rates);
-    check_redis(&reg, &built, &rates, StreamEncoding::Fields);
-    check_redis(&reg, &built, &rates, StreamEncoding::Json { field: DEFAULT_REDIS_JSON_FIELD.to_owned() });
+    // The default trim, then a trim taken from the input's `split` word (so
+    // the stored corpus keeps its meaning): exact or approximate, any length
+    // from 1 up.
+    let default_trim = Trim { max_len: DEFAULT_REDIS_STREAM_MAX_LEN, exact: false };
+    let input_trim = Trim { max_len: 1 + (input.split >> 1) as usize, exact: input.split & 1 == 1 };
+    let json = || StreamEncoding::Json { field: DEFAULT_REDIS_JSON_FIELD.to_owned() };
+    check_redis(&reg, &built, &rates, StreamEncoding::Fields, default_trim);
+    check_redis(&reg, &built, &rates, json(), default_trim);
+    check_redis(&reg, &built, &rates, StreamEncoding::Fields, input_trim);
+    check_redis(&reg, &built, &rates, json(), input_trim);
 }
 
-/// The Redis Streams encoding: one `XADD <stream> MAXLEN ~ <n> *` per event,
+/// How a Redis stream is trimmed: `MAXLEN ~ max_len`, or `MAXLEN = max_len`
+/// when `exact`.
+#[derive(Debug, Clone, Copy)]
+struct Trim {
+    max_len: usize,
+    exact: bool,
+}
+
+/// The Redis Streams encoding: one `XADD <stream> MAXLEN <~ or => <n> *` per event,
 /// in order, in well-formed RESP; with `Fields`, one stream field per JSON
 /// Lines key (`ts`, `run`, `event` first), strings as their text and other
 /// values as their JSON text, each key once, floats bit for bit; with
@@ -482,17 +498,21 @@ fn check_redis(
     built: &[(PipelineEvent, Value)],
     rates: &[Option<f64>],
     encoding: StreamEncoding,
+    trim: Trim,
 ) {
     let mut exporter = RedisStreams::builder("redis://127.0.0.1:9", Arc::clone(&reg.names))
         .encoding(encoding.clone())
+        .max_len(trim.max_len)
+        .exact_trim(trim.exact)
         .build()
-        .expect("a valid url builds without connecting");
+        .expect("a valid url and a max_len of at least 1 build without connecting");
     let events: Vec<PipelineEvent> = built.iter().map(|(e, _)| *e).collect();
     let bytes = exporter.encode_batch(&events).expect("every event encodes");
     let commands = resp_commands(&bytes);
     assert_eq!(commands.len(), events.len(), "one XADD per event");
-    let max_len = DEFAULT_REDIS_STREAM_MAX_LEN.to_string();
-    let head = ["XADD", exporter.stream(), "MAXLEN", "~", max_len.as_str(), "*"];
+    let max_len = trim.max_len.to_string();
+    let how = if trim.exact { "=" } else { "~" };
+    let head = ["XADD", exporter.stream(), "MAXLEN", how, max_len.as_str(), "*"];
     for (i, (command, (_, expected))) in commands.iter().zip(built).enumerate() {
         let text =
             |arg: &[u8]| String::from_utf8(arg.to_vec()).unwrap_or_else(|e| panic!("command {i}: {e}"));
