@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job's end-to-end check (issue 5), called from .ci/run:
-# builds examples/pipeline.rs, runs it small with --health-json and an --out
+# builds examples/pipeline/, runs it small with --health-json and an --out
 # under the target directory, checks conservation from the JSON with jq, and
 # validates every line of the JSON Lines file with jq. Also checks that a
 # starved consumer (slow exporter, tiny ring) still conserves every event,

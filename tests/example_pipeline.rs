@@ -1,4 +1,4 @@
-//! The main job, `examples/pipeline.rs`, run as a user would: small `--rows`,
+//! The main job, `examples/pipeline/`, run as a user would: small `--rows`,
 //! `--health-json` on stdout, conservation checked from the JSON, every JSON
 //! Lines line parsed; bad flags and config values exit non-zero with one line
 //! naming them.
