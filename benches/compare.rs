@@ -12,6 +12,8 @@
 //!
 //! `RINGTEL_BENCH_QUICK=1` shortens everything (well under 3 minutes).
 //! `RINGTEL_BENCH_SKIP=latency,instructions` leaves parts out.
+//! `RINGTEL_BENCH_BATCH=<n>` sets every peer's consumer batch (default 2048;
+//! ringtel's own default is 512).
 //!
 //! Thread placement: the measuring thread is pinned to CPU 0 and every
 //! consumer to CPU 1; in end-to-end runs producer k is pinned to CPU k (so
@@ -116,8 +118,28 @@ fn machine(quick: bool) -> Value {
         "profile": "bench (lto = true, codegen-units = 1, debug = true)",
         "quick": quick,
         "capacity": common::CAPACITY,
-        "batch": common::BATCH,
-        "placement": "measuring thread on CPU 0, consumers on CPU 1; e2e producer k on CPU k",
+        "batch": common::batch(),
+        "ringtel_default_batch": ringtel::DEFAULT_BATCH_SIZE,
+        "git": git_state(),
+        "placement": "measuring thread on CPU 0; every peer's consumer on CPU 1, except ringtel's: its exporter's worker pins itself to CPU 1 and its consumer thread is not pinned; e2e producer k on CPU k",
+    })
+}
+
+/// The commit measured and whether the work tree had changes, so a stored
+/// run names the build it came from.
+fn git_state() -> Value {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    json!({
+        "rev": git(&["rev-parse", "HEAD"]),
+        "dirty": git(&["status", "--porcelain", "--untracked-files=no"]).map(|s| !s.is_empty()),
     })
 }
 

@@ -3,15 +3,32 @@
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use ringtel::{Event, Granularity};
 
 /// Ring / queue / channel capacity, the same for every peer (ringtel's default).
 pub const CAPACITY: usize = ringtel::DEFAULT_CAPACITY;
-/// Events per consumer batch, the same for every peer (ringtel's default).
-pub const BATCH: usize = ringtel::DEFAULT_BATCH_SIZE;
+/// Events per consumer batch when `RINGTEL_BENCH_BATCH` is not set. Not
+/// ringtel's default (512): each ringtel batch costs one hand-off to the
+/// exporter's thread, which a no-op exporter does not hide (BENCHMARKS.md).
+pub const DEFAULT_BENCH_BATCH: usize = 2048;
+
+/// Events per consumer batch, the same for every peer: `RINGTEL_BENCH_BATCH`,
+/// else [`DEFAULT_BENCH_BATCH`].
+pub fn batch() -> usize {
+    static BATCH: OnceLock<usize> = OnceLock::new();
+    *BATCH.get_or_init(|| match std::env::var("RINGTEL_BENCH_BATCH") {
+        Ok(text) => match text.trim().parse::<usize>() {
+            Ok(n) if (1..=ringtel::MAX_BATCH_SIZE).contains(&n) => n,
+            _ => {
+                panic!("RINGTEL_BENCH_BATCH={text:?}: expected an integer in 1..={}", ringtel::MAX_BATCH_SIZE)
+            }
+        },
+        Err(_) => DEFAULT_BENCH_BATCH,
+    })
+}
 /// The consumer idle policy of ringtel's defaults, reused by the consumers this
 /// bench writes for queues that have no blocking receive (raw `ArrayQueue`, rtrb).
 pub const IDLE_MIN: Duration = ringtel::DEFAULT_CONSUMER_IDLE_MIN;
@@ -271,7 +288,7 @@ pub struct PollControl {
 }
 
 /// ringtel's consumer loop (`src/consumer.rs` `step`/`drain`/`pace`), for a
-/// queue with only a non-blocking pop: one batch of at most `BATCH` per pass;
+/// queue with only a non-blocking pop: one batch of at most [`batch()`] events per pass;
 /// no sleep after a full batch, `IDLE_MIN` after a partial one, doubling up to
 /// `IDLE_MAX` while empty; the doorbell cuts a sleep short.
 pub fn polling_consumer(
@@ -283,10 +300,11 @@ pub fn polling_consumer(
     if let Some(cpu) = cpu {
         pin_current(cpu);
     }
-    let mut batch: Vec<Ev64> = Vec::with_capacity(BATCH);
+    let max = crate::common::batch();
+    let mut batch: Vec<Ev64> = Vec::with_capacity(max);
     let mut idle = IDLE_MIN;
     loop {
-        while batch.len() < BATCH {
+        while batch.len() < max {
             match pop() {
                 Some(e) => batch.push(e),
                 None => break,
@@ -297,7 +315,7 @@ pub fn polling_consumer(
             core.export(batch.as_slice(), taken);
             batch.clear();
         }
-        if taken >= BATCH {
+        if taken >= max {
             idle = IDLE_MIN;
             continue;
         }
@@ -311,7 +329,7 @@ pub fn polling_consumer(
 }
 
 /// The natural consumer of a channel: block for the first event, take what
-/// else is there up to `BATCH` without blocking, export, repeat until every
+/// else is there up to [`batch()`] events without blocking, export, repeat until every
 /// sender is gone.
 pub fn channel_consumer(
     mut recv: impl FnMut() -> Option<Ev64>,
@@ -322,10 +340,11 @@ pub fn channel_consumer(
     if let Some(cpu) = cpu {
         pin_current(cpu);
     }
-    let mut batch: Vec<Ev64> = Vec::with_capacity(BATCH);
+    let max = crate::common::batch();
+    let mut batch: Vec<Ev64> = Vec::with_capacity(max);
     while let Some(first) = recv() {
         batch.push(first);
-        while batch.len() < BATCH {
+        while batch.len() < max {
             match try_recv() {
                 Some(e) => batch.push(e),
                 None => break,

@@ -162,7 +162,7 @@ fn full<P: Peer>(g: &mut BenchmarkGroup<'_, WallTime>, rec: &Recorder) {
         }
     }
     // Then fill the queue past its capacity.
-    for i in 0..(CAPACITY + 8 * crate::common::BATCH) as u64 {
+    for i in 0..(CAPACITY + 8 * crate::common::batch()) as u64 {
         let _ = P::try_emit(&mut tx, ev(i));
     }
     let probe = P::try_emit(&mut tx, ev(0));

@@ -18,7 +18,7 @@ use opentelemetry_sdk::logs::{
 use ringtel::{Backpressure, Emitted, ExportError, Exporter, Granularity, Telemetry};
 
 use crate::common::{
-    channel_consumer, polling_consumer, record_bytes, Ev64, ExportCore, Hooks, PollControl, BATCH, CAPACITY,
+    batch, channel_consumer, polling_consumer, record_bytes, Ev64, ExportCore, Hooks, PollControl, CAPACITY,
 };
 use crate::elspeth::{self, NullElspethExporter, TelemetryManager};
 
@@ -108,7 +108,7 @@ impl Peer for Ringtel {
     fn start(hooks: &Hooks, mode: Mode) -> Self {
         let telemetry = Telemetry::builder()
             .capacity(CAPACITY)
-            .batch_size(BATCH)
+            .batch_size(batch())
             .granularity(Granularity::Rows)
             .backpressure(match mode {
                 Mode::Drop => Backpressure::Drop,
@@ -477,7 +477,7 @@ impl Peer for OtelBatch {
     fn start(hooks: &Hooks, _mode: Mode) -> Self {
         let config = BatchConfigBuilder::default()
             .with_max_queue_size(CAPACITY)
-            .with_max_export_batch_size(BATCH)
+            .with_max_export_batch_size(batch())
             .build();
         let processor =
             BatchLogProcessor::builder(NullOtelExporter(hooks.core())).with_batch_config(config).build();
