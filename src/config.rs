@@ -17,15 +17,17 @@ use crate::{Backpressure, BreakerConfig, Granularity, TotalFailurePolicy};
 pub const DEFAULT_CAPACITY: usize = 65_536;
 /// Largest accepted ring capacity (2^26 events); the ring is allocated at start.
 pub const MAX_CAPACITY: usize = 1 << 26;
-/// Default number of events the consumer hands to exporters at once.
+/// Default number of events the consumer hands to exporters at once: the
+/// OpenTelemetry SDK's `maxExportBatchSize`, which keeps an OTLP request well
+/// under common 1 MiB body limits.
 ///
 /// Each batch is handed to every exporter's own thread (so a hung exporter
-/// stalls only itself); that hand-off costs a few microseconds per batch, so
-/// the batch size sets how much of it each event pays. At 2 048 it is about
-/// 2 ns per event on a 2-vCPU host (9 ns at 512), and end-to-end throughput
-/// matches a bare `ArrayQueue` with the same consumer loop (BENCHMARKS.md).
-/// The consumer keeps `exporters + 1` batch buffers of this many events.
-pub const DEFAULT_BATCH_SIZE: usize = 2048;
+/// cannot stall the producers), which costs a few microseconds per batch.
+/// Next to a real exporter's work that is negligible; for a very cheap
+/// exporter at tens of millions of events per second, a larger batch size
+/// spreads it over more events (BENCHMARKS.md measures both). The consumer
+/// keeps `exporters + 1` batch buffers of this many events.
+pub const DEFAULT_BATCH_SIZE: usize = 512;
 /// Largest accepted batch size; the batch buffer is allocated at start.
 pub const MAX_BATCH_SIZE: usize = 1 << 20;
 /// Default policy for a full ring: drop the new event, counted, and never make
