@@ -468,16 +468,16 @@ fn check(input: &Input) {
     }
 
     check_otlp(&reg, &built, &rates);
-    // The default trim, then a trim taken from the input's `split` word (so
-    // the stored corpus keeps its meaning): exact or approximate, any length
-    // from 1 up.
-    let default_trim = Trim { max_len: DEFAULT_REDIS_STREAM_MAX_LEN, exact: false };
+    // The builder's default trim (no setters called, so a changed default is
+    // caught), then a trim taken from the input's `split` word (so the
+    // stored corpus keeps its meaning): exact or approximate, MAXLEN in
+    // 1..=2^31.
     let input_trim = Trim { max_len: 1 + (input.split >> 1) as usize, exact: input.split & 1 == 1 };
     let json = || StreamEncoding::Json { field: DEFAULT_REDIS_JSON_FIELD.to_owned() };
-    check_redis(&reg, &built, &rates, StreamEncoding::Fields, default_trim);
-    check_redis(&reg, &built, &rates, json(), default_trim);
-    check_redis(&reg, &built, &rates, StreamEncoding::Fields, input_trim);
-    check_redis(&reg, &built, &rates, json(), input_trim);
+    check_redis(&reg, &built, &rates, StreamEncoding::Fields, None);
+    check_redis(&reg, &built, &rates, json(), None);
+    check_redis(&reg, &built, &rates, StreamEncoding::Fields, Some(input_trim));
+    check_redis(&reg, &built, &rates, json(), Some(input_trim));
 }
 
 /// How a Redis stream is trimmed: `MAXLEN ~ max_len`, or `MAXLEN = max_len`
@@ -498,14 +498,17 @@ fn check_redis(
     built: &[(PipelineEvent, Value)],
     rates: &[Option<f64>],
     encoding: StreamEncoding,
-    trim: Trim,
+    trim: Option<Trim>,
 ) {
-    let mut exporter = RedisStreams::builder("redis://127.0.0.1:9", Arc::clone(&reg.names))
-        .encoding(encoding.clone())
-        .max_len(trim.max_len)
-        .exact_trim(trim.exact)
-        .build()
-        .expect("a valid url and a max_len of at least 1 build without connecting");
+    let mut builder =
+        RedisStreams::builder("redis://127.0.0.1:9", Arc::clone(&reg.names)).encoding(encoding.clone());
+    if let Some(trim) = trim {
+        builder = builder.max_len(trim.max_len).exact_trim(trim.exact);
+    }
+    let mut exporter =
+        builder.build().expect("a valid url and a max_len of at least 1 build without connecting");
+    // What the builder's defaults must give: `MAXLEN ~ 100000`.
+    let trim = trim.unwrap_or(Trim { max_len: DEFAULT_REDIS_STREAM_MAX_LEN, exact: false });
     let events: Vec<PipelineEvent> = built.iter().map(|(e, _)| *e).collect();
     let bytes = exporter.encode_batch(&events).expect("every event encodes");
     let commands = resp_commands(&bytes);
