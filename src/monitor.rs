@@ -13,10 +13,9 @@ use crate::{Event, Health};
 /// open.
 ///
 /// For whatever lives as long as the process and only reports: a metrics
-/// collector ([`HealthCollector::for_telemetry`] keeps one), a heartbeat
-/// publisher's source, a progress display.
-///
-/// [`HealthCollector::for_telemetry`]: crate::prometheus::HealthCollector::for_telemetry
+/// collector (`prometheus::HealthCollector::for_telemetry`, feature
+/// `prometheus`, keeps one), a heartbeat publisher's source, a progress
+/// display.
 ///
 /// # Examples
 /// ```
