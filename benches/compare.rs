@@ -8,7 +8,8 @@
 //! instruction counts under callgrind. It prints a ratio table and the
 //! targets, and writes `target/ringtel-bench/compare.json` (plus
 //! `runs/compare-{full,quick}-<time>.json` and, from the second run on, a
-//! `summary-{full,quick}.json` with medians over the stored runs).
+//! `summary-{full,quick}.json` with medians over the stored runs at the same
+//! batch size).
 //!
 //! `RINGTEL_BENCH_QUICK=1` shortens everything (well under 3 minutes).
 //! `RINGTEL_BENCH_SKIP=latency,instructions` leaves parts out.
@@ -83,7 +84,7 @@ fn main() {
     match report::write(&report) {
         Ok(dir) => {
             eprintln!("\nwrote {}", dir.join("compare.json").display());
-            if let Err(e) = report::summarize(&dir, quick) {
+            if let Err(e) = report::summarize(&dir, quick, common::batch()) {
                 eprintln!("no summary over runs: {e}");
             }
         }

@@ -295,9 +295,10 @@ pub fn write(report: &Value) -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Medians over every stored run of the same kind (full or quick): the
-/// numbers BENCHMARKS.md quotes. Prints them and writes `summary-<kind>.json`.
-pub fn summarize(dir: &Path, quick: bool) -> std::io::Result<()> {
+/// Medians over every stored run of the same kind (full or quick) and the
+/// same batch size as this run: the numbers BENCHMARKS.md quotes. Prints
+/// them and writes `summary-<kind>.json`.
+pub fn summarize(dir: &Path, quick: bool, batch: usize) -> std::io::Result<()> {
     let kind = if quick { "quick" } else { "full" };
     let mut runs: Vec<Value> = Vec::new();
     for entry in std::fs::read_dir(dir.join("runs"))? {
@@ -305,7 +306,12 @@ pub fn summarize(dir: &Path, quick: bool) -> std::io::Result<()> {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name.starts_with(&format!("compare-{kind}-")) {
             if let Ok(v) = serde_json::from_str::<Value>(&std::fs::read_to_string(&path)?) {
-                runs.push(v);
+                // Runs from before the batch was recorded count as their
+                // ringtel default; every peer's batch moves ringtel's e2e.
+                let ran_at = v["machine"]["batch"].as_u64().unwrap_or(0) as usize;
+                if ran_at == batch {
+                    runs.push(v);
+                }
             }
         }
     }
@@ -327,7 +333,7 @@ pub fn summarize(dir: &Path, quick: bool) -> std::io::Result<()> {
         }
     }
     let mut rows = Vec::new();
-    eprintln!("\n== median over {} {kind} runs (min..max across runs) ==", runs.len());
+    eprintln!("\n== median over {} {kind} runs at batch {batch} (min..max across runs) ==", runs.len());
     let order = |m: &str| MEASURES.iter().position(|(name, _)| *name == m).unwrap_or(usize::MAX);
     let mut keys: Vec<_> = by_key.keys().cloned().collect();
     keys.sort_by_key(|(m, p)| (order(m), p.clone()));
@@ -366,7 +372,8 @@ pub fn summarize(dir: &Path, quick: bool) -> std::io::Result<()> {
             Some((k, s.json()))
         })
         .collect();
-    let summary = json!({ "kind": kind, "runs": runs.len(), "rows": rows, "scalars": scalars });
+    let summary =
+        json!({ "kind": kind, "batch": batch, "runs": runs.len(), "rows": rows, "scalars": scalars });
     std::fs::write(
         dir.join(format!("summary-{kind}.json")),
         serde_json::to_string_pretty(&summary).expect("serializable"),
