@@ -3,8 +3,8 @@
 //! decodes every request with the official `opentelemetry-proto` Python
 //! package and records what it decoded, one JSON line per log record, span
 //! and request. Checked: a known run's record counts, resolved attributes,
-//! resource, trace ids from run ids, span parents and error status; the gzip
-//! path; a receiver answering 503 (typed retryable error, `ExportFailed`,
+//! resource, trace ids from run ids, span parents and error status; a
+//! default-size and a 4x batch, one whole request each; the gzip path; a receiver answering 503 (typed retryable error, `ExportFailed`,
 //! breaker opens, recovery); a receiver that is down (refused connection,
 //! prompt close); a receiver that never answers (timeout on time). Nothing
 //! waits by sleeping.
@@ -364,6 +364,37 @@ fn https_with_the_receivers_root_delivers_and_an_unknown_certificate_is_refused(
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("tls_root_certificates_pem"), "{err}");
+}
+
+/// A batch of ringtel's default size, and one four times larger (what a
+/// user who raises `batch_size` for a cheap exporter sends), each arrive as
+/// one request the receiver decodes whole, records in order.
+#[test]
+fn default_and_large_batches_arrive_whole_in_one_request_each() {
+    let test = "default_and_large_batches_arrive_whole_in_one_request_each";
+    let Some(receiver) = Receiver::start(test, 200) else { return };
+    let names = Arc::new(Names::new());
+    let clock = ManualClock::new(Timestamp::from_nanos(1_700_000_000_000_000_000));
+    let mut exporter = OtlpExporter::builder(receiver.endpoint(), Arc::clone(&names)).build().unwrap();
+    let run = RunContext::new(RunId::new(7), &clock);
+    let (default, large) = (ringtel::DEFAULT_BATCH_SIZE as u64, 4 * ringtel::DEFAULT_BATCH_SIZE as u64);
+    let rows = |range: std::ops::Range<u64>| -> Vec<PipelineEvent> {
+        range.map(|i| PipelineEvent::row_created(run, RowId::new(i), TokenId::new(i))).collect()
+    };
+    exporter.export(&rows(0..default)).expect("a default-size batch is accepted");
+    exporter.export(&rows(default..default + large)).expect("a 4x batch is accepted");
+
+    let requests: Vec<Value> =
+        receiver.signal("request").into_iter().filter(|r| r["path"] == "/v1/logs").collect();
+    assert_eq!(requests.len(), 2, "one logs request per batch: {requests:?}");
+    for request in &requests {
+        assert_eq!(request["status"], 200, "{request}");
+    }
+    let logs = receiver.signal("log");
+    assert_eq!(logs.len() as u64, default + large);
+    for (i, log) in logs.iter().enumerate() {
+        assert_eq!(log["attributes"]["row"], i as u64, "record {i}");
+    }
 }
 
 #[test]

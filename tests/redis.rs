@@ -1,6 +1,7 @@
 #![cfg(feature = "redis")]
 //! Redis Streams export and heartbeats against a real `redis-server` on a
-//! free loopback port: stream contents after a run, MAXLEN trimming,
+//! free loopback port: stream contents after a run, a default-size and a
+//! 4x batch landing whole and in order, MAXLEN trimming,
 //! heartbeat values and expiry, reader outcomes on a moved clock, and a
 //! server killed mid-run (counted failures, breaker, prompt close, recovery
 //! after a restart). Nothing waits by sleeping.
@@ -191,6 +192,29 @@ fn stream_holds_every_event_in_order_after_a_run() {
     assert_eq!(get("error"), Some("bad row"));
     assert_eq!(get("duration_ns"), Some("3000"));
     assert_eq!(get("run"), Some("42"));
+}
+
+/// A batch of ringtel's default size, and one four times larger (what a
+/// user who raises `batch_size` for a cheap exporter sends), each land in
+/// one round trip, whole and in order.
+#[test]
+fn default_and_large_batches_land_whole_and_in_order() {
+    let Some((_binary, port, _server)) = redis("default_and_large_batches_land_whole_and_in_order") else {
+        return;
+    };
+    let names = Arc::new(Names::new());
+    let clock = ManualClock::new(Timestamp::from_nanos(1_700_000_000_000_000_000));
+    let mut exporter = RedisStreams::builder(url(port), Arc::clone(&names)).stream("big").build().unwrap();
+    let run = RunContext::new(RunId::new(7), &clock);
+    let (default, large) = (ringtel::DEFAULT_BATCH_SIZE as u64, 4 * ringtel::DEFAULT_BATCH_SIZE as u64);
+    exporter.export(&rows(run, 0..default)).expect("a default-size batch is accepted");
+    exporter.export(&rows(run, default..default + large)).expect("a 4x batch is accepted");
+    let entries = xrange(port, "big");
+    assert_eq!(entries.len() as u64, default + large);
+    for (i, (id, fields)) in entries.iter().enumerate() {
+        let row = fields.chunks(2).find(|kv| kv[0] == "row").map(|kv| kv[1].clone());
+        assert_eq!(row, Some(i.to_string()), "entry {id}");
+    }
 }
 
 #[test]
