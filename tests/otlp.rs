@@ -4,8 +4,9 @@
 //! package and records what it decoded, one JSON line per log record, span
 //! and request. Checked: a known run's record counts, resolved attributes,
 //! resource, trace ids from run ids, span parents and error status; a
-//! default-size and a 4x batch, one whole request each; the gzip path; a receiver answering 503 (typed retryable error, `ExportFailed`,
-//! breaker opens, recovery); a receiver that is down (refused connection,
+//! default-size and a 4x batch, one whole request each; the gzip path; a
+//! receiver answering 503 (typed retryable error, `ExportFailed`, breaker
+//! opens, recovery); a receiver that is down (refused connection,
 //! prompt close); a receiver that never answers (timeout on time). Nothing
 //! waits by sleeping.
 
