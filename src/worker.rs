@@ -100,21 +100,11 @@ impl<E> WorkerLink<E> {
 
     /// Hands `job` to the idle worker.
     pub(crate) fn hand(&self, ticket: u64, job: Job<E>) {
-        // Broken twin for the loom suite: look whether the worker waits in a
-        // critical section of its own, before handing the job over. A worker
-        // that finds no job in between then waits through the hand-off (a
-        // lost wake-up).
-        #[cfg(ringtel_broken = "worker_check_then_hand")]
-        let idle = lock(&self.state).idle;
-        let mut state = lock(&self.state);
-        debug_assert!(state.job.is_none(), "a worker gets one job at a time");
-        state.job = Some((ticket, job));
-        #[cfg(not(ringtel_broken = "worker_check_then_hand"))]
-        let idle = state.idle;
-        drop(state);
-        if idle {
-            self.job_ready.notify_one();
-        }
+        self.change_and_wake(|state| {
+            debug_assert!(state.job.is_none(), "a worker gets one job at a time");
+            state.job = Some((ticket, job));
+            true
+        });
     }
 
     /// Takes the last job's result, if it has arrived.
@@ -124,11 +114,32 @@ impl<E> WorkerLink<E> {
 
     /// Asks the worker to close once it is idle (now, if it already is).
     pub(crate) fn close_when_idle(&self) {
+        self.change_and_wake(|state| {
+            if state.exited {
+                return false;
+            }
+            state.close_when_idle = true;
+            true
+        });
+    }
+
+    /// Applies `change` under the lock (it returns whether it changed
+    /// anything) and then wakes the worker if it waits for a job. Whether it
+    /// waits is read in the same critical section as the change, so a worker
+    /// that has not started waiting yet finds the change before it waits:
+    /// no wake-up is lost, and a busy worker costs no system call.
+    fn change_and_wake(&self, change: impl FnOnce(&mut LinkState<E>) -> bool) {
+        // Broken twin for the loom suite: look whether the worker waits in a
+        // critical section of its own, before making the change. A worker
+        // that finds nothing in between then waits through the change (a
+        // lost wake-up).
+        #[cfg(ringtel_broken = "worker_check_then_hand")]
+        let idle = lock(&self.state).idle;
         let mut state = lock(&self.state);
-        if state.exited {
+        if !change(&mut state) {
             return;
         }
-        state.close_when_idle = true;
+        #[cfg(not(ringtel_broken = "worker_check_then_hand"))]
         let idle = state.idle;
         drop(state);
         if idle {
