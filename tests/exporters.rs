@@ -1,6 +1,8 @@
 //! The built-in exporters: JSON Lines (round trip, rotation, append, a full
 //! disk), Console (lines, summaries, a broken writer), Memory and Null.
 
+mod common;
+
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -18,7 +20,7 @@ use ringtel::{
 };
 use serde_json::Value;
 
-const PATIENCE: Duration = Duration::from_secs(20);
+use common::{rows, PATIENCE};
 
 /// A fresh, empty directory for one test, under cargo's target tmp dir.
 fn scratch(test: &str) -> PathBuf {
@@ -32,10 +34,6 @@ fn read_lines(path: &Path) -> Vec<Value> {
     let text = fs::read_to_string(path).unwrap();
     assert!(text.is_empty() || text.ends_with('\n'), "{} ends mid-line", path.display());
     text.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))).collect()
-}
-
-fn rows(run: RunContext<'_>, range: std::ops::Range<u64>) -> Vec<PipelineEvent> {
-    range.map(|i| PipelineEvent::row_created(run, RowId::new(i), TokenId::new(i))).collect()
 }
 
 // ---- JSON Lines ----------------------------------------------------------

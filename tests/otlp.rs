@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::server::{free_port, require, servers_required, ServerProcess};
-use common::PATIENCE;
+use common::{rows, PATIENCE};
 use ringtel::exporters::otlp::{run_span_id, trace_id, OtlpExporter, OtlpStatusError};
 use ringtel::pipeline::{
     CallKind, CallStatus, CallVolume, GateDecision, Names, Phase, PipelineEvent, RowId, RunContext, RunId,
@@ -379,11 +379,8 @@ fn default_and_large_batches_arrive_whole_in_one_request_each() {
     let mut exporter = OtlpExporter::builder(receiver.endpoint(), Arc::clone(&names)).build().unwrap();
     let run = RunContext::new(RunId::new(7), &clock);
     let (default, large) = (ringtel::DEFAULT_BATCH_SIZE as u64, 4 * ringtel::DEFAULT_BATCH_SIZE as u64);
-    let rows = |range: std::ops::Range<u64>| -> Vec<PipelineEvent> {
-        range.map(|i| PipelineEvent::row_created(run, RowId::new(i), TokenId::new(i))).collect()
-    };
-    exporter.export(&rows(0..default)).expect("a default-size batch is accepted");
-    exporter.export(&rows(default..default + large)).expect("a 4x batch is accepted");
+    exporter.export(&rows(run, 0..default)).expect("a default-size batch is accepted");
+    exporter.export(&rows(run, default..default + large)).expect("a 4x batch is accepted");
 
     let requests: Vec<Value> =
         receiver.signal("request").into_iter().filter(|r| r["path"] == "/v1/logs").collect();

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::server::{free_port, require, ServerProcess};
-use common::{wait_until, PATIENCE};
+use common::{rows, wait_until, PATIENCE};
 use ringtel::exporters::redis::{
     HeartbeatError, HeartbeatPublisher, HeartbeatReader, HeartbeatRecord, Liveness, RedisStreams, StaleCause,
     StreamEncoding,
@@ -140,10 +140,6 @@ fn run_events(run: RunContext<'_>, names: &Names, rows: u64) -> Vec<PipelineEven
         events.push(PipelineEvent::token_completed(run, row, token, TokenOutcome::Completed, Some(sink)));
     }
     events
-}
-
-fn rows(run: RunContext<'_>, range: std::ops::Range<u64>) -> Vec<PipelineEvent> {
-    range.map(|i| PipelineEvent::row_created(run, RowId::new(i), TokenId::new(i))).collect()
 }
 
 // ---- Streams -------------------------------------------------------------

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use ringtel::pipeline::{PipelineEvent, RowId, RunContext, TokenId};
 use ringtel::{
     Emitted, Event, ExportError, ExportErrorKind, Exporter, Granularity, Telemetry, TelemetryBuilder,
 };
@@ -190,4 +191,9 @@ pub fn start_stalled(name: &str, builder: TelemetryBuilder<Ev>) -> (Telemetry<Ev
     assert_eq!(telemetry.emit(Ev::row(0, 0)), Emitted::Queued);
     wait_until("the consumer holds event 0 in export", || control.blocked.load(Ordering::SeqCst) == 1);
     (telemetry, control)
+}
+
+/// `RowCreated` events of `run` for rows (and tokens) `range`, in order.
+pub fn rows(run: RunContext<'_>, range: std::ops::Range<u64>) -> Vec<PipelineEvent> {
+    range.map(|i| PipelineEvent::row_created(run, RowId::new(i), TokenId::new(i))).collect()
 }
