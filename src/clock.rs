@@ -67,6 +67,12 @@ pub(crate) fn duration_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// The wall clock, read once: for exporters called outside ringtel's
+/// consumer (which passes the time it took the batch instead).
+pub(crate) fn wall_now() -> Timestamp {
+    Timestamp(SystemTime::now().duration_since(UNIX_EPOCH).map(duration_nanos).unwrap_or(0))
+}
+
 /// A source of time. Implementations must be cheap and monotonic.
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// The current time.

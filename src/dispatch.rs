@@ -405,7 +405,9 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                 continue;
             }
             match handle.breaker.admit(now) {
-                Admit::Send | Admit::Trial => handle.hand(Job::Export(Arc::clone(batch)), seq, now),
+                Admit::Send | Admit::Trial => {
+                    handle.hand(Job::Export { batch: Arc::clone(batch), taken_at: now }, seq, now)
+                }
                 Admit::Skip => handle.skip(events),
             }
             handle.stats.set_breaker(&handle.breaker);

@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::Timestamp;
+use crate::encoding::{short_type_name, Correlation, FieldVisitor, Severity, Shape};
+
 /// How detailed an event is; the telemetry's granularity setting admits every
 /// event at or below it.
 ///
@@ -67,6 +70,15 @@ impl Granularity {
 /// free of heap allocations, so building and emitting one costs nothing but the
 /// copy into the ring.
 ///
+/// Only [`granularity`](Event::granularity) is required. The other methods
+/// are the [encoding contract](crate::encoding) every built-in exporter
+/// reads: name, time, severity, correlation ids, message, span shape and
+/// typed fields. Their defaults describe an `Info` log record named after the
+/// type, stamped when the consumer takes it, with no fields; most events
+/// override [`fields`](Event::fields), often with one call to
+/// [`serde_fields`](crate::encoding::serde_fields). They run on exporter
+/// threads, never on the emit path.
+///
 /// # Examples
 /// ```
 /// use ringtel::{Event, Granularity};
@@ -76,8 +88,50 @@ impl Granularity {
 ///     fn granularity(&self) -> Granularity { Granularity::Rows }
 /// }
 /// assert_eq!(RowDone { row: 1 }.granularity(), Granularity::Rows);
+/// assert_eq!(RowDone { row: 1 }.name(), "RowDone");
 /// ```
 pub trait Event: Send + Sync + 'static {
     /// The granularity of this event.
     fn granularity(&self) -> Granularity;
+
+    /// The event's name (JSON Lines `event`, OTLP `event_name`). Default: the
+    /// type's name without its path (`Tick` for `my_crate::Tick`).
+    fn name(&self) -> &str {
+        short_type_name::<Self>()
+    }
+
+    /// When it happened, if the event knows. Default `None`: ringtel uses the
+    /// time the consumer took the event's batch from the ring (see
+    /// [`encoding`](crate::encoding#time)).
+    fn timestamp(&self) -> Option<Timestamp> {
+        None
+    }
+
+    /// How severe it is. Default [`Severity::Info`].
+    fn severity(&self) -> Severity {
+        Severity::Info
+    }
+
+    /// The run, trace and span it belongs to. Default: none.
+    fn correlation(&self) -> Correlation {
+        Correlation::NONE
+    }
+
+    /// A human-readable message (the OTLP log body). Default `None`: the body
+    /// is the event's one-line rendering.
+    fn message(&self) -> Option<&str> {
+        None
+    }
+
+    /// Whether the event also describes a finished span. Default
+    /// [`Shape::Log`].
+    fn shape(&self) -> Shape<'_> {
+        Shape::Log
+    }
+
+    /// Visits the event's fields, one [`FieldVisitor::field`] call each, in a
+    /// stable order. Default: no fields.
+    fn fields(&self, out: &mut dyn FieldVisitor) {
+        let _ = out;
+    }
 }

@@ -4,6 +4,8 @@ use std::error::Error;
 use std::fmt;
 use std::io;
 
+use crate::clock::Timestamp;
+
 /// A destination for batches of events: a file, a console, a network peer.
 ///
 /// The consumer thread owns every exporter, so exporters need `Send`, not
@@ -39,6 +41,21 @@ pub trait Exporter<E>: Send + 'static {
     /// this exporter.
     fn export(&mut self, batch: &[E]) -> Result<(), ExportError>;
 
+    /// Exports one batch that the consumer took from the ring at `taken_at`
+    /// (by the telemetry's clock). ringtel calls this method; the default
+    /// forwards to [`export`](Exporter::export). The built-in exporters use
+    /// `taken_at` as the time of events that carry none of their own
+    /// ([`Event::timestamp`](crate::Event::timestamp) returns `None`; see
+    /// [`encoding`](crate::encoding#time)), and when called through
+    /// `export` alone, read the system clock once per batch instead.
+    ///
+    /// # Errors
+    /// As [`export`](Exporter::export).
+    fn export_taken(&mut self, batch: &[E], taken_at: Timestamp) -> Result<(), ExportError> {
+        let _ = taken_at;
+        self.export(batch)
+    }
+
     /// Pushes out anything buffered. Called by `Telemetry::flush` and before
     /// `close`.
     ///
@@ -63,6 +80,9 @@ impl<E, X: Exporter<E> + ?Sized> Exporter<E> for Box<X> {
     }
     fn export(&mut self, batch: &[E]) -> Result<(), ExportError> {
         (**self).export(batch)
+    }
+    fn export_taken(&mut self, batch: &[E], taken_at: Timestamp) -> Result<(), ExportError> {
+        (**self).export_taken(batch, taken_at)
     }
     fn flush(&mut self) -> Result<(), ExportError> {
         (**self).flush()

@@ -70,6 +70,7 @@ mod counters;
 mod dispatch;
 mod drop_log;
 mod emit;
+pub mod encoding;
 mod error;
 mod event;
 mod exporter;

@@ -9,6 +9,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use crate::clock::Timestamp;
 use crate::dispatch::ExporterStats;
 use crate::role;
 use crate::sync::{lock, thread, wait, Arc, Condvar, Mutex, StdArc};
@@ -17,8 +18,13 @@ use crate::{Clock, ExportError, ExportErrorKind, Exporter};
 
 /// What a worker is asked to do.
 pub(crate) enum Job<E> {
-    /// Export this batch.
-    Export(Arc<Vec<E>>),
+    /// Export this batch, which the consumer took from the ring at `taken_at`.
+    Export {
+        /// The events.
+        batch: Arc<Vec<E>>,
+        /// When the consumer took them (the stamp of events without a time).
+        taken_at: Timestamp,
+    },
     /// Flush the exporter.
     Flush,
     /// Close the exporter, flushing first if asked (`false` right after a
@@ -32,7 +38,7 @@ pub(crate) enum Job<E> {
 impl<E> Job<E> {
     pub(crate) fn kind(&self) -> JobKind {
         match self {
-            Job::Export(_) => JobKind::Export,
+            Job::Export { .. } => JobKind::Export,
             Job::Flush => JobKind::Flush,
             Job::Close { .. } => JobKind::Close,
         }
@@ -237,9 +243,9 @@ impl<E: 'static> Worker<E> {
     fn execute(&mut self, job: Job<E>) -> Result<(), String> {
         let now = || self.clock.now();
         match job {
-            Job::Export(batch) => {
+            Job::Export { batch, taken_at } => {
                 let exporter = &mut self.exporter;
-                let result = contained(|| exporter.export(&batch));
+                let result = contained(|| exporter.export_taken(&batch, taken_at));
                 let events = batch.len() as u64;
                 // Release the pooled buffer before reporting, so the consumer
                 // can reuse it at once.

@@ -71,7 +71,8 @@ fn json_lines_parse_back_and_match() {
         1.0,
     ));
 
-    let mut exporter = JsonLines::builder(&path, Arc::clone(&names)).buffer_capacity(256).create().unwrap();
+    let mut exporter =
+        JsonLines::builder(&path).names(Arc::clone(&names)).buffer_capacity(256).create().unwrap();
     for batch in events.chunks(17) {
         exporter.export(batch).unwrap();
     }
@@ -107,7 +108,7 @@ fn json_lines_through_telemetry_keeps_every_event_in_producer_order() {
         .clock(clock)
         .capacity(256)
         .backpressure(Backpressure::Block)
-        .exporter(JsonLines::create(&path, Arc::clone(&names)).unwrap())
+        .exporter(JsonLines::builder(&path).names(Arc::clone(&names)).create().unwrap())
         .start()
         .unwrap();
     std::thread::scope(|scope| {
@@ -147,7 +148,8 @@ fn json_lines_rotates_by_size_and_keeps_n_files() {
     let clock = ManualClock::default();
     let run = RunContext::new(RunId::new(1), &clock);
     let max_bytes = 1_000;
-    let mut exporter = JsonLines::builder(&path, Arc::new(Names::new()))
+    let mut exporter = JsonLines::builder(&path)
+        .names(Arc::new(Names::new()))
         .rotate(max_bytes, 3)
         .buffer_capacity(300)
         .create()
@@ -180,7 +182,8 @@ fn json_lines_gives_an_oversized_line_a_file_of_its_own() {
     let path = dir.join("events.jsonl");
     let clock = ManualClock::default();
     let run = RunContext::new(RunId::new(1), &clock);
-    let mut exporter = JsonLines::builder(&path, Arc::new(Names::new())).rotate(10, 5).create().unwrap();
+    let mut exporter =
+        JsonLines::builder(&path).names(Arc::new(Names::new())).rotate(10, 5).create().unwrap();
     exporter.export(&rows(run, 0..3)).unwrap();
     exporter.close().unwrap();
     for (file, row) in [(exporter.rotated_path(2), 0), (exporter.rotated_path(1), 1), (path, 2)] {
@@ -198,12 +201,13 @@ fn json_lines_truncates_or_appends() {
     let run = RunContext::new(RunId::new(1), &clock);
     let names = Arc::new(Names::new());
     for append in [false, true] {
-        let mut exporter = JsonLines::builder(&path, Arc::clone(&names)).append(append).create().unwrap();
+        let mut exporter =
+            JsonLines::builder(&path).names(Arc::clone(&names)).append(append).create().unwrap();
         exporter.export(&rows(run, 0..2)).unwrap();
         exporter.close().unwrap();
     }
     assert_eq!(read_lines(&path).len(), 4, "the second exporter appended");
-    let mut exporter = JsonLines::create(&path, names).unwrap();
+    let mut exporter = JsonLines::builder(&path).names(names).create().unwrap();
     exporter.export(&rows(run, 0..1)).unwrap();
     exporter.close().unwrap();
     assert_eq!(read_lines(&path).len(), 1, "create truncates");
@@ -215,14 +219,17 @@ fn json_lines_truncates_or_appends() {
 fn json_lines_creation_errors_name_the_problem() {
     let dir = scratch("json_lines_creation_errors");
     let missing = dir.join("no-such-dir").join("events.jsonl");
-    let err = JsonLines::create(&missing, Arc::new(Names::new())).unwrap_err();
+    let err = JsonLines::builder(&missing).names(Arc::new(Names::new())).create().unwrap_err();
     assert!(matches!(err, JsonLinesError::Open { .. }));
     let text = err.to_string();
     assert!(text.starts_with(&format!("cannot open `{}`: ", missing.display())), "{text}");
     assert!(std::error::Error::source(&err).is_some());
 
-    let err =
-        JsonLines::builder(dir.join("x.jsonl"), Arc::new(Names::new())).rotate(100, 0).create().unwrap_err();
+    let err = JsonLines::builder(dir.join("x.jsonl"))
+        .names(Arc::new(Names::new()))
+        .rotate(100, 0)
+        .create()
+        .unwrap_err();
     assert_eq!(err.to_string(), "invalid value 0 for `rotation.keep`: expected an integer >= 1");
 }
 
@@ -232,7 +239,7 @@ fn json_lines_on_a_full_disk_returns_typed_errors() {
     let names = Arc::new(Names::new());
     let clock = ManualClock::default();
     let run = RunContext::new(RunId::new(1), &clock);
-    let mut exporter = JsonLines::create("/dev/full", names).unwrap();
+    let mut exporter = JsonLines::builder("/dev/full").names(names).create().unwrap();
     for _ in 0..3 {
         let err = exporter.export(&rows(run, 0..10)).unwrap_err();
         assert_eq!(err.kind(), ExportErrorKind::Io);
@@ -254,7 +261,7 @@ fn a_full_disk_is_counted_by_the_telemetry() {
     let clock = ManualClock::default();
     let telemetry = Telemetry::<PipelineEvent>::builder()
         .clock(clock.clone())
-        .exporter(JsonLines::create("/dev/full", names).unwrap())
+        .exporter(JsonLines::builder("/dev/full").names(names).create().unwrap())
         .start()
         .unwrap();
     let run = RunContext::new(RunId::new(1), &clock);
@@ -316,7 +323,7 @@ fn console_writes_one_line_per_event() {
     let sink = names.intern("warehouse");
     let clock = ManualClock::new(Timestamp::from_nanos(3_250_000_000));
     let run = RunContext::new(RunId::new(2), &clock);
-    let mut console = Console::new(Vec::new(), names).named("screen");
+    let mut console = Console::new(Vec::new()).names(names).named("screen");
     assert_eq!(Exporter::<PipelineEvent>::name(&console), "screen");
     assert_eq!(console.mode(), ConsoleMode::Events);
     console
@@ -333,8 +340,8 @@ fn console_writes_one_line_per_event() {
         .unwrap();
     assert_eq!(
         String::from_utf8_lossy(console.get_ref()),
-        "3.250 run=2 row_created row=1 token=1\n\
-         3.250 run=2 token_completed row=1 token=1 outcome=routed sink=warehouse\n"
+        "3.250 INFO run=2 row_created row=1 token=1\n\
+         3.250 INFO run=2 token_completed row=1 token=1 outcome=routed sink=warehouse\n"
     );
 }
 
@@ -342,7 +349,8 @@ fn console_writes_one_line_per_event() {
 fn console_summary_is_periodic_and_final() {
     let clock = ManualClock::default();
     let run = RunContext::new(RunId::new(5), &clock);
-    let mut console = Console::new(Vec::new(), Arc::new(Names::new())).summary_every(Duration::from_secs(2));
+    let mut console =
+        Console::new(Vec::new()).names(Arc::new(Names::new())).summary_every(Duration::from_secs(2));
     console.export(&rows(run, 0..4)).unwrap();
     clock.advance(Duration::from_secs(2));
     let progress = RowCounts { processed: 4, succeeded: 3, failed: 1, quarantined: 0 };
@@ -356,9 +364,9 @@ fn console_summary_is_periodic_and_final() {
         lines,
         [
             "2.000 run=5 summary events=5 (+5) row_created=4 progress=1 | processed=4 succeeded=3 failed=1 \
-             quarantined=0 rows/s=2",
+             quarantined=0 rows_per_second=2",
             "3.000 run=5 summary events=6 (+1) row_created=5 progress=1 | processed=4 succeeded=3 failed=1 \
-             quarantined=0 rows/s=2",
+             quarantined=0 rows_per_second=2",
         ]
     );
 }
@@ -367,7 +375,7 @@ fn console_summary_is_periodic_and_final() {
 fn console_reports_a_broken_writer() {
     let clock = ManualClock::default();
     let run = RunContext::new(RunId::new(1), &clock);
-    let mut console = Console::new(BrokenPipe, Arc::new(Names::new()));
+    let mut console = Console::new(BrokenPipe).names(Arc::new(Names::new()));
     let err = console.export(&rows(run, 0..3)).unwrap_err();
     assert_eq!(err.kind(), ExportErrorKind::Io);
     assert_eq!(err.to_string(), "i/o error: reader went away");
@@ -380,7 +388,7 @@ fn console_through_telemetry() {
     let clock = ManualClock::default();
     let telemetry = Telemetry::<PipelineEvent>::builder()
         .clock(clock.clone())
-        .exporter(Console::new(out.clone(), Arc::new(Names::new())))
+        .exporter(Console::new(out.clone()).names(Arc::new(Names::new())))
         .start()
         .unwrap();
     let run = RunContext::new(RunId::new(1), &clock);

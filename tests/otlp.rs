@@ -203,7 +203,8 @@ fn a_known_run_arrives_with_names_resource_trace_ids_and_span_status() {
     let Some(receiver) = Receiver::start(test, 200) else { return };
     let names = Arc::new(Names::new());
     let clock = ManualClock::new(Timestamp::from_nanos(1_700_000_000_000_000_000));
-    let exporter = OtlpExporter::builder(receiver.endpoint(), Arc::clone(&names))
+    let exporter = OtlpExporter::builder(receiver.endpoint())
+        .names(Arc::clone(&names))
         .service_name("ringtel-test")
         .resource_attribute("deployment.environment", "ci")
         .header("x-api-key", "k-123")
@@ -343,7 +344,8 @@ fn https_with_the_receivers_root_delivers_and_an_unknown_certificate_is_refused(
     let (events, spans) = known_run(&names, RunContext::new(RunId::new(9), &clock), &clock);
 
     // Trusting the receiver's own certificate: delivered over TLS.
-    let mut exporter = OtlpExporter::builder(receiver.endpoint(), Arc::clone(&names))
+    let mut exporter = OtlpExporter::builder(receiver.endpoint())
+        .names(Arc::clone(&names))
         .tls_root_certificates_pem(certificate)
         .build()
         .unwrap();
@@ -353,14 +355,15 @@ fn https_with_the_receivers_root_delivers_and_an_unknown_certificate_is_refused(
 
     // The bundled Mozilla roots do not know a self-signed certificate: a
     // typed transport error, not retryable (trying again will not help).
-    let mut stranger = OtlpExporter::builder(receiver.endpoint(), Arc::clone(&names)).build().unwrap();
+    let mut stranger = OtlpExporter::builder(receiver.endpoint()).names(Arc::clone(&names)).build().unwrap();
     let err = stranger.export(&events).unwrap_err();
     assert_eq!((err.kind(), err.is_retryable()), (ExportErrorKind::Transport, false), "{err}");
     assert!(err.to_string().contains("certificate"), "{err}");
     assert_eq!(receiver.signal("log").len(), events.len(), "nothing more arrived");
 
     // Root certificates that are not PEM certificates are a typed config error.
-    let err = OtlpExporter::builder(receiver.endpoint(), Arc::clone(&names))
+    let err = OtlpExporter::builder(receiver.endpoint())
+        .names(Arc::clone(&names))
         .tls_root_certificates_pem("not a certificate")
         .build()
         .unwrap_err();
@@ -376,7 +379,7 @@ fn default_and_large_batches_arrive_whole_in_one_request_each() {
     let Some(receiver) = Receiver::start(test, 200) else { return };
     let names = Arc::new(Names::new());
     let clock = ManualClock::new(Timestamp::from_nanos(1_700_000_000_000_000_000));
-    let mut exporter = OtlpExporter::builder(receiver.endpoint(), Arc::clone(&names)).build().unwrap();
+    let mut exporter = OtlpExporter::builder(receiver.endpoint()).names(Arc::clone(&names)).build().unwrap();
     let run = RunContext::new(RunId::new(7), &clock);
     let (default, large) = (ringtel::DEFAULT_BATCH_SIZE as u64, 4 * ringtel::DEFAULT_BATCH_SIZE as u64);
     exporter.export(&rows(run, 0..default)).expect("a default-size batch is accepted");
@@ -402,16 +405,16 @@ fn gzip_requests_decode_to_the_same_records() {
     let names = Arc::new(Names::new());
     let clock = ManualClock::new(Timestamp::from_nanos(1_000_000_000));
     let mut exporter =
-        OtlpExporter::builder(receiver.endpoint(), Arc::clone(&names)).gzip(true).build().unwrap();
+        OtlpExporter::builder(receiver.endpoint()).names(Arc::clone(&names)).gzip(true).build().unwrap();
     let (events, spans) = known_run(&names, RunContext::new(RunId::new(7), &clock), &clock);
     exporter.export(&events).unwrap();
-    exporter.flush().unwrap();
+    Exporter::<PipelineEvent>::flush(&mut exporter).unwrap();
     let stats = exporter.stats();
     assert_eq!(
         (stats.batches, stats.log_records, stats.spans, stats.requests),
         (1, events.len() as u64, spans as u64, 2)
     );
-    exporter.close().unwrap();
+    Exporter::<PipelineEvent>::close(&mut exporter).unwrap();
     let err = exporter.export(&events).unwrap_err();
     assert_eq!(err.to_string(), "export error: otlp exporter is closed");
 
@@ -442,7 +445,7 @@ fn a_receiver_answering_503_is_retryable_counted_opens_the_breaker_and_recovers(
     let row = |i| PipelineEvent::row_created(run, RowId::new(i), TokenId::new(i));
 
     // The typed error, straight from the exporter.
-    let mut direct = OtlpExporter::builder(receiver.endpoint(), Arc::clone(&names)).build().unwrap();
+    let mut direct = OtlpExporter::builder(receiver.endpoint()).names(Arc::clone(&names)).build().unwrap();
     let err = direct.export(&[row(0)]).unwrap_err();
     assert_eq!((err.kind(), err.is_retryable()), (ExportErrorKind::Rejected, true), "{err}");
     let status = err.source().and_then(|s| s.downcast_ref::<OtlpStatusError>()).expect("status source");
@@ -460,7 +463,7 @@ fn a_receiver_answering_503_is_retryable_counted_opens_the_breaker_and_recovers(
         cooldown: Duration::from_secs(1),
         max_cooldown: Duration::from_secs(8),
     };
-    let exporter = OtlpExporter::builder(receiver.endpoint(), Arc::clone(&names)).build().unwrap();
+    let exporter = OtlpExporter::builder(receiver.endpoint()).names(Arc::clone(&names)).build().unwrap();
     let telemetry = Telemetry::<PipelineEvent>::builder()
         .clock(clock.clone())
         .exporter_with(exporter, ExporterOptions { breaker: Some(breaker), export_timeout: None })
@@ -505,7 +508,7 @@ fn a_receiver_that_is_down_is_a_transport_error_and_close_is_on_time() {
     let run = RunContext::new(RunId::new(1), &clock);
     let row = |i| PipelineEvent::row_created(run, RowId::new(i), TokenId::new(i));
 
-    let mut direct = OtlpExporter::builder(&endpoint, Arc::clone(&names)).build().unwrap();
+    let mut direct = OtlpExporter::builder(&endpoint).names(Arc::clone(&names)).build().unwrap();
     let err = direct.export(&[row(0)]).unwrap_err();
     assert_eq!((err.kind(), err.is_retryable()), (ExportErrorKind::Transport, true), "{err}");
     let source = err.source().and_then(|s| s.downcast_ref::<ureq::Error>()).expect("the ureq error");
@@ -515,8 +518,11 @@ fn a_receiver_that_is_down_is_a_transport_error_and_close_is_on_time() {
     );
 
     let breaker = BreakerConfig { open_after: 2, ..BreakerConfig::default() };
-    let exporter =
-        OtlpExporter::builder(&endpoint, Arc::clone(&names)).timeout(Duration::from_secs(1)).build().unwrap();
+    let exporter = OtlpExporter::builder(&endpoint)
+        .names(Arc::clone(&names))
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
     let telemetry = Telemetry::<PipelineEvent>::builder()
         .clock(clock.clone())
         .exporter_with(exporter, ExporterOptions { breaker: Some(breaker), export_timeout: None })
@@ -555,7 +561,7 @@ fn a_receiver_that_never_answers_times_out_on_time() {
     let clock = ManualClock::new(Timestamp::from_nanos(1_000_000_000));
     let run = RunContext::new(RunId::new(1), &clock);
     let timeout = Duration::from_millis(300);
-    let mut exporter = OtlpExporter::builder(endpoint, names).timeout(timeout).build().unwrap();
+    let mut exporter = OtlpExporter::builder(endpoint).names(names).timeout(timeout).build().unwrap();
     let started = Instant::now();
     let err =
         exporter.export(&[PipelineEvent::row_created(run, RowId::new(1), TokenId::new(1))]).unwrap_err();

@@ -236,6 +236,8 @@ fn json_has_every_field_with_names_resolved() {
         let object = value.as_object_mut().unwrap();
         object.remove("ts");
         object.remove("run");
+        let severity = object.remove("severity").expect("a severity");
+        assert_eq!(severity, event.severity().as_str(), "{text}");
         assert_eq!(value, expected, "{text}");
         assert_eq!(expected["event"], event.name());
     }
@@ -248,7 +250,7 @@ fn json_keys_come_first_in_a_stable_order() {
     let event = PipelineEvent::row_created(f.run(), RowId::new(1), TokenId::new(2));
     assert_eq!(
         serde_json::to_string(&event.resolved(&view)).unwrap(),
-        format!(r#"{{"ts":{T0},"run":42,"event":"row_created","row":1,"token":2}}"#)
+        format!(r#"{{"ts":{T0},"run":42,"event":"row_created","severity":"INFO","row":1,"token":2}}"#)
     );
 }
 
@@ -269,15 +271,15 @@ fn compact_lines_read_naturally() {
     let f = Fixture::new();
     let view = f.names.read();
     let lines: Vec<String> = f.every_kind().iter().map(|(e, _)| e.resolved(&view).to_string()).collect();
-    assert_eq!(lines[0], "1700000000.000 run=42 run_started pipeline=demo");
+    assert_eq!(lines[0], "1700000000.000 INFO run=42 run_started pipeline=demo");
     assert_eq!(
         lines[5],
-        "1700000000.000 run=42 transform_completed row=7 token=8 node=enrich plugin=llm_enricher \
+        "1700000000.000 ERROR run=42 transform_completed row=7 token=8 node=enrich plugin=llm_enricher \
          duration=3ms outcome=failed error=rate_limited"
     );
     assert_eq!(
         lines[11],
-        "1700000000.000 run=42 progress processed=10 succeeded=7 failed=2 quarantined=1 rows_per_second=2.5"
+        "1700000000.000 INFO run=42 progress processed=10 succeeded=7 failed=2 quarantined=1 rows_per_second=2.5"
     );
     for line in &lines {
         assert!(!line.contains('\n'), "{line}");

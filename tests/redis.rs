@@ -151,7 +151,8 @@ fn stream_holds_every_event_in_order_after_a_run() {
     };
     let names = Arc::new(Names::new());
     let clock = ManualClock::new(Timestamp::from_nanos(1_700_000_000_000_000_000));
-    let exporter = RedisStreams::builder(url(port), Arc::clone(&names))
+    let exporter = RedisStreams::builder(url(port))
+        .names(Arc::clone(&names))
         .stream("run:events")
         .max_len(100_000)
         .build()
@@ -200,7 +201,8 @@ fn default_and_large_batches_land_whole_and_in_order() {
     };
     let names = Arc::new(Names::new());
     let clock = ManualClock::new(Timestamp::from_nanos(1_700_000_000_000_000_000));
-    let mut exporter = RedisStreams::builder(url(port), Arc::clone(&names)).stream("big").build().unwrap();
+    let mut exporter =
+        RedisStreams::builder(url(port)).names(Arc::clone(&names)).stream("big").build().unwrap();
     let run = RunContext::new(RunId::new(7), &clock);
     let (default, large) = (ringtel::DEFAULT_BATCH_SIZE as u64, 4 * ringtel::DEFAULT_BATCH_SIZE as u64);
     exporter.export(&rows(run, 0..default)).expect("a default-size batch is accepted");
@@ -220,7 +222,8 @@ fn json_encoding_stores_the_json_lines_object() {
     let clock = ManualClock::new(Timestamp::from_nanos(5));
     let run = RunContext::new(RunId::new(1), &clock);
     let events = run_events(run, &names, 3);
-    let mut exporter = RedisStreams::builder(url(port), Arc::clone(&names))
+    let mut exporter = RedisStreams::builder(url(port))
+        .names(Arc::clone(&names))
         .stream("json")
         .encoding(StreamEncoding::Json { field: "line".to_owned() })
         .build()
@@ -244,8 +247,12 @@ fn maxlen_bounds_the_stream() {
     let node: usize = NODE_ENTRIES.parse().unwrap();
 
     // `MAXLEN ~ 50`: Redis trims whole nodes, so between 50 and 50 + a node.
-    let mut approx =
-        RedisStreams::builder(url(port), Arc::clone(&names)).stream("approx").max_len(50).build().unwrap();
+    let mut approx = RedisStreams::builder(url(port))
+        .names(Arc::clone(&names))
+        .stream("approx")
+        .max_len(50)
+        .build()
+        .unwrap();
     for batch in events.chunks(25) {
         approx.export(batch).unwrap();
     }
@@ -255,7 +262,8 @@ fn maxlen_bounds_the_stream() {
     assert_eq!(entries.last().unwrap().1, expected_fields(&events[499], &names), "the newest entry is kept");
 
     // `MAXLEN = 50`: exactly 50, the newest.
-    let mut exact = RedisStreams::builder(url(port), Arc::clone(&names))
+    let mut exact = RedisStreams::builder(url(port))
+        .names(Arc::clone(&names))
         .stream("exact")
         .max_len(50)
         .exact_trim(true)
@@ -281,7 +289,7 @@ fn an_error_reply_is_rejected_and_the_connection_stays_usable() {
     let names = Arc::new(Names::new());
     let clock = ManualClock::new(Timestamp::from_nanos(5));
     let run = RunContext::new(RunId::new(1), &clock);
-    let mut exporter = RedisStreams::builder(url(port), names).stream("not-a-stream").build().unwrap();
+    let mut exporter = RedisStreams::builder(url(port)).names(names).stream("not-a-stream").build().unwrap();
     let err = exporter.export(&rows(run, 0..3)).unwrap_err();
     assert_eq!(err.kind(), ExportErrorKind::Rejected, "{err}");
     assert!(!err.is_retryable());
@@ -467,7 +475,8 @@ fn server_killed_mid_run_counts_failures_closes_on_time_and_recovers_after_resta
     let Some((binary, port, mut server)) = redis(test) else { return };
     let names = Arc::new(Names::new());
     let clock = ManualClock::new(Timestamp::from_nanos(1_000_000_000));
-    let exporter = RedisStreams::builder(url(port), Arc::clone(&names))
+    let exporter = RedisStreams::builder(url(port))
+        .names(Arc::clone(&names))
         .stream("events")
         .connect_timeout(Duration::from_secs(1))
         .io_timeout(Duration::from_secs(1))
@@ -579,7 +588,7 @@ fn a_frozen_server_is_a_timeout_within_one_deadline_per_batch() {
     let run = RunContext::new(RunId::new(1), &clock);
     let io_timeout = Duration::from_millis(300);
     let mut exporter =
-        RedisStreams::builder(url(port), names).stream("s").io_timeout(io_timeout).build().unwrap();
+        RedisStreams::builder(url(port)).names(names).stream("s").io_timeout(io_timeout).build().unwrap();
     exporter.export(&rows(run, 0..1)).unwrap();
 
     // SIGSTOP by PID: the server keeps its sockets but never answers.
@@ -608,7 +617,7 @@ fn unreachable_redis_is_counted_and_close_is_prompt() {
     let port = free_port();
     let names = Arc::new(Names::new());
     let clock = ManualClock::new(Timestamp::from_nanos(1));
-    let exporter = RedisStreams::builder(url(port), names).build().unwrap();
+    let exporter = RedisStreams::builder(url(port)).names(names).build().unwrap();
     let telemetry = Telemetry::<PipelineEvent>::builder()
         .clock(clock.clone())
         .batch_size(10)

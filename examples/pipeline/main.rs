@@ -202,7 +202,8 @@ fn run(args: &Args) -> Result<bool, UsageError> {
     for index in 1..=JSONL_KEEP {
         let _ = std::fs::remove_file(rotated_path(&out_path, index));
     }
-    let json_lines = JsonLines::builder(&out_path, Arc::clone(&names))
+    let json_lines = JsonLines::builder(&out_path)
+        .names(Arc::clone(&names))
         .rotate(args.rotate_mib * 1024 * 1024, JSONL_KEEP)
         .create()
         .map_err(|e| UsageError(format!("--out: {e}")))?;
@@ -213,7 +214,7 @@ fn run(args: &Args) -> Result<bool, UsageError> {
     } else {
         Box::new(BarWriter { bar: bar.clone(), pending: Vec::new() })
     };
-    let console = Console::new(console_out, Arc::clone(&names)).summary_every(Duration::from_secs(2));
+    let console = Console::new(console_out).names(Arc::clone(&names)).summary_every(Duration::from_secs(2));
     let mut builder = Telemetry::<PipelineEvent>::builder()
         .config(config.clone())
         .clock(clock)

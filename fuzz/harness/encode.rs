@@ -360,6 +360,18 @@ fn build(spec: &Spec, reg: &Registry) -> (PipelineEvent, Value) {
     fields.insert("ts".to_owned(), json!(spec.at));
     fields.insert("run".to_owned(), json!(spec.run));
     fields.insert("event".to_owned(), json!(name));
+    // The severity the encoding contract gives each outcome, spelled out
+    // here independently of ringtel's own table.
+    let severity = match &spec.kind {
+        KindSpec::TransformCompleted { error: Some(_), .. } => "ERROR",
+        KindSpec::RunFinished { status, .. } => ["INFO", "ERROR", "WARN"][usize::from(*status) % 3],
+        KindSpec::ExternalCall { status, .. } => ["INFO", "ERROR", "ERROR"][usize::from(*status) % 3],
+        KindSpec::TokenCompleted { outcome, .. } => {
+            ["INFO", "INFO", "INFO", "WARN", "WARN", "INFO"][usize::from(*outcome) % 6]
+        }
+        _ => "INFO",
+    };
+    fields.insert("severity".to_owned(), json!(severity));
     (event, Value::Object(fields))
 }
 
@@ -418,7 +430,8 @@ fn check(input: &Input) {
         name.push(format!(".{i}"));
         PathBuf::from(name)
     }));
-    let mut builder = JsonLines::builder(&path, Arc::clone(&reg.names))
+    let mut builder = JsonLines::builder(&path)
+        .names(Arc::clone(&reg.names))
         .buffer_capacity(1 + usize::from(input.buffer % 4096));
     if let Some(rotate) = input.rotate {
         builder = builder.rotate(64 + u64::from(rotate), keep);
@@ -490,7 +503,7 @@ struct Trim {
 
 /// The Redis Streams encoding: one `XADD <stream> MAXLEN <~ or => <n> *` per event,
 /// in order, in well-formed RESP; with `Fields`, one stream field per JSON
-/// Lines key (`ts`, `run`, `event` first), strings as their text and other
+/// Lines key (`ts`, `run`, `event`, `severity` first), strings as their text and other
 /// values as their JSON text, each key once, floats bit for bit; with
 /// `Json`, one field holding the JSON Lines object.
 fn check_redis(
@@ -501,7 +514,7 @@ fn check_redis(
     trim: Option<Trim>,
 ) {
     let mut builder =
-        RedisStreams::builder("redis://127.0.0.1:9", Arc::clone(&reg.names)).encoding(encoding.clone());
+        RedisStreams::builder("redis://127.0.0.1:9").names(Arc::clone(&reg.names)).encoding(encoding.clone());
     if let Some(trim) = trim {
         builder = builder.max_len(trim.max_len).exact_trim(trim.exact);
     }
@@ -511,7 +524,7 @@ fn check_redis(
     let trim = trim.unwrap_or(Trim { max_len: DEFAULT_REDIS_STREAM_MAX_LEN, exact: false });
     let events: Vec<PipelineEvent> = built.iter().map(|(e, _)| *e).collect();
     let bytes = exporter.encode_batch(&events).expect("every event encodes");
-    let commands = resp_commands(&bytes);
+    let commands = resp_commands(bytes);
     assert_eq!(commands.len(), events.len(), "one XADD per event");
     let max_len = trim.max_len.to_string();
     let how = if trim.exact { "=" } else { "~" };
@@ -543,7 +556,11 @@ fn check_redis(
             }
             StreamEncoding::Fields => {
                 let keys: Vec<&str> = fields.iter().step_by(2).map(String::as_str).collect();
-                assert_eq!(keys.get(..3), Some(&["ts", "run", "event"][..]), "command {i}: field order");
+                assert_eq!(
+                    keys.get(..4),
+                    Some(&["ts", "run", "event", "severity"][..]),
+                    "command {i}: field order"
+                );
                 let distinct: std::collections::BTreeSet<&str> = keys.iter().copied().collect();
                 let wanted: std::collections::BTreeSet<&str> = want.keys().map(String::as_str).collect();
                 assert_eq!(distinct.len(), keys.len(), "command {i}: a field twice: {keys:?}");
@@ -623,7 +640,8 @@ fn check_otlp(reg: &Registry, built: &[(PipelineEvent, Value)], rates: &[Option<
     use ringtel::exporters::otlp::proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     use ringtel::exporters::otlp::proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
-    let exporter = OtlpExporter::builder("http://127.0.0.1:9", Arc::clone(&reg.names))
+    let mut exporter = OtlpExporter::builder("http://127.0.0.1:9")
+        .names(Arc::clone(&reg.names))
         .build()
         .expect("a valid endpoint builds without connecting");
     let events: Vec<PipelineEvent> = built.iter().map(|(e, _)| *e).collect();
@@ -639,7 +657,12 @@ fn check_otlp(reg: &Registry, built: &[(PipelineEvent, Value)], rates: &[Option<
         assert_eq!(record.time_unix_nano, event.at().as_nanos(), "record {i}: time");
         assert_eq!(record.trace_id, trace_id(event.run()).to_vec(), "record {i}: trace id");
         let Value::Object(fields) = expected else { panic!("the reference rendering is an object") };
-        let expected_keys = fields.keys().filter(|k| k.as_str() != "ts").count();
+        assert_eq!(
+            Some(&Value::from(record.severity_text.as_str())),
+            fields.get("severity"),
+            "record {i}: severity"
+        );
+        let expected_keys = fields.keys().filter(|k| !matches!(k.as_str(), "ts" | "severity")).count();
         assert_eq!(record.attributes.len(), expected_keys, "record {i}: attributes {:?}", record.attributes);
         for attribute in &record.attributes {
             let value = attribute.value.as_ref().and_then(|v| v.value.as_ref());

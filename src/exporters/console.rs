@@ -1,13 +1,15 @@
-//! `Console`: a compact human-readable line per event, or a periodic summary,
-//! to any `io::Write` (stderr by default).
+//! `Console`: a compact human-readable line per event of any type, or a
+//! periodic summary, to any `io::Write` (stderr by default).
 
 use std::fmt;
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::pipeline::{EventKind, EventTag, Names, PipelineEvent, RowCounts, RunId};
-use crate::{ExportError, Exporter, Timestamp};
+use crate::clock::wall_now;
+use crate::encoding::{LineText, Resolved};
+use crate::pipeline::Names;
+use crate::{Event, ExportError, Exporter, Timestamp};
 
 /// The default name of a [`Console`] exporter.
 pub const DEFAULT_CONSOLE_NAME: &str = "console";
@@ -29,14 +31,15 @@ pub enum ConsoleMode {
     },
 }
 
-/// An exporter that writes [`PipelineEvent`]s for people: one compact line
-/// per event (`<secs>.<millis> run=<id> <event> key=value…`, see
-/// [`Resolved`](crate::pipeline::Resolved)), or a periodic summary of counts
-/// by kind and the latest progress.
+/// An exporter that writes events of any [`Event`] type for people: one
+/// compact line per event (`<secs>.<millis> <SEVERITY> [run=<id> ]<event>[: <message>] key=value…`,
+/// see [`Resolved`]), or a periodic summary of counts by event name and the
+/// latest `progress` event's fields.
 ///
 /// Each batch is written out before `export` returns, in writes of at most
 /// [`DEFAULT_CONSOLE_BUFFER_CAPACITY`] bytes (plus one line). A write error is
-/// returned as an [`ExportError`] of kind `Io`.
+/// returned as an [`ExportError`] of kind `Io`. Lines are formatted straight
+/// into the reused buffer: nothing is allocated per event.
 ///
 /// # Examples
 /// ```
@@ -46,54 +49,85 @@ pub enum ConsoleMode {
 /// use ringtel::{Exporter, ManualClock, Timestamp};
 ///
 /// let names = Arc::new(Names::new());
-/// let mut console = Console::new(Vec::new(), Arc::clone(&names));
+/// let mut console = Console::new(Vec::new()).names(Arc::clone(&names));
 /// let clock = ManualClock::new(Timestamp::from_nanos(2_000_000_000));
 /// let run = RunContext::new(RunId::new(1), &clock);
 /// console.export(&[PipelineEvent::row_created(run, RowId::new(5), TokenId::new(5))])?;
-/// assert_eq!(String::from_utf8_lossy(console.get_ref()), "2.000 run=1 row_created row=5 token=5\n");
+/// assert_eq!(String::from_utf8_lossy(console.get_ref()), "2.000 INFO run=1 row_created row=5 token=5\n");
 /// # Ok::<(), ringtel::ExportError>(())
 /// ```
 pub struct Console<W = io::Stderr> {
     name: String,
     out: W,
-    names: Arc<Names>,
+    names: Option<Arc<Names>>,
     mode: ConsoleMode,
     buffer: Vec<u8>,
     buffer_capacity: usize,
     summary: Summary,
 }
 
+/// The most distinct event names a summary counts one by one; the rest are
+/// counted together as `other`, so the summary stays bounded (C13).
+pub const MAX_SUMMARY_NAMES: usize = 64;
+
+/// The event name whose latest fields a summary line shows.
+const PROGRESS_EVENT: &str = "progress";
+
 /// Counts for summary mode.
 #[derive(Debug, Default)]
 struct Summary {
-    by_tag: [u64; EventTag::COUNT],
+    /// Counts by event name, in first-seen order.
+    by_name: Vec<(Box<str>, u64)>,
+    /// Events whose name came after [`MAX_SUMMARY_NAMES`] others.
+    other: u64,
     total: u64,
     since_last: u64,
-    progress: Option<(RowCounts, f64)>,
-    run: Option<RunId>,
+    /// The latest `progress` event's fields, rendered (reused).
+    progress: String,
+    run: Option<u64>,
     last_at: Timestamp,
     next_due: Option<Timestamp>,
 }
 
+impl Summary {
+    fn count(&mut self, name: &str) {
+        if let Some((_, n)) = self.by_name.iter_mut().find(|(n, _)| &**n == name) {
+            *n += 1;
+        } else if self.by_name.len() < MAX_SUMMARY_NAMES {
+            self.by_name.push((name.into(), 1));
+        } else {
+            self.other += 1;
+        }
+    }
+}
+
 impl Console<io::Stderr> {
     /// A console exporter writing one line per event to stderr.
-    pub fn stderr(names: Arc<Names>) -> Self {
-        Console::new(io::stderr(), names)
+    pub fn stderr() -> Self {
+        Console::new(io::stderr())
     }
 }
 
 impl<W: Write + Send + 'static> Console<W> {
     /// A console exporter writing one line per event to `out`.
-    pub fn new(out: W, names: Arc<Names>) -> Self {
+    pub fn new(out: W) -> Self {
         Console {
             name: DEFAULT_CONSOLE_NAME.to_owned(),
             out,
-            names,
+            names: None,
             mode: ConsoleMode::Events,
             buffer: Vec::with_capacity(DEFAULT_CONSOLE_BUFFER_CAPACITY),
             buffer_capacity: DEFAULT_CONSOLE_BUFFER_CAPACITY,
             summary: Summary::default(),
         }
+    }
+
+    /// Resolves interned names ([`FieldValue::Name`](crate::encoding::FieldValue::Name))
+    /// through `names`; without a registry they are written `#index`.
+    #[must_use]
+    pub fn names(mut self, names: Arc<Names>) -> Self {
+        self.names = Some(names);
+        self
     }
 
     /// Prints a summary every `every` of event time instead of every event.
@@ -106,7 +140,7 @@ impl<W: Write + Send + 'static> Console<W> {
     /// use ringtel::pipeline::{Names, PipelineEvent, RowId, RunContext, RunId, TokenId};
     /// use ringtel::{Exporter, ManualClock, Timestamp};
     ///
-    /// let mut console = Console::new(Vec::new(), Arc::new(Names::new())).summary_every(Duration::from_secs(1));
+    /// let mut console = Console::new(Vec::new()).names(Arc::new(Names::new())).summary_every(Duration::from_secs(1));
     /// let clock = ManualClock::new(Timestamp::from_nanos(0));
     /// let run = RunContext::new(RunId::new(1), &clock);
     /// let row = |i| PipelineEvent::row_created(run, RowId::new(i), TokenId::new(i));
@@ -143,6 +177,28 @@ impl<W: Write + Send + 'static> Console<W> {
         &self.out
     }
 
+    /// Flushes the writer: what [`Exporter::flush`] does, callable without
+    /// naming the event type.
+    ///
+    /// # Errors
+    /// An `Io` [`ExportError`].
+    pub fn flush(&mut self) -> Result<(), ExportError> {
+        self.out.flush().map_err(ExportError::from)
+    }
+
+    /// In summary mode, writes a last summary if anything arrived since the
+    /// previous one; then flushes.
+    ///
+    /// # Errors
+    /// An `Io` [`ExportError`].
+    pub fn close(&mut self) -> Result<(), ExportError> {
+        if matches!(self.mode, ConsoleMode::Summary { .. }) && self.summary.since_last > 0 {
+            self.write_summary_line()?;
+            self.write_out()?;
+        }
+        self.out.flush().map_err(ExportError::from)
+    }
+
     /// Writes the buffer out and empties it, even on error.
     fn write_out(&mut self) -> io::Result<()> {
         let result = self.out.write_all(&self.buffer);
@@ -157,25 +213,31 @@ impl<W: Write + Send + 'static> Console<W> {
         Ok(())
     }
 
-    fn export_batch(&mut self, batch: &[PipelineEvent]) -> io::Result<()> {
-        let names = Arc::clone(&self.names);
-        let view = names.read();
+    fn export_batch<E: Event>(&mut self, batch: &[E], taken_at: Timestamp) -> io::Result<()> {
+        let names = self.names.clone();
+        let view = names.as_deref().map(Names::read);
         for event in batch {
+            let resolved = Resolved::new(event, view.as_ref(), taken_at);
             match self.mode {
-                ConsoleMode::Events => writeln!(self.buffer, "{}", event.resolved(&view))?,
+                ConsoleMode::Events => writeln!(self.buffer, "{resolved}")?,
                 ConsoleMode::Summary { every } => {
                     let s = &mut self.summary;
-                    s.by_tag[event.kind().tag().index()] += 1;
+                    let at = resolved.time();
+                    s.count(event.name());
                     s.total += 1;
                     s.since_last += 1;
-                    s.run = Some(event.run());
-                    s.last_at = s.last_at.max(event.at());
-                    if let EventKind::Progress { counts, rows_per_second } = *event.kind() {
-                        s.progress = Some((counts, rows_per_second));
+                    if let Some(run) = event.correlation().run {
+                        s.run = Some(run);
                     }
-                    let due = *s.next_due.get_or_insert(event.at() + every);
-                    if event.at() >= due {
-                        s.next_due = Some(event.at() + every);
+                    s.last_at = s.last_at.max(at);
+                    if event.name() == PROGRESS_EVENT {
+                        s.progress.clear();
+                        // Writing into a String cannot fail.
+                        let _ = resolved.write_fields(&mut s.progress);
+                    }
+                    let due = *s.next_due.get_or_insert(at + every);
+                    if at >= due {
+                        s.next_due = Some(at + every);
                         self.write_summary_line()?;
                     }
                 }
@@ -188,34 +250,32 @@ impl<W: Write + Send + 'static> Console<W> {
     }
 }
 
-impl<W: Write + Send + 'static> Exporter<PipelineEvent> for Console<W> {
+impl<W: Write + Send + 'static, E: Event> Exporter<E> for Console<W> {
     fn name(&self) -> &str {
         &self.name
     }
 
-    fn export(&mut self, batch: &[PipelineEvent]) -> Result<(), ExportError> {
-        self.export_batch(batch).map_err(|e| {
+    fn export(&mut self, batch: &[E]) -> Result<(), ExportError> {
+        self.export_taken(batch, wall_now())
+    }
+
+    fn export_taken(&mut self, batch: &[E], taken_at: Timestamp) -> Result<(), ExportError> {
+        self.export_batch(batch, taken_at).map_err(|e| {
             self.buffer.clear();
             ExportError::from(e)
         })
     }
 
     fn flush(&mut self) -> Result<(), ExportError> {
-        self.out.flush().map_err(ExportError::from)
+        Console::flush(self)
     }
 
-    /// In summary mode, writes a last summary if anything arrived since the
-    /// previous one; then flushes.
     fn close(&mut self) -> Result<(), ExportError> {
-        if matches!(self.mode, ConsoleMode::Summary { .. }) && self.summary.since_last > 0 {
-            self.write_summary_line()?;
-            self.write_out()?;
-        }
-        self.out.flush().map_err(ExportError::from)
+        Console::close(self)
     }
 }
 
-/// `<secs>.<millis> run=<id> summary events=<total> (+<new>) <kind>=<n>… [progress …]`
+/// `<secs>.<millis> [run=<id> ]summary events=<total> (+<new>) <name>=<n>…[ other=<n>][ | <progress fields>]`
 struct SummaryLine<'a>(&'a Summary);
 
 impl fmt::Display for SummaryLine<'_> {
@@ -227,18 +287,14 @@ impl fmt::Display for SummaryLine<'_> {
             write!(f, "run={run} ")?;
         }
         write!(f, "summary events={} (+{})", s.total, s.since_last)?;
-        for tag in EventTag::ALL {
-            let n = s.by_tag[tag.index()];
-            if n > 0 {
-                write!(f, " {}={n}", tag.name())?;
-            }
+        for (name, n) in &s.by_name {
+            write!(f, " {}={n}", LineText(name))?;
         }
-        if let Some((c, rate)) = s.progress {
-            write!(
-                f,
-                " | processed={} succeeded={} failed={} quarantined={} rows/s={rate:.0}",
-                c.processed, c.succeeded, c.failed, c.quarantined
-            )?;
+        if s.other > 0 {
+            write!(f, " other={}", s.other)?;
+        }
+        if !s.progress.is_empty() {
+            write!(f, " |{}", s.progress)?;
         }
         Ok(())
     }

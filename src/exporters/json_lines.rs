@@ -1,5 +1,6 @@
-//! `JsonLines`: one JSON object per line, names resolved, written through a
-//! bounded buffer to a file, with optional size-based rotation.
+//! `JsonLines`: one JSON object per line for any event type, names resolved,
+//! written through a bounded buffer to a file, with optional size-based
+//! rotation.
 
 use std::error::Error;
 use std::fmt;
@@ -8,8 +9,10 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::pipeline::{Names, PipelineEvent};
-use crate::{ExportError, ExportErrorKind, Exporter};
+use crate::clock::wall_now;
+use crate::encoding::Resolved;
+use crate::pipeline::Names;
+use crate::{Event, ExportError, ExportErrorKind, Exporter, Timestamp};
 
 /// The default name of a [`JsonLines`] exporter.
 pub const DEFAULT_JSON_LINES_NAME: &str = "json_lines";
@@ -31,9 +34,15 @@ pub struct Rotation {
     pub keep: usize,
 }
 
-/// An exporter that writes each [`PipelineEvent`] as one JSON object per line
-/// (see [`Resolved`](crate::pipeline::Resolved) for the fields), with names
-/// resolved through a shared [`Names`] registry.
+/// An exporter that writes each event, of any [`Event`] type, as one JSON
+/// object per line: the [encoding contract](crate::encoding)'s envelope
+/// (`ts`, correlation ids, `event`, `severity`, `message`) and then the
+/// event's own typed fields (see [`Resolved`] for the exact rules). Interned
+/// names resolve through the [`Names`] registry given with
+/// [`JsonLinesBuilder::names`] (`"#index"` without one).
+///
+/// Encoding allocates nothing per event: each line is written by
+/// `serde_json` straight into the reused, bounded write buffer.
 ///
 /// Lines are gathered in a buffer of bounded size and every batch is written
 /// to the file before `export` returns, so an `Ok` from `export` means the
@@ -62,7 +71,7 @@ pub struct Rotation {
 /// let clock = SystemClock::new();
 /// let telemetry = Telemetry::<PipelineEvent>::builder()
 ///     .clock(clock)
-///     .exporter(JsonLines::create(&path, Arc::clone(&names))?)
+///     .exporter(JsonLines::builder(&path).names(Arc::clone(&names)).create()?)
 ///     .start()?;
 /// let run = RunContext::new(RunId::new(1), &clock);
 /// let _ = telemetry.emit(PipelineEvent::row_created(run, RowId::new(1), TokenId::new(1)));
@@ -78,7 +87,7 @@ pub struct Rotation {
 pub struct JsonLines {
     name: String,
     path: PathBuf,
-    names: Arc<Names>,
+    names: Option<Arc<Names>>,
     append: bool,
     /// `None` after `close`, or after a rotation could not reopen the file.
     file: Option<File>,
@@ -113,7 +122,7 @@ pub struct JsonLinesStats {
 #[must_use = "a builder does nothing until `create` is called"]
 pub struct JsonLinesBuilder {
     path: PathBuf,
-    names: Arc<Names>,
+    names: Option<Arc<Names>>,
     name: String,
     buffer_capacity: usize,
     rotation: Option<Rotation>,
@@ -126,8 +135,8 @@ impl JsonLines {
     ///
     /// # Errors
     /// [`JsonLinesError::Open`] if the file cannot be opened for writing.
-    pub fn create(path: impl AsRef<Path>, names: Arc<Names>) -> Result<JsonLines, JsonLinesError> {
-        JsonLines::builder(path, names).create()
+    pub fn create(path: impl AsRef<Path>) -> Result<JsonLines, JsonLinesError> {
+        JsonLines::builder(path).create()
     }
 
     /// A builder for an exporter writing to `path`.
@@ -139,7 +148,8 @@ impl JsonLines {
     /// use ringtel::pipeline::Names;
     ///
     /// let path = std::env::temp_dir().join(format!("ringtel-doc-builder-{}.jsonl", std::process::id()));
-    /// let exporter = JsonLines::builder(&path, Arc::new(Names::new()))
+    /// let exporter = JsonLines::builder(&path)
+    ///     .names(Arc::new(Names::new()))
     ///     .buffer_capacity(16 * 1024)
     ///     .rotate(64 * 1024 * 1024, 3)
     ///     .append(true)
@@ -147,16 +157,16 @@ impl JsonLines {
     ///     .create()?;
     /// assert_eq!(exporter.path(), path);
     ///
-    /// let err = JsonLines::builder(&path, Arc::new(Names::new())).rotate(0, 3).create().unwrap_err();
+    /// let err = JsonLines::builder(&path).rotate(0, 3).create().unwrap_err();
     /// assert_eq!(err.to_string(), "invalid value 0 for `rotation.max_bytes`: expected an integer >= 1");
     /// # drop(exporter);
     /// # std::fs::remove_file(&path)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn builder(path: impl AsRef<Path>, names: Arc<Names>) -> JsonLinesBuilder {
+    pub fn builder(path: impl AsRef<Path>) -> JsonLinesBuilder {
         JsonLinesBuilder {
             path: path.as_ref().to_owned(),
-            names,
+            names: None,
             name: DEFAULT_JSON_LINES_NAME.to_owned(),
             buffer_capacity: DEFAULT_JSON_LINES_BUFFER_CAPACITY,
             rotation: None,
@@ -268,12 +278,14 @@ impl JsonLines {
         Ok(())
     }
 
-    fn write_batch(&mut self, batch: &[PipelineEvent]) -> Result<(), ExportError> {
-        let names = Arc::clone(&self.names);
-        let view = names.read();
+    fn write_batch<E: Event>(&mut self, batch: &[E], taken_at: Timestamp) -> Result<(), ExportError> {
+        let names = self.names.clone();
+        let view = names.as_deref().map(Names::read);
         for event in batch {
             let start = self.buffer.len();
-            if let Err(e) = serde_json::to_writer(&mut self.buffer, &event.resolved(&view)) {
+            if let Err(e) =
+                serde_json::to_writer(&mut self.buffer, &Resolved::new(event, view.as_ref(), taken_at))
+            {
                 self.buffer.truncate(start);
                 return Err(ExportError::new(ExportErrorKind::Encode, e.to_string()).with_source(e));
             }
@@ -288,6 +300,35 @@ impl JsonLines {
         }
         let rest = self.buffer.len();
         self.write_prefix(rest)
+    }
+
+    /// Writes out what is buffered and flushes the file: what
+    /// [`Exporter::flush`] does, callable without naming the event type.
+    ///
+    /// # Errors
+    /// An `Io` [`ExportError`] naming the file.
+    pub fn flush(&mut self) -> Result<(), ExportError> {
+        self.ensure_open()?;
+        let rest = self.buffer.len();
+        self.write_prefix(rest)?;
+        let path = self.path.clone();
+        self.file()?.flush().map_err(|e| io_error(&path, e))
+    }
+
+    /// Flushes, then syncs the file to disk (regular files only; a device or
+    /// pipe has nothing to sync).
+    /// What [`Exporter::close`] does, callable without naming the event
+    /// type.
+    ///
+    /// # Errors
+    /// An `Io` [`ExportError`] naming the file.
+    pub fn close(&mut self) -> Result<(), ExportError> {
+        JsonLines::flush(self)?;
+        self.closed = true;
+        match self.file.take() {
+            Some(file) if self.regular => file.sync_all().map_err(|e| io_error(&self.path, e)),
+            _ => Ok(()),
+        }
     }
 
     /// After a failed batch: drop what is buffered and cut the file back to
@@ -315,45 +356,50 @@ impl JsonLines {
     }
 }
 
-impl Exporter<PipelineEvent> for JsonLines {
+impl<E: Event> Exporter<E> for JsonLines {
     fn name(&self) -> &str {
         &self.name
     }
 
-    fn export(&mut self, batch: &[PipelineEvent]) -> Result<(), ExportError> {
+    fn export(&mut self, batch: &[E]) -> Result<(), ExportError> {
+        self.export_taken(batch, wall_now())
+    }
+
+    fn export_taken(&mut self, batch: &[E], taken_at: Timestamp) -> Result<(), ExportError> {
         self.ensure_open()?;
         let (start_len, rotations) = (self.file_len, self.stats.rotations);
-        self.write_batch(batch).map_err(|err| match self.discard_failed_batch(start_len, rotations) {
-            None => err,
-            Some(truncate) => {
-                let message =
-                    format!("{}; truncating back to the last batch also failed: {truncate}", err.message());
-                ExportError::new(err.kind(), message).retryable(err.is_retryable()).with_source(err)
+        self.write_batch(batch, taken_at).map_err(|err| {
+            match self.discard_failed_batch(start_len, rotations) {
+                None => err,
+                Some(truncate) => {
+                    let message = format!(
+                        "{}; truncating back to the last batch also failed: {truncate}",
+                        err.message()
+                    );
+                    ExportError::new(err.kind(), message).retryable(err.is_retryable()).with_source(err)
+                }
             }
         })
     }
 
     fn flush(&mut self) -> Result<(), ExportError> {
-        self.ensure_open()?;
-        let rest = self.buffer.len();
-        self.write_prefix(rest)?;
-        let path = self.path.clone();
-        self.file()?.flush().map_err(|e| io_error(&path, e))
+        JsonLines::flush(self)
     }
 
-    /// Flushes, then syncs the file to disk (regular files only; a device or
-    /// pipe has nothing to sync).
+    /// Flushes, then syncs the file to disk (regular files only).
     fn close(&mut self) -> Result<(), ExportError> {
-        self.flush()?;
-        self.closed = true;
-        match self.file.take() {
-            Some(file) if self.regular => file.sync_all().map_err(|e| io_error(&self.path, e)),
-            _ => Ok(()),
-        }
+        JsonLines::close(self)
     }
 }
 
 impl JsonLinesBuilder {
+    /// The registry that interned names ([`FieldValue::Name`](crate::encoding::FieldValue::Name))
+    /// resolve through; without one they are written `"#index"`.
+    pub fn names(mut self, names: Arc<Names>) -> Self {
+        self.names = Some(names);
+        self
+    }
+
     /// Gathers lines up to `bytes` (plus one line) before each write;
     /// default [`DEFAULT_JSON_LINES_BUFFER_CAPACITY`]. Every batch is written
     /// out before `export` returns, whatever this is.

@@ -2,9 +2,12 @@
 //! [`Console`] (human-readable lines or a periodic summary), [`Memory`]
 //! (bounded, for tests and examples) and [`Null`] (discards).
 //!
-//! `JsonLines` and `Console` write [`PipelineEvent`](crate::pipeline::PipelineEvent)s
-//! and resolve their names through a shared [`Names`](crate::pipeline::Names)
-//! registry; `Memory` and `Null` take any event type.
+//! Every exporter takes any [`Event`](crate::Event) type. `JsonLines`,
+//! `Console`, `OtlpExporter` and `RedisStreams` write what the
+//! [encoding contract](crate::encoding) says of each event (name, time,
+//! severity, correlation ids, typed fields), resolving interned names through
+//! the [`Names`](crate::pipeline::Names) registry they are given, if any;
+//! `Memory` keeps the events themselves and `Null` discards them.
 //!
 //! Every exporter keeps its buffers bounded (C13) and reports every failure
 //! as an [`ExportError`](crate::ExportError), which ringtel counts per
@@ -20,7 +23,9 @@ pub mod otlp;
 #[cfg(feature = "redis")]
 pub mod redis;
 
-pub use console::{Console, ConsoleMode, DEFAULT_CONSOLE_BUFFER_CAPACITY, DEFAULT_CONSOLE_NAME};
+pub use console::{
+    Console, ConsoleMode, DEFAULT_CONSOLE_BUFFER_CAPACITY, DEFAULT_CONSOLE_NAME, MAX_SUMMARY_NAMES,
+};
 pub use json_lines::{
     JsonLines, JsonLinesBuilder, JsonLinesError, JsonLinesStats, Rotation,
     DEFAULT_JSON_LINES_BUFFER_CAPACITY, DEFAULT_JSON_LINES_NAME,

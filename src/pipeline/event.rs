@@ -7,7 +7,7 @@ use super::{
     RunStatus, TokenId, TokenOutcome, TransformOutcome,
 };
 use crate::clock::{duration_nanos, Timestamp};
-use crate::{Event, Granularity};
+use crate::Granularity;
 
 /// One event of a pipeline run: when, which run, and what happened.
 ///
@@ -410,12 +410,5 @@ impl PipelineEvent {
             status,
             volume,
         })
-    }
-}
-
-impl Event for PipelineEvent {
-    #[inline]
-    fn granularity(&self) -> Granularity {
-        self.kind.granularity()
     }
 }

@@ -31,12 +31,13 @@
 //! ```
 
 mod context;
+mod encode;
 mod event;
 mod ids;
 mod kinds;
 mod names;
 mod progress;
-mod render;
+pub(crate) mod trace;
 
 pub use context::RunContext;
 pub use event::{EventKind, EventTag, PipelineEvent};
@@ -49,4 +50,7 @@ pub use names::{Names, NamesView};
 pub use progress::{
     ProgressIntervalError, ProgressTicker, DEFAULT_PROGRESS_EVERY, DEFAULT_PROGRESS_EVERY_ROWS,
 };
-pub use render::Resolved;
+pub use trace::{run_span_id, trace_id};
+/// [`PipelineEvent::resolved`]'s type: the generic
+/// [`encoding::Resolved`](crate::encoding::Resolved) for pipeline events.
+pub type Resolved<'a> = crate::encoding::Resolved<'a, PipelineEvent>;

@@ -43,7 +43,7 @@ const RESERVED_HEADERS: [&str; 5] =
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct OtlpBuilder {
     endpoint: String,
-    names: Arc<Names>,
+    names: Option<Arc<Names>>,
     name: String,
     service_name: String,
     resource: Vec<(String, String)>,
@@ -55,10 +55,10 @@ pub struct OtlpBuilder {
 }
 
 impl OtlpBuilder {
-    pub(super) fn new(endpoint: String, names: Arc<Names>) -> OtlpBuilder {
+    pub(super) fn new(endpoint: String) -> OtlpBuilder {
         OtlpBuilder {
             endpoint,
-            names,
+            names: None,
             name: DEFAULT_OTLP_NAME.to_owned(),
             service_name: DEFAULT_OTLP_SERVICE_NAME.to_owned(),
             resource: Vec::new(),
@@ -67,6 +67,13 @@ impl OtlpBuilder {
             gzip: false,
             tls_roots_pem: None,
         }
+    }
+
+    /// The registry that interned names ([`FieldValue::Name`](crate::encoding::FieldValue::Name))
+    /// resolve through; without one they are sent as `"#index"`.
+    pub fn names(mut self, names: Arc<Names>) -> Self {
+        self.names = Some(names);
+        self
     }
 
     /// The `service.name` resource attribute; default
@@ -269,11 +276,9 @@ fn validate_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue),
 ///
 /// # Examples
 /// ```
-/// use std::sync::Arc;
 /// use ringtel::exporters::otlp::{OtlpConfigError, OtlpExporter};
-/// use ringtel::pipeline::Names;
 ///
-/// let err = OtlpExporter::builder("localhost:4318", Arc::new(Names::new())).build().unwrap_err();
+/// let err = OtlpExporter::builder("localhost:4318").build().unwrap_err();
 /// assert!(matches!(err, OtlpConfigError::InvalidEndpoint { .. }));
 /// assert_eq!(
 ///     err.to_string(),
@@ -332,7 +337,7 @@ mod tests {
     use super::*;
 
     fn builder(endpoint: &str) -> OtlpBuilder {
-        OtlpBuilder::new(endpoint.to_owned(), Arc::new(Names::new()))
+        OtlpBuilder::new(endpoint.to_owned())
     }
 
     #[test]

@@ -1,410 +1,342 @@
-//! `PipelineEvent` → OTLP protobuf messages (the `opentelemetry-proto` prost
-//! types): one log record per event, and one span per event that has a
-//! duration.
+//! Any event → OTLP protobuf messages (the `opentelemetry-proto` prost
+//! types), following the [encoding contract](crate::encoding): one log
+//! record per event, and one span per event whose shape is a span.
 //!
-//! Attribute keys are the JSON Lines field names (see
-//! [`Resolved`](crate::pipeline::Resolved)) without `ts`, which becomes the
-//! record's time; a unit test holds the two in step.
+//! Requests are reused across batches: log records, spans, attributes and
+//! their strings are overwritten in place, so a steady stream of events of
+//! one shape allocates nothing per event (what is overwritten with a value of
+//! another type, and nested JSON values, allocate).
+//!
+//! Attribute keys are the JSON Lines keys (see [`Resolved`]) without `ts`,
+//! `severity` and `message`, which have fields of their own in a log record;
+//! a unit test holds the two in step.
+
+use std::fmt::{self, Write as _};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
+use opentelemetry_proto::tonic::common::v1::{
+    any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList,
+};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, ResourceSpans, ScopeSpans, Span, Status};
 
-use crate::pipeline::{
-    CallStatus, CallVolume, EventKind, GateDecision, NameId, NamesView, PipelineEvent, RunId, RunStatus,
-    TokenOutcome, TransformOutcome,
-};
+use crate::encoding::resolved::{field_key, Text};
+use crate::encoding::{FieldValue, Resolved, Shape, SpanKind, SpanStatus};
+use crate::pipeline::trace::run_trace_id;
+use crate::pipeline::NamesView;
+use crate::{Event, Timestamp};
 
-/// The first eight bytes of every trace id: ASCII `ringtel` and a zero byte,
-/// so a derived trace id is never all zeros (invalid in W3C trace context)
-/// and is recognisable in a tracing backend.
-const TRACE_ID_PREFIX: [u8; 8] = *b"ringtel\0";
+pub use crate::pipeline::{run_span_id, trace_id};
 
 /// W3C trace flags: sampled. Every record ringtel exports was recorded.
 const TRACE_FLAGS_SAMPLED: u32 = 0x01;
 
-/// The OTLP trace id of a run: `ringtel\0` followed by the run id as eight
-/// big-endian bytes. Every log record and span of the run carries it, so a
-/// backend groups a run's telemetry into one trace.
-///
-/// # Examples
-/// ```
-/// use ringtel::exporters::otlp::trace_id;
-/// use ringtel::pipeline::RunId;
-///
-/// let id = trace_id(RunId::new(42));
-/// let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
-/// assert_eq!(hex, "72696e6774656c00000000000000002a");
-/// ```
-pub fn trace_id(run: RunId) -> [u8; 16] {
-    let mut id = [0; 16];
-    id[..8].copy_from_slice(&TRACE_ID_PREFIX);
-    id[8..].copy_from_slice(&run.get().to_be_bytes());
-    id
-}
-
-/// The span id of a run's root span (the span of its `RunFinished` event,
-/// and the parent of every other span of the run): derived from the run id
-/// alone, so spans exported before the run ends already point at it.
-///
-/// # Examples
-/// ```
-/// use ringtel::exporters::otlp::run_span_id;
-/// use ringtel::pipeline::RunId;
-///
-/// assert_eq!(run_span_id(RunId::new(7)), run_span_id(RunId::new(7)));
-/// assert_ne!(run_span_id(RunId::new(7)), run_span_id(RunId::new(8)));
-/// assert_ne!(run_span_id(RunId::new(0)), [0; 8]);
-/// ```
-pub fn run_span_id(run: RunId) -> [u8; 8] {
-    span_id_from(mix(mix(RUN_SPAN_SALT) ^ run.get()))
-}
-
-/// Separates the hash of a run's root span from those of its child spans.
-const RUN_SPAN_SALT: u64 = u64::from_be_bytes(*b"run_span");
-
-/// The splitmix64 finaliser (Steele, Lea & Flood, "Fast splittable
-/// pseudorandom number generators", OOPSLA 2014): a bijection on `u64` that
-/// spreads every input bit over the output, so nearby ids give unrelated
-/// span ids.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// A span id from a hash; an all-zero span id is invalid, so zero maps to 1.
-fn span_id_from(hash: u64) -> [u8; 8] {
-    hash.max(1).to_be_bytes()
-}
-
-/// What a duration-carrying event becomes as a span.
-struct SpanShape {
-    name: String,
-    kind: SpanKind,
-    duration_ns: u64,
-    status: Status,
-    /// `None` for the run's root span.
-    parent: Option<[u8; 8]>,
-    span_id: [u8; 8],
-}
-
-/// The span id of a child span: a hash of what identifies the event within
-/// its run (kind, end time, duration, token, node or provider), so exporting
-/// the same event twice gives the same id and distinct events get distinct
-/// ids (up to 64-bit hash collisions).
-fn child_span_id(event: &PipelineEvent, token: u64, name: NameId, duration_ns: u64) -> [u8; 8] {
-    let mut h = mix(event.kind().tag().index() as u64);
-    for part in [event.run().get(), event.at().as_nanos(), duration_ns, token, name.index() as u64] {
-        h = mix(h ^ part);
-    }
-    span_id_from(h)
-}
-
-fn status(code: StatusCode, message: impl Into<String>) -> Status {
-    Status { code: code as i32, message: message.into() }
-}
-
-fn unset() -> Status {
-    status(StatusCode::Unset, String::new())
-}
-
-/// The span of `event`, if it has a duration.
-///
-/// Success leaves the status `Unset`, as the OpenTelemetry specification
-/// asks of instrumentation; a failure sets `Error` with the outcome (and the
-/// error kind, for a transform) as the message.
-fn span_shape(event: &PipelineEvent, names: &NamesView<'_>) -> Option<SpanShape> {
-    let parent = Some(run_span_id(event.run()));
-    match *event.kind() {
-        EventKind::TransformCompleted { token, node, duration_ns, outcome, .. } => Some(SpanShape {
-            name: format!("transform {}", resolve(names, node)),
-            kind: SpanKind::Internal,
-            duration_ns,
-            status: match outcome {
-                TransformOutcome::Succeeded => unset(),
-                TransformOutcome::Failed { error } => status(StatusCode::Error, resolve(names, error)),
-            },
-            parent,
-            span_id: child_span_id(event, token.get(), node, duration_ns),
-        }),
-        EventKind::ExternalCallCompleted {
-            token, call, provider, duration_ns, status: call_status, ..
-        } => Some(SpanShape {
-            name: format!("{} {}", call.as_str(), resolve(names, provider)),
-            kind: SpanKind::Client,
-            duration_ns,
-            status: match call_status {
-                CallStatus::Ok => unset(),
-                CallStatus::Failed | CallStatus::TimedOut => status(StatusCode::Error, call_status.as_str()),
-            },
-            parent,
-            span_id: child_span_id(event, token.get(), provider, duration_ns),
-        }),
-        EventKind::RunFinished { status: run_status, duration_ns, .. } => Some(SpanShape {
-            name: "run".to_owned(),
-            kind: SpanKind::Internal,
-            duration_ns,
-            status: match run_status {
-                RunStatus::Completed => unset(),
-                RunStatus::Failed | RunStatus::Interrupted => status(StatusCode::Error, run_status.as_str()),
-            },
-            parent: None,
-            span_id: run_span_id(event.run()),
-        }),
-        EventKind::RunStarted { .. }
-        | EventKind::PhaseChanged { .. }
-        | EventKind::RowCreated { .. }
-        | EventKind::GateEvaluated { .. }
-        | EventKind::TokenCompleted { .. }
-        | EventKind::Progress { .. } => None,
-    }
-}
-
-/// The log severity of an event: `Error` for a failed transform, call or
-/// run; `Warn` for an interrupted run and a failed or quarantined token;
-/// `Info` otherwise.
-fn severity(event: &PipelineEvent) -> SeverityNumber {
-    match *event.kind() {
-        EventKind::TransformCompleted { outcome: TransformOutcome::Failed { .. }, .. }
-        | EventKind::RunFinished { status: RunStatus::Failed, .. }
-        | EventKind::ExternalCallCompleted { status: CallStatus::Failed | CallStatus::TimedOut, .. } => {
-            SeverityNumber::Error
-        }
-        EventKind::RunFinished { status: RunStatus::Interrupted, .. }
-        | EventKind::TokenCompleted { outcome: TokenOutcome::Failed | TokenOutcome::Quarantined, .. } => {
-            SeverityNumber::Warn
-        }
-        _ => SeverityNumber::Info,
-    }
-}
-
-fn severity_text(severity: SeverityNumber) -> &'static str {
-    match severity {
-        SeverityNumber::Error => "ERROR",
-        SeverityNumber::Warn => "WARN",
-        _ => "INFO",
-    }
-}
-
-/// A name resolved through `names`, or `#index` for one it did not issue
-/// (as the JSON Lines exporter writes it).
-fn resolve(names: &NamesView<'_>, id: NameId) -> String {
-    match names.resolve(id) {
-        Some(name) => name.to_owned(),
-        None => id.to_string(),
-    }
-}
-
-fn string_value(value: impl Into<String>) -> AnyValue {
-    AnyValue { value: Some(any_value::Value::StringValue(value.into())) }
-}
-
-fn key_value(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue { key: key.to_owned(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
-}
-
 /// An OTLP string attribute.
 pub(super) fn string_attribute(key: &str, value: &str) -> KeyValue {
-    key_value(key, any_value::Value::StringValue(value.to_owned()))
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.to_owned())) }),
+        ..Default::default()
+    }
 }
 
-/// The event's attributes: `event` (the snake_case kind), `run`, then the
-/// kind's fields under their JSON Lines names. Integers above `i64::MAX`
-/// (OTLP integers are signed) are sent as their exact decimal string.
-pub(super) fn attributes(event: &PipelineEvent, names: &NamesView<'_>) -> Vec<KeyValue> {
-    // OTLP integers are i64; a larger u64 (an id, say) is sent as its exact
-    // decimal string: clamping would silently change the value.
-    let int = |n: u64| match i64::try_from(n) {
-        Ok(n) => any_value::Value::IntValue(n),
-        Err(_) => any_value::Value::StringValue(n.to_string()),
-    };
-    let text = |s: &str| any_value::Value::StringValue(s.to_owned());
-    let name = |id: NameId| any_value::Value::StringValue(resolve(names, id));
-    let mut out = Vec::with_capacity(10);
-    let mut field = |key: &str, value: any_value::Value| out.push(key_value(key, value));
-    field("event", text(event.name()));
-    field("run", int(event.run().get()));
-    match *event.kind() {
-        EventKind::RunStarted { pipeline } => field("pipeline", name(pipeline)),
-        EventKind::RunFinished { status, rows, duration_ns } => {
-            field("status", text(status.as_str()));
-            field("rows", int(rows));
-            field("duration_ns", int(duration_ns));
-        }
-        EventKind::PhaseChanged { phase } => field("phase", text(phase.as_str())),
-        EventKind::RowCreated { row, token } => {
-            field("row", int(row.get()));
-            field("token", int(token.get()));
-        }
-        EventKind::TransformCompleted { row, token, node, plugin, duration_ns, outcome } => {
-            field("row", int(row.get()));
-            field("token", int(token.get()));
-            field("node", name(node));
-            field("plugin", name(plugin));
-            field("duration_ns", int(duration_ns));
-            field("outcome", text(outcome.as_str()));
-            if let TransformOutcome::Failed { error } = outcome {
-                field("error", name(error));
-            }
-        }
-        EventKind::GateEvaluated { row, token, gate, decision } => {
-            field("row", int(row.get()));
-            field("token", int(token.get()));
-            field("gate", name(gate));
-            field("decision", text(decision.as_str()));
-            match decision {
-                GateDecision::Route { route } => field("route", name(route)),
-                GateDecision::Fork { branches } => field("branches", int(u64::from(branches))),
-                GateDecision::Continue | GateDecision::Discard => {}
-            }
-        }
-        EventKind::TokenCompleted { row, token, outcome, sink } => {
-            field("row", int(row.get()));
-            field("token", int(token.get()));
-            field("outcome", text(outcome.as_str()));
-            if let Some(sink) = sink {
-                field("sink", name(sink));
-            }
-        }
-        EventKind::Progress { counts, rows_per_second } => {
-            field("processed", int(counts.processed));
-            field("succeeded", int(counts.succeeded));
-            field("failed", int(counts.failed));
-            field("quarantined", int(counts.quarantined));
-            field("rows_per_second", any_value::Value::DoubleValue(rows_per_second));
-        }
-        EventKind::ExternalCallCompleted { token, call, provider, duration_ns, status, volume } => {
-            field("token", int(token.get()));
-            field("call", text(call.as_str()));
-            field("provider", name(provider));
-            field("duration_ns", int(duration_ns));
-            field("status", text(status.as_str()));
-            match volume {
-                CallVolume::None => {}
-                CallVolume::Tokens { prompt, completion } => {
-                    field("prompt_tokens", int(u64::from(prompt)));
-                    field("completion_tokens", int(u64::from(completion)));
-                }
-                CallVolume::Bytes { sent, received } => {
-                    field("bytes_sent", int(u64::from(sent)));
-                    field("bytes_received", int(u64::from(received)));
-                }
+/// Overwrites `dst` with `value`'s text, reusing its allocation.
+fn set_text(dst: &mut String, value: impl fmt::Display) {
+    dst.clear();
+    // Writing into a String cannot fail.
+    let _ = write!(dst, "{value}");
+}
+
+fn set_bytes(dst: &mut Vec<u8>, bytes: &[u8]) {
+    dst.clear();
+    dst.extend_from_slice(bytes);
+}
+
+/// Sets `slot` to a string value with `value`'s text, reusing the string it
+/// holds if it holds one.
+fn set_string_value(slot: &mut Option<any_value::Value>, value: impl fmt::Display) {
+    match slot {
+        Some(any_value::Value::StringValue(s)) => set_text(s, value),
+        _ => *slot = Some(any_value::Value::StringValue(value.to_string())),
+    }
+}
+
+/// An unsigned integer: an OTLP integer (signed) when it fits, else its
+/// exact decimal string: clamping would silently change the value.
+fn set_unsigned(slot: &mut Option<any_value::Value>, n: u64) {
+    match i64::try_from(n) {
+        Ok(n) => *slot = Some(any_value::Value::IntValue(n)),
+        Err(_) => set_string_value(slot, n),
+    }
+}
+
+/// Writes one field value into `slot`, with its type kept.
+fn set_value(slot: &mut Option<any_value::Value>, value: Text<'_>) {
+    match value {
+        Text::Value(FieldValue::U64(n) | FieldValue::Nanos(n)) => set_unsigned(slot, n),
+        Text::Value(FieldValue::I64(n)) => *slot = Some(any_value::Value::IntValue(n)),
+        Text::Value(FieldValue::F64(x)) => *slot = Some(any_value::Value::DoubleValue(x)),
+        Text::Value(FieldValue::Bool(b)) => *slot = Some(any_value::Value::BoolValue(b)),
+        Text::Value(FieldValue::Str(s)) | Text::Name(s) => set_string_value(slot, s),
+        Text::Value(FieldValue::Name(id)) | Text::UnknownName(id) => set_string_value(slot, id),
+        Text::Value(FieldValue::Json(raw)) => {
+            *slot = match serde_json::from_str::<serde_json::Value>(raw) {
+                Ok(json) => json_value(&json),
+                Err(_) => Some(any_value::Value::StringValue(raw.to_owned())),
             }
         }
     }
-    out
 }
 
-/// The parts of every request that do not depend on the batch: the resource
-/// and the instrumentation scope. Built once, cloned into each request.
+/// A JSON value as an OTLP value: objects as key-value lists, arrays as
+/// arrays, numbers as integers where exact (`u64` above `i64::MAX` as its
+/// decimal string), `null` as an empty value.
+fn json_value(json: &serde_json::Value) -> Option<any_value::Value> {
+    use serde_json::Value as J;
+    Some(match json {
+        J::Null => return None,
+        J::Bool(b) => any_value::Value::BoolValue(*b),
+        J::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => any_value::Value::IntValue(i),
+            (None, Some(u), _) => any_value::Value::StringValue(u.to_string()),
+            (None, None, Some(x)) => any_value::Value::DoubleValue(x),
+            _ => any_value::Value::StringValue(n.to_string()),
+        },
+        J::String(s) => any_value::Value::StringValue(s.clone()),
+        J::Array(items) => any_value::Value::ArrayValue(ArrayValue {
+            values: items.iter().map(|v| AnyValue { value: json_value(v) }).collect(),
+        }),
+        J::Object(map) => any_value::Value::KvlistValue(KeyValueList {
+            values: map
+                .iter()
+                .map(|(k, v)| KeyValue {
+                    key: k.clone(),
+                    value: Some(AnyValue { value: json_value(v) }),
+                    ..Default::default()
+                })
+                .collect(),
+        }),
+    })
+}
+
+/// Overwrites a list of attributes in place, one slot after another.
+struct Attributes<'v> {
+    attrs: &'v mut Vec<KeyValue>,
+    used: usize,
+}
+
+impl<'v> Attributes<'v> {
+    fn new(attrs: &'v mut Vec<KeyValue>) -> Self {
+        Attributes { attrs, used: 0 }
+    }
+
+    fn push(&mut self, key: impl fmt::Display, value: Text<'_>) {
+        if self.used == self.attrs.len() {
+            self.attrs.push(KeyValue::default());
+        }
+        let kv = &mut self.attrs[self.used];
+        self.used += 1;
+        set_text(&mut kv.key, key);
+        set_value(&mut kv.value.get_or_insert_with(AnyValue::default).value, value);
+    }
+
+    /// Drops the slots this event did not use.
+    fn finish(self) {
+        self.attrs.truncate(self.used);
+    }
+}
+
+/// The event's attributes: `event` (its name), `run` (if it has one), then
+/// its fields under their JSON Lines keys, types kept.
+fn write_attributes<E: Event + ?Sized>(resolved: &Resolved<'_, E>, attrs: &mut Vec<KeyValue>) {
+    let event = resolved.event();
+    let mut out = Attributes::new(attrs);
+    out.push("event", Text::Value(FieldValue::Str(event.name())));
+    if let Some(run) = event.correlation().run {
+        out.push("run", Text::Value(FieldValue::U64(run)));
+    }
+    resolved.for_each(|key, value| out.push(field_key(key), value));
+    out.finish();
+}
+
+/// The trace id of an event: its own, or derived from its run.
+fn event_trace_id<E: Event + ?Sized>(event: &E) -> Option<[u8; 16]> {
+    let ids = event.correlation();
+    ids.trace_id.or_else(|| ids.run.map(run_trace_id)).map(|t| t.0)
+}
+
+/// A span's display name: `<name>` or `<name> <detail>`.
+struct SpanName<'a>(&'a str, Option<Text<'a>>);
+
+impl fmt::Display for SpanName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)?;
+        match &self.1 {
+            Some(Text::Value(FieldValue::Str(s)) | Text::Name(s)) => write!(f, " {s}"),
+            Some(other) => write!(f, " {other}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A status message as plain text.
+struct StatusText<'a>(Text<'a>);
+
+impl fmt::Display for StatusText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Text::Value(FieldValue::Str(s)) | Text::Name(s) => f.write_str(s),
+            other => other.fmt(f),
+        }
+    }
+}
+
+fn span_kind(kind: SpanKind) -> i32 {
+    use opentelemetry_proto::tonic::trace::v1::span::SpanKind as Otlp;
+    (match kind {
+        SpanKind::Internal => Otlp::Internal,
+        SpanKind::Server => Otlp::Server,
+        SpanKind::Client => Otlp::Client,
+        SpanKind::Producer => Otlp::Producer,
+        SpanKind::Consumer => Otlp::Consumer,
+    }) as i32
+}
+
+/// Reused requests, and the parts of every request that do not depend on
+/// the batch (the resource and the instrumentation scope).
 #[derive(Debug, Clone)]
 pub(super) struct Encoder {
-    resource: Resource,
-    scope: InstrumentationScope,
+    logs: ExportLogsServiceRequest,
+    traces: ExportTraceServiceRequest,
 }
 
 impl Encoder {
     /// An encoder whose requests carry `resource_attributes`.
     pub(super) fn new(resource_attributes: Vec<KeyValue>) -> Encoder {
+        let resource = Resource { attributes: resource_attributes, ..Default::default() };
+        let scope = InstrumentationScope {
+            name: "ringtel".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            ..Default::default()
+        };
         Encoder {
-            resource: Resource { attributes: resource_attributes, ..Default::default() },
-            scope: InstrumentationScope {
-                name: "ringtel".to_owned(),
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-                ..Default::default()
+            logs: ExportLogsServiceRequest {
+                resource_logs: vec![ResourceLogs {
+                    resource: Some(resource.clone()),
+                    scope_logs: vec![ScopeLogs { scope: Some(scope.clone()), ..Default::default() }],
+                    ..Default::default()
+                }],
+            },
+            traces: ExportTraceServiceRequest {
+                resource_spans: vec![ResourceSpans {
+                    resource: Some(resource),
+                    scope_spans: vec![ScopeSpans { scope: Some(scope), ..Default::default() }],
+                    ..Default::default()
+                }],
             },
         }
     }
 
-    /// One log record per event, in batch order; `observed_ns` is when the
-    /// exporter saw them (nanoseconds since the Unix epoch).
-    pub(super) fn logs(
-        &self,
-        batch: &[PipelineEvent],
-        names: &NamesView<'_>,
-        observed_ns: u64,
-    ) -> ExportLogsServiceRequest {
-        let log_records = batch
-            .iter()
-            .map(|event| {
-                let severity = severity(event);
-                let span_id = span_shape(event, names).map(|s| s.span_id.to_vec()).unwrap_or_default();
-                LogRecord {
-                    time_unix_nano: event.at().as_nanos(),
-                    observed_time_unix_nano: observed_ns,
-                    severity_number: severity as i32,
-                    severity_text: severity_text(severity).to_owned(),
-                    body: Some(string_value(event.resolved(names).to_string())),
-                    attributes: attributes(event, names),
-                    flags: TRACE_FLAGS_SAMPLED,
-                    trace_id: trace_id(event.run()).to_vec(),
-                    span_id,
-                    event_name: format!("ringtel.{}", event.name()),
-                    ..Default::default()
-                }
-            })
-            .collect();
-        ExportLogsServiceRequest {
-            resource_logs: vec![ResourceLogs {
-                resource: Some(self.resource.clone()),
-                scope_logs: vec![ScopeLogs {
-                    scope: Some(self.scope.clone()),
-                    log_records,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        }
+    /// The logs request as last encoded.
+    pub(super) fn logs_request(&self) -> &ExportLogsServiceRequest {
+        &self.logs
     }
 
-    /// One span per event with a duration (`TransformCompleted`,
-    /// `ExternalCallCompleted`, and `RunFinished` as the run's root span), or
-    /// `None` if the batch has none.
-    pub(super) fn traces(
-        &self,
-        batch: &[PipelineEvent],
-        names: &NamesView<'_>,
-    ) -> Option<ExportTraceServiceRequest> {
-        let spans: Vec<Span> = batch
-            .iter()
-            .filter_map(|event| {
-                let shape = span_shape(event, names)?;
-                let end = event.at().as_nanos();
-                Some(Span {
-                    trace_id: trace_id(event.run()).to_vec(),
-                    span_id: shape.span_id.to_vec(),
-                    parent_span_id: shape.parent.map(|p| p.to_vec()).unwrap_or_default(),
-                    flags: TRACE_FLAGS_SAMPLED,
-                    name: shape.name,
-                    kind: shape.kind as i32,
-                    start_time_unix_nano: end.saturating_sub(shape.duration_ns),
-                    end_time_unix_nano: end,
-                    attributes: attributes(event, names),
-                    status: Some(shape.status),
-                    ..Default::default()
-                })
-            })
-            .collect();
-        if spans.is_empty() {
-            return None;
+    /// The traces request as last encoded.
+    pub(super) fn traces_request(&self) -> &ExportTraceServiceRequest {
+        &self.traces
+    }
+
+    /// One log record per event, in batch order, in the reused request;
+    /// events without a time of their own get `taken_at`; `observed_ns` is
+    /// when the exporter saw them (nanoseconds since the Unix epoch).
+    pub(super) fn logs<E: Event>(
+        &mut self,
+        batch: &[E],
+        names: Option<&NamesView<'_>>,
+        taken_at: Timestamp,
+        observed_ns: u64,
+    ) -> &ExportLogsServiceRequest {
+        let records = &mut self.logs.resource_logs[0].scope_logs[0].log_records;
+        records.truncate(batch.len());
+        records.resize_with(batch.len(), LogRecord::default);
+        for (record, event) in records.iter_mut().zip(batch) {
+            let resolved = Resolved::new(event, names, taken_at);
+            let severity = event.severity();
+            record.time_unix_nano = resolved.time().as_nanos();
+            record.observed_time_unix_nano = observed_ns;
+            record.severity_number = severity.number();
+            set_text(&mut record.severity_text, severity);
+            let body = &mut record.body.get_or_insert_with(AnyValue::default).value;
+            match event.message() {
+                Some(message) => set_string_value(body, message),
+                None => set_string_value(body, resolved),
+            }
+            write_attributes(&resolved, &mut record.attributes);
+            record.flags = TRACE_FLAGS_SAMPLED;
+            set_bytes(&mut record.trace_id, event_trace_id(event).as_ref().map_or(&[][..], |t| &t[..]));
+            let span_id = event.correlation().span_id.or(match event.shape() {
+                Shape::Span(span) => Some(span.id),
+                Shape::Log => None,
+            });
+            set_bytes(&mut record.span_id, span_id.as_ref().map_or(&[][..], |s| &s.0[..]));
+            set_text(&mut record.event_name, event.name());
         }
-        Some(ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                resource: Some(self.resource.clone()),
-                scope_spans: vec![ScopeSpans {
-                    scope: Some(self.scope.clone()),
-                    spans,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        })
+        &self.logs
+    }
+
+    /// One span per event whose shape is a span, in the reused request; or
+    /// `None` if the batch has none.
+    pub(super) fn traces<E: Event>(
+        &mut self,
+        batch: &[E],
+        names: Option<&NamesView<'_>>,
+        taken_at: Timestamp,
+    ) -> Option<&ExportTraceServiceRequest> {
+        let spans = &mut self.traces.resource_spans[0].scope_spans[0].spans;
+        let mut used = 0;
+        for event in batch {
+            let Shape::Span(record) = event.shape() else { continue };
+            if used == spans.len() {
+                spans.push(Span::default());
+            }
+            let span = &mut spans[used];
+            used += 1;
+            let resolved = Resolved::new(event, names, taken_at);
+            let end = resolved.time().as_nanos();
+            set_bytes(&mut span.trace_id, event_trace_id(event).as_ref().map_or(&[][..], |t| &t[..]));
+            set_bytes(&mut span.span_id, &record.id.0);
+            set_bytes(&mut span.parent_span_id, record.parent.as_ref().map_or(&[][..], |p| &p.0[..]));
+            span.flags = TRACE_FLAGS_SAMPLED;
+            set_text(&mut span.name, SpanName(record.name, record.detail.map(|d| resolved.text(d))));
+            span.kind = span_kind(record.kind);
+            span.start_time_unix_nano = end.saturating_sub(record.duration_ns);
+            span.end_time_unix_nano = end;
+            write_attributes(&resolved, &mut span.attributes);
+            let status = span.status.get_or_insert_with(Status::default);
+            match record.status {
+                SpanStatus::Unset => {
+                    status.code = StatusCode::Unset as i32;
+                    status.message.clear();
+                }
+                SpanStatus::Ok => {
+                    status.code = StatusCode::Ok as i32;
+                    status.message.clear();
+                }
+                SpanStatus::Error(message) => {
+                    status.code = StatusCode::Error as i32;
+                    set_text(&mut status.message, StatusText(resolved.text(message)));
+                }
+            }
+        }
+        spans.truncate(used);
+        if used == 0 {
+            None
+        } else {
+            Some(&self.traces)
+        }
     }
 }
 
@@ -413,11 +345,20 @@ mod tests {
     use std::collections::BTreeMap;
     use std::time::Duration;
 
+    use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+
     use super::*;
     use crate::pipeline::{
-        CallKind, Names, Phase, RowCounts, RowId, RunContext, TokenId, TokenOutcome, TransformOutcome,
+        run_span_id, CallKind, CallStatus, CallVolume, EventKind, GateDecision, Names, Phase, PipelineEvent,
+        RowCounts, RowId, RunContext, RunId, RunStatus, TokenId, TokenOutcome, TransformOutcome,
     };
-    use crate::{ManualClock, Timestamp};
+    use crate::ManualClock;
+
+    fn attributes(event: &PipelineEvent, names: &NamesView<'_>) -> Vec<KeyValue> {
+        let mut attrs = Vec::new();
+        write_attributes(&Resolved::new(event, Some(names), event.at()), &mut attrs);
+        attrs
+    }
 
     /// One event of every kind and every variant that changes the fields.
     fn every_kind(names: &Names, clock: &ManualClock) -> Vec<PipelineEvent> {
@@ -499,6 +440,7 @@ mod tests {
             any_value::Value::StringValue(s) => serde_json::Value::from(s.as_str()),
             any_value::Value::IntValue(n) => serde_json::Value::from(*n),
             any_value::Value::DoubleValue(x) => serde_json::Value::from(*x),
+            any_value::Value::BoolValue(b) => serde_json::Value::from(*b),
             other => panic!("unexpected attribute value {other:?}"),
         }
     }
@@ -517,6 +459,7 @@ mod tests {
                 panic!("an object")
             };
             json.remove("ts");
+            json.remove("severity");
             let attrs = attributes(event, &view);
             let keys: Vec<&str> = attrs.iter().map(|kv| kv.key.as_str()).collect();
             let json_keys: Vec<&str> = json.keys().map(String::as_str).collect();
@@ -538,8 +481,9 @@ mod tests {
         let names = Names::new();
         let clock = ManualClock::new(Timestamp::from_nanos(5_000_000_000));
         let events = every_kind(&names, &clock);
-        let encoder = Encoder::new(vec![string_attribute("service.name", "svc")]);
-        let request = encoder.logs(&events, &names.read(), 9);
+        let mut encoder = Encoder::new(vec![string_attribute("service.name", "svc")]);
+        let view = names.read();
+        let request = encoder.logs(&events, Some(&view), Timestamp::EPOCH, 9).clone();
         let resource_logs = &request.resource_logs[0];
         assert_eq!(resource_logs.resource.as_ref().unwrap().attributes[0].key, "service.name");
         let scope = &resource_logs.scope_logs[0];
@@ -549,9 +493,9 @@ mod tests {
             assert_eq!(record.time_unix_nano, 5_000_000_000);
             assert_eq!(record.observed_time_unix_nano, 9);
             assert_eq!(record.trace_id, trace_id(RunId::new(42)));
-            assert_eq!(record.event_name, format!("ringtel.{}", event.name()));
+            assert_eq!(record.event_name, event.name());
             let body = as_json(record.body.as_ref().unwrap());
-            assert_eq!(body, event.resolved(&names.read()).to_string().as_str());
+            assert_eq!(body, event.resolved(&view).to_string().as_str());
             let has_span = matches!(
                 event.kind(),
                 EventKind::TransformCompleted { .. }
@@ -575,8 +519,9 @@ mod tests {
         let names = Names::new();
         let clock = ManualClock::new(Timestamp::from_nanos(5_000_000_000));
         let events = every_kind(&names, &clock);
-        let encoder = Encoder::new(Vec::new());
-        let request = encoder.traces(&events, &names.read()).expect("spans");
+        let mut encoder = Encoder::new(Vec::new());
+        let view = names.read();
+        let request = encoder.traces(&events, Some(&view), Timestamp::EPOCH).expect("spans").clone();
         let spans = &request.resource_spans[0].scope_spans[0].spans;
         let summary: Vec<(&str, i32, i32, &str)> = spans
             .iter()
@@ -616,11 +561,11 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), spans.len(), "span ids are distinct");
         // The same event gives the same span id.
-        let again = encoder.traces(&events, &names.read()).unwrap();
+        let again = encoder.traces(&events, Some(&view), Timestamp::EPOCH).unwrap();
         assert_eq!(again.resource_spans[0].scope_spans[0].spans[0].span_id, spans[0].span_id);
 
         let no_spans = &events[..3];
-        assert!(encoder.traces(no_spans, &names.read()).is_none());
+        assert!(encoder.traces(no_spans, Some(&view), Timestamp::EPOCH).is_none());
     }
 
     #[test]
@@ -635,11 +580,5 @@ mod tests {
         let attrs = attributes(&event, &names.read());
         assert_eq!(as_json(attrs[1].value.as_ref().unwrap()), u64::MAX.to_string());
         assert_eq!(as_json(attrs[2].value.as_ref().unwrap()), "#1");
-    }
-
-    #[test]
-    fn ids_are_never_zero() {
-        assert_ne!(trace_id(RunId::new(0)), [0; 16]);
-        assert_eq!(span_id_from(0), [0, 0, 0, 0, 0, 0, 0, 1]);
     }
 }

@@ -1,11 +1,24 @@
 //! OTLP/HTTP export (feature `otlp`): [`OtlpExporter`] sends each batch of
-//! [`PipelineEvent`]s to an OpenTelemetry receiver (a Collector, or any
-//! backend that speaks OTLP/HTTP with binary protobuf), with names resolved.
+//! events, of any [`Event`](crate::Event) type, to an OpenTelemetry receiver
+//! (a Collector, or any backend that speaks OTLP/HTTP with binary protobuf),
+//! following the [encoding contract](crate::encoding).
 //!
 //! Each batch becomes one `ExportLogsServiceRequest` (one log record per
-//! event) posted to `<endpoint>/v1/logs` and, if the batch holds events with
-//! durations, one `ExportTraceServiceRequest` posted to
-//! `<endpoint>/v1/traces`:
+//! event) posted to `<endpoint>/v1/logs` and, if the batch holds events whose
+//! [`shape`](crate::Event::shape) is a span, one `ExportTraceServiceRequest`
+//! posted to `<endpoint>/v1/traces`.
+//!
+//! | log record field | from |
+//! |---|---|
+//! | time | [`Event::timestamp`](crate::Event::timestamp), or when the consumer took the batch |
+//! | severity number and text | [`Event::severity`](crate::Event::severity) |
+//! | body | [`Event::message`](crate::Event::message), or the event's one-line rendering |
+//! | attributes | `event` (the name), `run`, then every field with its type: integers (a `u64` above `i64::MAX` as its exact decimal string), doubles, bools, strings, nested values as arrays and key-value lists |
+//! | trace id | the event's own, or [`trace_id`] of its run |
+//! | span id | the event's own, or its span's |
+//! | event name | [`Event::name`](crate::Event::name) |
+//!
+//! A [`PipelineEvent`](crate::PipelineEvent) is a span when it has a duration:
 //!
 //! | event | span | status |
 //! |---|---|---|
@@ -33,7 +46,8 @@
 //!
 //! let names = Arc::new(Names::new());
 //! let (node, plugin) = (names.intern("enrich"), names.intern("llm"));
-//! let exporter = OtlpExporter::builder("http://127.0.0.1:4318", Arc::clone(&names))
+//! let mut exporter = OtlpExporter::builder("http://127.0.0.1:4318")
+//!     .names(Arc::clone(&names))
 //!     .service_name("etl")
 //!     .header("x-api-key", "secret")
 //!     .timeout(Duration::from_secs(2))
@@ -70,7 +84,7 @@ mod transport;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use prost::Message;
 
@@ -87,13 +101,15 @@ pub use transport::OtlpStatusError;
 
 use self::encode::Encoder;
 use self::transport::Transport;
-use crate::pipeline::{Names, PipelineEvent};
-use crate::{ExportError, ExportErrorKind, Exporter};
+use crate::clock::wall_now;
+use crate::pipeline::Names;
+use crate::{Event, ExportError, ExportErrorKind, Exporter, Timestamp};
 use proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 
-/// An exporter that sends [`PipelineEvent`]s to an OTLP/HTTP receiver as log
-/// records and spans (see the [module docs](self) for the mapping).
+/// An exporter that sends events of any [`Event`] type to an OTLP/HTTP
+/// receiver as log records and spans (see the [module docs](self) for the
+/// mapping).
 ///
 /// `export` posts the batch's logs, then its spans, and returns when the
 /// receiver has answered both, within the configured
@@ -116,11 +132,13 @@ use proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceS
 /// [`OtlpStats`] and logged.
 ///
 /// Names are resolved with the [`Names`] lock held only while encoding,
-/// never during network I/O. `flush` has nothing to do (nothing is
+/// never during network I/O. The requests are reused from batch to batch
+/// (records, attributes and their strings overwritten in place), and so is
+/// the encoded body. `flush` has nothing to do (nothing is
 /// buffered across batches); `close` refuses later batches.
 pub struct OtlpExporter {
     name: String,
-    names: Arc<Names>,
+    names: Option<Arc<Names>>,
     logs_url: String,
     traces_url: String,
     timeout: std::time::Duration,
@@ -162,7 +180,7 @@ enum Signal {
 impl OtlpExporter {
     /// A builder for an exporter posting to `endpoint` (the receiver's base
     /// URL, such as `http://localhost:4318`; `/v1/logs` and `/v1/traces` are
-    /// appended), resolving names through `names`.
+    /// appended).
     ///
     /// # Examples
     /// ```
@@ -172,18 +190,19 @@ impl OtlpExporter {
     /// use ringtel::pipeline::Names;
     /// use ringtel::Exporter;
     ///
-    /// let exporter = OtlpExporter::builder("http://localhost:4318", Arc::new(Names::new()))
+    /// let exporter = OtlpExporter::builder("http://localhost:4318")
+    ///     .names(Arc::new(Names::new()))
     ///     .service_name("etl")
     ///     .resource_attribute("deployment.environment", "staging")
     ///     .timeout(Duration::from_millis(1500))
     ///     .name("collector")
     ///     .build()?;
-    /// assert_eq!(exporter.name(), "collector");
+    /// assert_eq!(Exporter::<ringtel::PipelineEvent>::name(&exporter), "collector");
     /// assert_eq!(exporter.logs_url(), "http://localhost:4318/v1/logs");
     /// # Ok::<(), ringtel::exporters::otlp::OtlpConfigError>(())
     /// ```
-    pub fn builder(endpoint: impl Into<String>, names: Arc<Names>) -> OtlpBuilder {
-        OtlpBuilder::new(endpoint.into(), names)
+    pub fn builder(endpoint: impl Into<String>) -> OtlpBuilder {
+        OtlpBuilder::new(endpoint.into())
     }
 
     /// The URL log records are posted to.
@@ -202,28 +221,35 @@ impl OtlpExporter {
     }
 
     /// The logs request `export` would post for `batch`: one log record per
-    /// event, in order. The observed time is now.
-    pub fn encode_logs(&self, batch: &[PipelineEvent]) -> ExportLogsServiceRequest {
-        self.encoder.logs(batch, &self.names.read(), now_unix_nanos())
+    /// event, in order. Events without a time of their own, and the observed
+    /// time, are stamped now. The request is the exporter's reused one.
+    pub fn encode_logs<E: Event>(&mut self, batch: &[E]) -> &ExportLogsServiceRequest {
+        let now = wall_now();
+        let view = self.names.as_deref().map(Names::read);
+        self.encoder.logs(batch, view.as_ref(), now, now.as_nanos())
     }
 
     /// The traces request `export` would post for `batch`, or `None` if no
-    /// event in it has a duration.
-    pub fn encode_traces(&self, batch: &[PipelineEvent]) -> Option<ExportTraceServiceRequest> {
-        self.encoder.traces(batch, &self.names.read())
+    /// event in it is a span.
+    pub fn encode_traces<E: Event>(&mut self, batch: &[E]) -> Option<&ExportTraceServiceRequest> {
+        let view = self.names.as_deref().map(Names::read);
+        self.encoder.traces(batch, view.as_ref(), wall_now())
     }
 
     /// Encodes `message` and posts it; returns the receiver's answer.
-    fn send(
-        &mut self,
-        signal: Signal,
-        message: &impl Message,
-        deadline: Instant,
-    ) -> Result<Vec<u8>, ExportError> {
+    /// Encodes the reused request of `signal` into the reused body buffer.
+    fn encode_body(&mut self, signal: Signal) -> Result<(), ExportError> {
         self.encoded.clear();
-        message.encode(&mut self.encoded).map_err(|e| {
-            ExportError::new(ExportErrorKind::Encode, format!("protobuf: {e}")).with_source(e)
-        })?;
+        let encoded = match signal {
+            Signal::Logs => self.encoder.logs_request().encode(&mut self.encoded),
+            Signal::Traces => self.encoder.traces_request().encode(&mut self.encoded),
+        };
+        encoded
+            .map_err(|e| ExportError::new(ExportErrorKind::Encode, format!("protobuf: {e}")).with_source(e))
+    }
+
+    /// Posts the encoded body; returns the receiver's answer.
+    fn send(&mut self, signal: Signal, deadline: Instant) -> Result<Vec<u8>, ExportError> {
         let url = match signal {
             Signal::Logs => &self.logs_url,
             Signal::Traces => &self.traces_url,
@@ -260,18 +286,16 @@ impl OtlpExporter {
     }
 }
 
-fn now_unix_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
-impl Exporter<PipelineEvent> for OtlpExporter {
+impl<E: Event> Exporter<E> for OtlpExporter {
     fn name(&self) -> &str {
         &self.name
     }
 
-    fn export(&mut self, batch: &[PipelineEvent]) -> Result<(), ExportError> {
+    fn export(&mut self, batch: &[E]) -> Result<(), ExportError> {
+        self.export_taken(batch, wall_now())
+    }
+
+    fn export_taken(&mut self, batch: &[E], taken_at: Timestamp) -> Result<(), ExportError> {
         if self.closed {
             return Err(ExportError::new(ExportErrorKind::Other, "otlp exporter is closed"));
         }
@@ -281,19 +305,29 @@ impl Exporter<PipelineEvent> for OtlpExporter {
         let deadline = Instant::now() + self.timeout;
         // Encode both requests under one short hold of the names lock, and
         // release it before any network I/O.
-        let (logs, traces) = {
-            let view = self.names.read();
-            (self.encoder.logs(batch, &view, now_unix_nanos()), self.encoder.traces(batch, &view))
+        let (records, spans) = {
+            let names = self.names.clone();
+            let view = names.as_deref().map(Names::read);
+            let observed = wall_now().as_nanos();
+            let records = self.encoder.logs(batch, view.as_ref(), taken_at, observed).resource_logs[0]
+                .scope_logs[0]
+                .log_records
+                .len();
+            let spans = self
+                .encoder
+                .traces(batch, view.as_ref(), taken_at)
+                .map_or(0, |t| t.resource_spans[0].scope_spans[0].spans.len());
+            (records, spans)
         };
-        let answer = self.send(Signal::Logs, &logs, deadline)?;
+        self.encode_body(Signal::Logs)?;
+        let answer = self.send(Signal::Logs, deadline)?;
         self.record_answer(Signal::Logs, &answer);
-        let records = logs.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len());
-        self.stats.log_records += records.sum::<usize>() as u64;
-        if let Some(traces) = traces {
-            let answer = self.send(Signal::Traces, &traces, deadline)?;
+        self.stats.log_records += records as u64;
+        if spans > 0 {
+            self.encode_body(Signal::Traces)?;
+            let answer = self.send(Signal::Traces, deadline)?;
             self.record_answer(Signal::Traces, &answer);
-            let spans = traces.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len());
-            self.stats.spans += spans.sum::<usize>() as u64;
+            self.stats.spans += spans as u64;
         }
         self.stats.batches += 1;
         Ok(())

@@ -17,7 +17,7 @@ use crate::ExportError;
 /// use ringtel::exporters::redis::{RedisConfigError, RedisStreams};
 /// use ringtel::pipeline::Names;
 ///
-/// let err = RedisStreams::builder("redis://127.0.0.1:6379", Arc::new(Names::new()))
+/// let err = RedisStreams::builder("redis://127.0.0.1:6379").names(Arc::new(Names::new()))
 ///     .max_len(0)
 ///     .build()
 ///     .unwrap_err();

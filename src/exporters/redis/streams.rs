@@ -1,16 +1,17 @@
-//! `RedisStreams`: each batch is one pipelined round trip of `XADD`s with
-//! `MAXLEN ~ N` to one stream.
+//! `RedisStreams`: each batch of events, of any type, is one pipelined round
+//! trip of `XADD`s with `MAXLEN ~ N` to one stream.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::de::{DeserializeSeed, MapAccess, Visitor};
-
 use super::connection::{ConnectionSettings, Connector};
 use super::error::RedisConfigError;
-use crate::pipeline::{Names, PipelineEvent};
-use crate::{ExportError, ExportErrorKind, Exporter};
+use crate::clock::wall_now;
+use crate::encoding::resolved::{field_key, Text};
+use crate::encoding::{FieldValue, Resolved};
+use crate::pipeline::Names;
+use crate::{Event, ExportError, ExportErrorKind, Exporter, Timestamp};
 
 /// The default name of a [`RedisStreams`] exporter.
 pub const DEFAULT_REDIS_STREAMS_NAME: &str = "redis_streams";
@@ -21,15 +22,17 @@ pub const DEFAULT_REDIS_STREAM_MAX_LEN: usize = 100_000;
 /// The field holding the whole JSON object under [`StreamEncoding::Json`].
 pub const DEFAULT_REDIS_JSON_FIELD: &str = "json";
 
-/// How a [`PipelineEvent`] becomes the fields of one stream entry. Either way
-/// the content is exactly that of the event's JSON Lines object (see
-/// [`Resolved`](crate::pipeline::Resolved)).
+/// How an event becomes the fields of one stream entry. Either way the
+/// content is exactly that of the event's JSON Lines object (see
+/// [`Resolved`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum StreamEncoding {
     /// One stream field per JSON key, in the JSON object's order (`ts`,
-    /// `run`, `event`, then the kind's fields). A string value is stored as
-    /// its text, any other value as its JSON text (`42`, `0.5`).
+    /// correlation ids, `event`, `severity`, `message`, then the event's
+    /// fields). A string value is stored as its text, any other value as its
+    /// JSON text (`42`, `0.5`, `true`, `null` for a float that is not finite,
+    /// a nested value's JSON).
     #[default]
     Fields,
     /// One field (named here, for example [`DEFAULT_REDIS_JSON_FIELD`])
@@ -51,8 +54,10 @@ enum Trim {
     Exact(usize),
 }
 
-/// An exporter that appends each [`PipelineEvent`] to a Redis stream, with
-/// names resolved through a shared [`Names`] registry.
+/// An exporter that appends each event, of any [`Event`] type, to a Redis
+/// stream, following the [encoding contract](crate::encoding), with names
+/// resolved through the [`Names`] registry given with
+/// [`RedisStreamsBuilder::names`] (`#index` without one).
 ///
 /// Each batch is one round trip: one `XADD <stream> MAXLEN ~ <N> * <fields…>`
 /// per event, pipelined in a single write, replies read against one deadline
@@ -70,7 +75,8 @@ enum Trim {
 ///
 /// Encoding happens before any I/O, and the [`Names`] lock is released
 /// before the round trip, so a slow server never blocks producers that
-/// intern names.
+/// intern names. The commands, their arguments and the packed request are
+/// reused from batch to batch: encoding allocates nothing per event.
 ///
 /// # Examples
 /// Building does not connect, so this runs without a server:
@@ -82,7 +88,8 @@ enum Trim {
 /// use ringtel::Telemetry;
 ///
 /// let names = Arc::new(Names::new());
-/// let exporter = RedisStreams::builder("redis://127.0.0.1:6379/0", Arc::clone(&names))
+/// let exporter = RedisStreams::builder("redis://127.0.0.1:6379/0")
+///     .names(Arc::clone(&names))
 ///     .stream("pipeline:events")
 ///     .max_len(10_000)
 ///     .encoding(StreamEncoding::Fields)
@@ -99,14 +106,15 @@ pub struct RedisStreams {
     stream: String,
     trim: Trim,
     encoding: StreamEncoding,
-    names: Arc<Names>,
+    names: Option<Arc<Names>>,
     connector: Connector,
-    /// The commands of the batch being sent, reused between batches.
-    pipeline: redis::Pipeline,
-    /// One event's JSON, reused.
-    json: Vec<u8>,
-    /// One event's fields, reused.
-    fields: Vec<(String, String)>,
+    /// One `XADD` per event of the batch being sent; commands past the
+    /// batch's length are kept (cleared) for the next batch.
+    commands: Vec<redis::Cmd>,
+    /// The batch's commands, packed in the Redis protocol; reused.
+    packed: Vec<u8>,
+    /// One event's JSON, or one field value's text; reused.
+    scratch: Vec<u8>,
 }
 
 /// Configures a [`RedisStreams`] exporter; from [`RedisStreams::builder`].
@@ -114,7 +122,7 @@ pub struct RedisStreams {
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct RedisStreamsBuilder {
     settings: ConnectionSettings,
-    names: Arc<Names>,
+    names: Option<Arc<Names>>,
     name: String,
     stream: String,
     max_len: usize,
@@ -133,18 +141,18 @@ impl RedisStreams {
     /// use ringtel::exporters::redis::{RedisStreams, DEFAULT_REDIS_STREAM};
     /// use ringtel::pipeline::Names;
     ///
-    /// let exporter = RedisStreams::builder("redis://127.0.0.1", Arc::new(Names::new())).build()?;
+    /// let exporter = RedisStreams::builder("redis://127.0.0.1").names(Arc::new(Names::new())).build()?;
     /// assert_eq!(exporter.stream(), DEFAULT_REDIS_STREAM);
     /// assert_eq!(exporter.target(), "127.0.0.1:6379");
     ///
-    /// let err = RedisStreams::builder("http://nowhere", Arc::new(Names::new())).build().unwrap_err();
+    /// let err = RedisStreams::builder("http://nowhere").build().unwrap_err();
     /// assert!(err.to_string().starts_with("invalid redis url `http://nowhere`"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn builder(url: impl Into<String>, names: Arc<Names>) -> RedisStreamsBuilder {
+    pub fn builder(url: impl Into<String>) -> RedisStreamsBuilder {
         RedisStreamsBuilder {
             settings: ConnectionSettings::new(url),
-            names,
+            names: None,
             name: DEFAULT_REDIS_STREAMS_NAME.to_owned(),
             stream: DEFAULT_REDIS_STREAM.to_owned(),
             max_len: DEFAULT_REDIS_STREAM_MAX_LEN,
@@ -178,69 +186,153 @@ impl RedisStreams {
     /// use ringtel::pipeline::{Names, PipelineEvent, RowId, RunContext, RunId, TokenId};
     /// use ringtel::{ManualClock, Timestamp};
     ///
-    /// let mut exporter = RedisStreams::builder("redis://127.0.0.1", Arc::new(Names::new())).build()?;
+    /// let mut exporter = RedisStreams::builder("redis://127.0.0.1").names(Arc::new(Names::new())).build()?;
     /// let clock = ManualClock::new(Timestamp::from_nanos(2_000_000_000));
     /// let run = RunContext::new(RunId::new(1), &clock);
     /// let bytes = exporter.encode_batch(&[PipelineEvent::row_created(run, RowId::new(5), TokenId::new(5))])?;
-    /// let text = String::from_utf8(bytes)?;
-    /// assert!(text.starts_with("*16\r\n$4\r\nXADD\r\n"), "{text}");
+    /// let text = std::str::from_utf8(bytes)?;
+    /// assert!(text.starts_with("*18\r\n$4\r\nXADD\r\n"), "{text}");
     /// assert!(text.contains("$5\r\nevent\r\n$11\r\nrow_created\r\n"), "{text}");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn encode_batch(&mut self, batch: &[PipelineEvent]) -> Result<Vec<u8>, ExportError> {
-        self.encode(batch)?;
-        Ok(self.pipeline.get_packed_pipeline())
+    pub fn encode_batch<E: Event>(&mut self, batch: &[E]) -> Result<&[u8], ExportError> {
+        self.encode(batch, wall_now())?;
+        Ok(&self.packed)
     }
 
-    /// Encodes `batch` into the pipeline: one `XADD` per event.
-    fn encode(&mut self, batch: &[PipelineEvent]) -> Result<(), ExportError> {
-        self.pipeline.clear();
+    /// Encodes `batch` into the reused commands and packs them: one `XADD`
+    /// per event.
+    fn encode<E: Event>(&mut self, batch: &[E], taken_at: Timestamp) -> Result<(), ExportError> {
         // Hold the registry's lock only while encoding, never across I/O.
-        let names = Arc::clone(&self.names);
-        let view = names.read();
-        for event in batch {
-            self.json.clear();
-            serde_json::to_writer(&mut self.json, &event.resolved(&view)).map_err(encode_error)?;
-            let command = self.pipeline.cmd("XADD").arg(&self.stream).arg("MAXLEN");
-            let command = match self.trim {
+        let names = self.names.clone();
+        let view = names.as_deref().map(Names::read);
+        if self.commands.len() < batch.len() {
+            self.commands.resize_with(batch.len(), redis::Cmd::new);
+        }
+        self.packed.clear();
+        for (command, event) in self.commands.iter_mut().zip(batch) {
+            command.clear();
+            command.arg("XADD").arg(&self.stream).arg("MAXLEN");
+            match self.trim {
                 Trim::Approx(n) => command.arg("~").arg(n),
                 Trim::Exact(n) => command.arg("=").arg(n),
             };
             command.arg("*");
+            let resolved = Resolved::new(event, view.as_ref(), taken_at);
             match &self.encoding {
                 StreamEncoding::Json { field } => {
-                    self.pipeline.arg(field.as_str()).arg(self.json.as_slice());
+                    self.scratch.clear();
+                    serde_json::to_writer(&mut self.scratch, &resolved).map_err(encode_error)?;
+                    command.arg(field.as_str()).arg(self.scratch.as_slice());
                 }
-                StreamEncoding::Fields => {
-                    self.fields.clear();
-                    let mut de = serde_json::Deserializer::from_slice(&self.json);
-                    FieldsSeed(&mut self.fields).deserialize(&mut de).map_err(encode_error)?;
-                    for (key, value) in &self.fields {
-                        self.pipeline.arg(key.as_str()).arg(value.as_str());
-                    }
-                }
+                StreamEncoding::Fields => fields_args(command, &resolved, &mut self.scratch)?,
             }
+            command.write_packed_command(&mut self.packed);
         }
         Ok(())
     }
+}
+
+/// The `key value` arguments of one event under [`StreamEncoding::Fields`]:
+/// the JSON Lines object's keys in its order, string values as their text,
+/// others as their JSON text.
+fn fields_args<E: Event + ?Sized>(
+    command: &mut redis::Cmd,
+    resolved: &Resolved<'_, E>,
+    scratch: &mut Vec<u8>,
+) -> Result<(), ExportError> {
+    let event = resolved.event();
+    let mut args = Args { command, scratch };
+    let str_value = |s| Text::Value(FieldValue::Str(s));
+    args.pair(&"ts", Text::Value(FieldValue::U64(resolved.time().as_nanos())))?;
+    let ids = event.correlation();
+    if let Some(run) = ids.run {
+        args.pair(&"run", Text::Value(FieldValue::U64(run)))?;
+    }
+    if let Some(trace) = ids.trace_id {
+        args.hex("trace_id", &trace);
+    }
+    if let Some(span) = ids.span_id {
+        args.hex("span_id", &span);
+    }
+    args.pair(&"event", str_value(event.name()))?;
+    args.pair(&"severity", str_value(event.severity().as_str()))?;
+    if let Some(message) = event.message() {
+        args.pair(&"message", str_value(message))?;
+    }
+    let mut result = Ok(());
+    resolved.for_each(|key, value| {
+        if result.is_ok() {
+            result = args.pair(&field_key(key), value);
+        }
+    });
+    result
+}
+
+/// Appends `key value` arguments to one command through a reused buffer.
+struct Args<'c> {
+    command: &'c mut redis::Cmd,
+    scratch: &'c mut Vec<u8>,
+}
+
+impl Args<'_> {
+    fn pair(&mut self, key: &dyn fmt::Display, value: Text<'_>) -> Result<(), ExportError> {
+        self.scratch.clear();
+        write_key(self.scratch, key);
+        let key_len = self.scratch.len();
+        value_text(self.scratch, value)?;
+        self.command.arg(&self.scratch[..key_len]).arg(&self.scratch[key_len..]);
+        Ok(())
+    }
+
+    fn hex(&mut self, key: &str, id: &dyn fmt::Display) {
+        self.scratch.clear();
+        write_key(self.scratch, id);
+        self.command.arg(key).arg(self.scratch.as_slice());
+    }
+}
+
+fn write_key(out: &mut Vec<u8>, key: &dyn fmt::Display) {
+    use std::io::Write as _;
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "{key}");
+}
+
+/// Appends a field value's text: a string as itself, anything else as its
+/// JSON text (serde_json's, so floats are exactly what JSON Lines writes).
+fn value_text(out: &mut Vec<u8>, value: Text<'_>) -> Result<(), ExportError> {
+    use std::io::Write as _;
+    match value {
+        Text::Value(FieldValue::Str(s)) | Text::Name(s) => out.extend_from_slice(s.as_bytes()),
+        Text::Value(FieldValue::Json(raw)) => out.extend_from_slice(raw.as_bytes()),
+        Text::Value(FieldValue::Name(id)) | Text::UnknownName(id) => {
+            // Writing into a Vec cannot fail.
+            let _ = write!(out, "{id}");
+        }
+        other => serde_json::to_writer(&mut *out, &other).map_err(encode_error)?,
+    }
+    Ok(())
 }
 
 fn encode_error(err: serde_json::Error) -> ExportError {
     ExportError::new(ExportErrorKind::Encode, err.to_string()).with_source(err)
 }
 
-impl Exporter<PipelineEvent> for RedisStreams {
+impl<E: Event> Exporter<E> for RedisStreams {
     fn name(&self) -> &str {
         &self.name
     }
 
-    fn export(&mut self, batch: &[PipelineEvent]) -> Result<(), ExportError> {
+    fn export(&mut self, batch: &[E]) -> Result<(), ExportError> {
+        self.export_taken(batch, wall_now())
+    }
+
+    fn export_taken(&mut self, batch: &[E], taken_at: Timestamp) -> Result<(), ExportError> {
         if batch.is_empty() {
             return Ok(());
         }
-        self.encode(batch)?;
-        let packed = self.pipeline.get_packed_pipeline();
-        self.connector.round_trip(&packed, batch.len()).map(drop)
+        self.encode(batch, taken_at)?;
+        self.connector.round_trip(&self.packed, batch.len()).map(drop)
     }
 
     /// Nothing is buffered: every batch is sent before `export` returns.
@@ -256,6 +348,13 @@ impl Exporter<PipelineEvent> for RedisStreams {
 }
 
 impl RedisStreamsBuilder {
+    /// The registry that interned names ([`FieldValue::Name`]) resolve
+    /// through; without one they are written `#index`.
+    pub fn names(mut self, names: Arc<Names>) -> Self {
+        self.names = Some(names);
+        self
+    }
+
     /// The stream key; default [`DEFAULT_REDIS_STREAM`].
     pub fn stream(mut self, stream: impl Into<String>) -> Self {
         self.stream = stream.into();
@@ -338,9 +437,9 @@ impl RedisStreamsBuilder {
             encoding: self.encoding,
             names: self.names,
             connector,
-            pipeline: redis::Pipeline::new(),
-            json: Vec::with_capacity(256),
-            fields: Vec::with_capacity(16),
+            commands: Vec::new(),
+            packed: Vec::new(),
+            scratch: Vec::with_capacity(256),
         })
     }
 }
@@ -357,47 +456,15 @@ impl fmt::Debug for RedisStreams {
     }
 }
 
-/// Reads one JSON object into `(key, value)` pairs in the object's order:
-/// strings as their text, anything else as its JSON text exactly as written
-/// (kept raw: parsing a float back and printing it again can change its last
-/// digit).
-struct FieldsSeed<'a>(&'a mut Vec<(String, String)>);
-
-impl<'de> DeserializeSeed<'de> for FieldsSeed<'_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for FieldsSeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some((key, value)) = map.next_entry::<String, Box<serde_json::value::RawValue>>()? {
-            let raw = value.get();
-            let text = if raw.starts_with('"') {
-                serde_json::from_str::<String>(raw).map_err(serde::de::Error::custom)?
-            } else {
-                raw.to_owned()
-            };
-            self.0.push((key, text));
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::{RowId, RunContext, RunId, TokenId};
+    use crate::pipeline::{PipelineEvent, RowId, RunContext, RunId, TokenId};
     use crate::{ManualClock, Timestamp};
 
-    fn args(pipeline: &redis::Pipeline) -> Vec<Vec<String>> {
-        pipeline
-            .cmd_iter()
+    fn args(exporter: &RedisStreams, batch: usize) -> Vec<Vec<String>> {
+        exporter.commands[..batch]
+            .iter()
             .map(|cmd| {
                 cmd.args_iter()
                     .map(|arg| match arg {
@@ -418,10 +485,14 @@ mod tests {
             PipelineEvent::row_created(run, RowId::new(1), TokenId::new(2)),
             PipelineEvent::row_created(run, RowId::new(3), TokenId::new(4)),
         ];
-        let mut exporter =
-            RedisStreams::builder("redis://127.0.0.1:1", names).stream("s").max_len(50).build().unwrap();
-        exporter.encode(&events).unwrap();
-        let args = args(&exporter.pipeline);
+        let mut exporter = RedisStreams::builder("redis://127.0.0.1:1")
+            .names(names)
+            .stream("s")
+            .max_len(50)
+            .build()
+            .unwrap();
+        exporter.encode(&events, Timestamp::EPOCH).unwrap();
+        let args = args(&exporter, events.len());
         assert_eq!(args.len(), 2);
         assert_eq!(
             args[0],
@@ -438,6 +509,8 @@ mod tests {
                 "7",
                 "event",
                 "row_created",
+                "severity",
+                "INFO",
                 "row",
                 "1",
                 "token",
@@ -451,15 +524,18 @@ mod tests {
         let names = Arc::new(Names::new());
         let clock = ManualClock::new(Timestamp::from_nanos(5));
         let run = RunContext::new(RunId::new(1), &clock);
-        let mut exporter = RedisStreams::builder("redis://127.0.0.1:1", names)
+        let mut exporter = RedisStreams::builder("redis://127.0.0.1:1")
+            .names(names)
             .encoding(StreamEncoding::Json { field: "j".to_owned() })
             .exact_trim(true)
             .max_len(3)
             .build()
             .unwrap();
-        exporter.encode(&[PipelineEvent::row_created(run, RowId::new(1), TokenId::new(1))]).unwrap();
+        exporter
+            .encode(&[PipelineEvent::row_created(run, RowId::new(1), TokenId::new(1))], Timestamp::EPOCH)
+            .unwrap();
         assert_eq!(
-            args(&exporter.pipeline)[0],
+            args(&exporter, 1)[0],
             [
                 "XADD",
                 DEFAULT_REDIS_STREAM,
@@ -468,7 +544,7 @@ mod tests {
                 "3",
                 "*",
                 "j",
-                r#"{"ts":5,"run":1,"event":"row_created","row":1,"token":1}"#
+                r#"{"ts":5,"run":1,"event":"row_created","severity":"INFO","row":1,"token":1}"#
             ]
         );
     }
@@ -476,15 +552,20 @@ mod tests {
     #[test]
     fn bad_settings_are_named() {
         let names = Arc::new(Names::new());
-        let err =
-            RedisStreams::builder("redis://127.0.0.1", Arc::clone(&names)).stream("").build().unwrap_err();
+        let err = RedisStreams::builder("redis://127.0.0.1")
+            .names(Arc::clone(&names))
+            .stream("")
+            .build()
+            .unwrap_err();
         assert_eq!(err.to_string(), r#"invalid value "" for `stream`: expected a non-empty key"#);
-        let err = RedisStreams::builder("redis://127.0.0.1", Arc::clone(&names))
+        let err = RedisStreams::builder("redis://127.0.0.1")
+            .names(Arc::clone(&names))
             .io_timeout(Duration::ZERO)
             .build()
             .unwrap_err();
         assert_eq!(err.to_string(), "invalid value 0ns for `io_timeout`: expected a duration > 0");
-        let err = RedisStreams::builder("redis://127.0.0.1", names)
+        let err = RedisStreams::builder("redis://127.0.0.1")
+            .names(names)
             .encoding(StreamEncoding::Json { field: String::new() })
             .build()
             .unwrap_err();
@@ -500,7 +581,7 @@ mod tests {
         let names = Arc::new(Names::new());
         let clock = ManualClock::new(Timestamp::from_nanos(5));
         let run = RunContext::new(RunId::new(1), &clock);
-        let mut exporter = RedisStreams::builder("redis://127.0.0.1:1", names).build().unwrap();
+        let mut exporter = RedisStreams::builder("redis://127.0.0.1:1").names(names).build().unwrap();
         let err =
             exporter.export(&[PipelineEvent::row_created(run, RowId::new(1), TokenId::new(1))]).unwrap_err();
         assert_eq!(err.kind(), ExportErrorKind::Transport, "{err}");
