@@ -1,0 +1,214 @@
+//! Encoding allocates nothing per event in steady state: JSON Lines writes
+//! into its reused buffer, the console formats into its reused buffer, OTLP
+//! overwrites its reused request (and encodes into a reused body), Redis
+//! reuses its commands and packed request. Checked for a user's own event
+//! type (through `serde_fields`) and for `PipelineEvent`.
+//!
+//! A counting global allocator counts only the allocations made by the
+//! current thread while a flag is set; each case encodes one warm-up batch
+//! first (buffers grow to size), then counts over 20 batches of 512.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::Arc;
+
+use prost::Message;
+use ringtel::encoding::{serde_fields, Correlation, FieldVisitor, Severity, SpanId, TraceId};
+use ringtel::exporters::otlp::OtlpExporter;
+use ringtel::exporters::redis::{RedisStreams, StreamEncoding};
+use ringtel::exporters::{Console, JsonLines};
+use ringtel::pipeline::{Names, PipelineEvent, RowId, RunContext, RunId, TokenId};
+use ringtel::{Event, Exporter, Granularity, ManualClock, Timestamp};
+use serde::Serialize;
+
+struct CountingAllocator;
+
+thread_local! {
+    // `const` and destructor-free: reading them never allocates.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn note_allocation() {
+    let _ = COUNTING.try_with(|counting| {
+        if counting.get() {
+            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        }
+    });
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments
+// unchanged; the only addition is a thread-local counter update, which does
+// not allocate.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: forwarded as is; the caller upholds `GlobalAlloc::alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation();
+        // SAFETY: `ptr` came from this allocator, which is `System` underneath.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, which is `System` underneath.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// Runs `f` and returns how many allocations this thread made in it.
+fn allocations_in(f: impl FnOnce()) -> u64 {
+    ALLOCATIONS.with(|n| n.set(0));
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCATIONS.with(Cell::get)
+}
+
+/// A user's event: every scalar kind of field, borrowed text, correlation ids.
+#[derive(Debug, Clone, Serialize)]
+struct Fill {
+    order: u64,
+    delta: i64,
+    price: f64,
+    partial: bool,
+    venue: &'static str,
+}
+
+impl Event for Fill {
+    fn granularity(&self) -> Granularity {
+        Granularity::Rows
+    }
+    fn name(&self) -> &str {
+        "fill"
+    }
+    fn severity(&self) -> Severity {
+        Severity::Warn
+    }
+    fn correlation(&self) -> Correlation {
+        Correlation { run: Some(3), trace_id: Some(TraceId([7; 16])), span_id: Some(SpanId([9; 8])) }
+    }
+    fn fields(&self, out: &mut dyn FieldVisitor) {
+        serde_fields(self, out)
+    }
+}
+
+const BATCH: usize = 512;
+const BATCHES: u64 = 20;
+
+fn fills() -> Vec<Fill> {
+    (0..BATCH as u64)
+        .map(|i| Fill {
+            order: u64::MAX - i,
+            delta: -(i as i64),
+            price: i as f64 * 0.25,
+            partial: i % 2 == 0,
+            venue: "XNAS \"main\"",
+        })
+        .collect()
+}
+
+fn rows(names: &Names) -> Vec<PipelineEvent> {
+    let _ = names.intern("warm");
+    let clock = ManualClock::new(Timestamp::from_nanos(1_000));
+    let run = RunContext::new(RunId::new(1), &clock);
+    (0..BATCH as u64).map(|i| PipelineEvent::row_created(run, RowId::new(i), TokenId::new(i))).collect()
+}
+
+/// Exports `BATCHES` batches after one warm-up batch; returns the
+/// allocations per event of the measured ones.
+fn per_event(mut export: impl FnMut()) -> f64 {
+    export();
+    let n = allocations_in(|| {
+        for _ in 0..BATCHES {
+            export();
+        }
+    });
+    n as f64 / (BATCHES as f64 * BATCH as f64)
+}
+
+fn dev_null_json_lines() -> JsonLines {
+    // A device: the exporter writes through its buffer, never truncates or rotates.
+    JsonLines::builder("/dev/null").buffer_capacity(1 << 20).create().expect("/dev/null opens")
+}
+
+#[test]
+fn json_lines_encodes_a_user_event_without_allocating() {
+    let batch = fills();
+    let mut exporter = dev_null_json_lines();
+    let taken = Timestamp::from_nanos(5);
+    let n = per_event(|| exporter.export_taken(&batch, taken).unwrap());
+    assert_eq!(n, 0.0, "allocations per event");
+}
+
+#[test]
+fn json_lines_encodes_pipeline_events_without_allocating() {
+    let names = Arc::new(Names::new());
+    let batch = rows(&names);
+    let mut exporter =
+        JsonLines::builder("/dev/null").names(names).buffer_capacity(1 << 20).create().unwrap();
+    let n = per_event(|| exporter.export_taken(&batch, Timestamp::EPOCH).unwrap());
+    assert_eq!(n, 0.0, "allocations per event");
+}
+
+#[test]
+fn console_formats_a_user_event_without_allocating() {
+    let batch = fills();
+    let mut console = Console::new(std::io::sink());
+    let n = per_event(|| console.export_taken(&batch, Timestamp::EPOCH).unwrap());
+    assert_eq!(n, 0.0, "allocations per event");
+}
+
+#[test]
+fn otlp_reuses_its_request_for_a_user_event() {
+    let batch = fills();
+    let mut exporter = OtlpExporter::builder("http://127.0.0.1:9").build().unwrap();
+    let mut body = Vec::with_capacity(1 << 20);
+    let n = per_event(|| {
+        let request = exporter.encode_logs(&batch);
+        body.clear();
+        request.encode(&mut body).unwrap();
+    });
+    assert_eq!(n, 0.0, "allocations per event (request encoded into a reused body)");
+}
+
+#[test]
+fn otlp_reuses_its_request_for_pipeline_events() {
+    let names = Arc::new(Names::new());
+    let batch = rows(&names);
+    let mut exporter = OtlpExporter::builder("http://127.0.0.1:9").names(names).build().unwrap();
+    let n = per_event(|| drop(exporter.encode_logs(&batch)));
+    assert_eq!(n, 0.0, "allocations per event");
+}
+
+#[test]
+fn redis_reuses_its_commands_for_a_user_event() {
+    let batch = fills();
+    for encoding in [StreamEncoding::Fields, StreamEncoding::Json { field: "json".to_owned() }] {
+        let mut exporter =
+            RedisStreams::builder("redis://127.0.0.1:9").encoding(encoding.clone()).build().unwrap();
+        let n = per_event(|| drop(exporter.encode_batch(&batch).unwrap()));
+        assert_eq!(n, 0.0, "allocations per event with {encoding:?}");
+    }
+}
+
+/// The counter counts: a batch of fresh exporters does allocate.
+#[test]
+fn the_counter_sees_allocations() {
+    let batch = fills();
+    let n = allocations_in(|| {
+        let mut exporter = RedisStreams::builder("redis://127.0.0.1:9").build().unwrap();
+        drop(exporter.encode_batch(&batch).unwrap());
+    });
+    assert!(n > 0);
+    let _ = Exporter::<Fill>::name(&dev_null_json_lines());
+}
