@@ -1,7 +1,8 @@
 //! The `encode` harness: arbitrary `PipelineEvent`s through every encoder
 //! ringtel ships: the JSON Lines exporter (with batching, buffering and
 //! rotation), the human-readable line (`Display`), the OTLP requests and
-//! the Redis Streams commands (both encodings).
+//! the Redis Streams commands (both encodings); and a user's own event type
+//! (through `serde_fields`, the generic path) through the same four.
 //!
 //! Shared, not copied: the `encode` fuzz target and `tests/fuzz_corpus.rs`
 //! include this file with `#[path]`. It depends on `ringtel`, `arbitrary`,
@@ -491,6 +492,144 @@ fn check(input: &Input) {
     check_redis(&reg, &built, &rates, json(), None);
     check_redis(&reg, &built, &rates, StreamEncoding::Fields, Some(input_trim));
     check_redis(&reg, &built, &rates, json(), Some(input_trim));
+    check_user_events(input);
+}
+
+/// A user's own event type, as a program outside ringtel defines it: every
+/// scalar kind of field, text from the input, a nested value, no time of its
+/// own; its fields come from `serde_fields`.
+#[derive(Debug, Clone, serde::Serialize)]
+struct UserEvent {
+    id: u64,
+    delta: i64,
+    ratio: f64,
+    flag: bool,
+    text: String,
+    tags: Vec<String>,
+}
+
+impl ringtel::Event for UserEvent {
+    fn granularity(&self) -> ringtel::Granularity {
+        ringtel::Granularity::Rows
+    }
+    fn name(&self) -> &str {
+        "user_event"
+    }
+    fn fields(&self, out: &mut dyn ringtel::encoding::FieldVisitor) {
+        ringtel::encoding::serde_fields(self, out)
+    }
+}
+
+/// The generic path: user events built from the input's numbers and names
+/// (so the stored corpus keeps its meaning) through JSON Lines (each line
+/// parses back to exactly the event, floats bit for bit, stamped with the
+/// batch's time), the console (one line each), OTLP (attribute types kept:
+/// a u64 above i64::MAX as its decimal string, a double bit for bit, the
+/// nested list as an array) and Redis `Fields` (each value the JSON Lines
+/// value's text).
+fn check_user_events(input: &Input) {
+    let text = |i: usize| input.names.get(i % input.names.len().max(1)).cloned().unwrap_or_default();
+    let events: Vec<UserEvent> = input
+        .events
+        .iter()
+        .take(MAX_EVENTS)
+        .enumerate()
+        .map(|(i, spec)| UserEvent {
+            id: spec.at,
+            delta: spec.run as i64,
+            ratio: f64::from_bits(spec.at ^ spec.run.rotate_left(17)),
+            flag: spec.run & 1 == 1,
+            text: text(i),
+            tags: (0..(spec.at % 3) as usize).map(|k| text(i + k + 1)).collect(),
+        })
+        .collect();
+    let taken = Timestamp::from_nanos(u64::from(input.split));
+
+    let path = temp_path();
+    let _cleanup = Cleanup(vec![path.clone()]);
+    let mut exporter = JsonLines::builder(&path).create().expect("a temporary file opens");
+    exporter.export_taken(&events, taken).expect("export to a writable file");
+    exporter.close().expect("close");
+    let written = std::fs::read_to_string(&path).expect("the output is UTF-8");
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(lines.len(), events.len(), "one line per user event");
+    for (i, (line, event)) in lines.iter().zip(&events).enumerate() {
+        let parsed: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("user line {i} ({e}): {line}"));
+        assert_eq!(parsed["ts"], json!(taken.as_nanos()), "user line {i}: stamped with the batch's time");
+        assert_eq!(parsed["event"], "user_event");
+        assert_eq!(parsed["severity"], "INFO");
+        assert_eq!(parsed["id"].as_u64(), Some(event.id), "user line {i}: id");
+        assert_eq!(parsed["delta"].as_i64(), Some(event.delta), "user line {i}: delta");
+        assert_eq!(parsed["flag"], json!(event.flag));
+        assert_eq!(parsed["text"], json!(event.text));
+        assert_eq!(parsed["tags"], json!(event.tags));
+        let raw = raw_field(line, "ratio").expect("a ratio");
+        check_rate(i, event.ratio, raw);
+        assert_eq!(parsed.as_object().map(|o| o.len()), Some(9), "user line {i}: keys {line}");
+    }
+
+    let mut console = ringtel::exporters::Console::new(Vec::new());
+    console.export_taken(&events, taken).expect("console export to memory");
+    let shown = String::from_utf8(console.get_ref().clone()).expect("the console writes UTF-8");
+    assert_eq!(shown.lines().count(), events.len(), "one console line per user event: {shown:?}");
+
+    let mut otlp = OtlpExporter::builder("http://127.0.0.1:9").build().expect("a valid endpoint");
+    let logs = otlp.encode_logs(&events);
+    let records = &logs.resource_logs[0].scope_logs[0].log_records;
+    assert_eq!(records.len(), events.len());
+    for (i, (record, event)) in records.iter().zip(&events).enumerate() {
+        let attr = |key: &str| {
+            record
+                .attributes
+                .iter()
+                .find(|kv| kv.key == key)
+                .and_then(|kv| kv.value.as_ref())
+                .and_then(|v| v.value.clone())
+                .unwrap_or_else(|| panic!("record {i}: no attribute {key}"))
+        };
+        let id_ok = match attr("id") {
+            any_value::Value::IntValue(n) => u64::try_from(n).ok() == Some(event.id),
+            any_value::Value::StringValue(s) => event.id > i64::MAX as u64 && s == event.id.to_string(),
+            _ => false,
+        };
+        assert!(id_ok, "record {i}: id {:?} for {}", attr("id"), event.id);
+        assert_eq!(attr("delta"), any_value::Value::IntValue(event.delta));
+        assert_eq!(attr("flag"), any_value::Value::BoolValue(event.flag));
+        assert_eq!(attr("text"), any_value::Value::StringValue(event.text.clone()));
+        match attr("ratio") {
+            any_value::Value::DoubleValue(x) => {
+                assert_eq!(x.to_bits(), event.ratio.to_bits(), "record {i}: ratio")
+            }
+            other => panic!("record {i}: ratio as {other:?}"),
+        }
+        match attr("tags") {
+            any_value::Value::ArrayValue(array) => assert_eq!(array.values.len(), event.tags.len()),
+            other => panic!("record {i}: tags as {other:?}"),
+        }
+    }
+
+    let mut redis = RedisStreams::builder("redis://127.0.0.1:9").build().expect("a valid url");
+    let bytes = redis.encode_batch(&events).expect("every user event encodes").to_vec();
+    let commands = resp_commands(&bytes);
+    assert_eq!(commands.len(), events.len());
+    for (i, (command, line)) in commands.iter().zip(&lines).enumerate() {
+        let parsed: Value = serde_json::from_str(line).expect("checked above");
+        for pair in command[6..].chunks_exact(2) {
+            let key = String::from_utf8(pair[0].clone()).expect("UTF-8 key");
+            let value = String::from_utf8(pair[1].clone()).expect("UTF-8 value");
+            let want = &parsed[key.as_str()];
+            let ok = match want {
+                // `encode_batch` stamps with the wall clock, not the batch's time.
+                _ if key == "ts" => value.parse::<u64>().is_ok(),
+                Value::String(s) => *s == value,
+                Value::Number(_) if key == "id" || key == "delta" => value == want.to_string(),
+                Value::Number(_) | Value::Null => raw_field(line, &key) == Some(value.as_str()),
+                other => serde_json::from_str::<Value>(&value).is_ok_and(|v| &v == other),
+            };
+            assert!(ok, "command {i}: field {key} is {value:?}, the JSON Lines value is {want}");
+        }
+    }
 }
 
 /// How a Redis stream is trimmed: `MAXLEN ~ max_len`, or `MAXLEN = max_len`
