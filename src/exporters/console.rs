@@ -109,6 +109,12 @@ impl Console<io::Stderr> {
 }
 
 impl<W: Write + Send + 'static> Console<W> {
+    /// The exporter's name, as shown in `Health` (what [`Exporter::name`]
+    /// returns, callable without naming the event type).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// A console exporter writing one line per event to `out`.
     pub fn new(out: W) -> Self {
         Console {

@@ -130,6 +130,12 @@ pub struct JsonLinesBuilder {
 }
 
 impl JsonLines {
+    /// The exporter's name, as shown in `Health` (what [`Exporter::name`]
+    /// returns, callable without naming the event type).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Creates (or truncates) the file at `path` and returns an exporter
     /// writing to it with default settings and no rotation.
     ///

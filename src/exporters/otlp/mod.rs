@@ -178,6 +178,12 @@ enum Signal {
 }
 
 impl OtlpExporter {
+    /// The exporter's name, as shown in `Health` (what [`Exporter::name`]
+    /// returns, callable without naming the event type).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// A builder for an exporter posting to `endpoint` (the receiver's base
     /// URL, such as `http://localhost:4318`; `/v1/logs` and `/v1/traces` are
     /// appended).
@@ -188,7 +194,6 @@ impl OtlpExporter {
     /// use std::time::Duration;
     /// use ringtel::exporters::otlp::OtlpExporter;
     /// use ringtel::pipeline::Names;
-    /// use ringtel::Exporter;
     ///
     /// let exporter = OtlpExporter::builder("http://localhost:4318")
     ///     .names(Arc::new(Names::new()))
@@ -197,7 +202,7 @@ impl OtlpExporter {
     ///     .timeout(Duration::from_millis(1500))
     ///     .name("collector")
     ///     .build()?;
-    /// assert_eq!(Exporter::<ringtel::PipelineEvent>::name(&exporter), "collector");
+    /// assert_eq!(exporter.name(), "collector");
     /// assert_eq!(exporter.logs_url(), "http://localhost:4318/v1/logs");
     /// # Ok::<(), ringtel::exporters::otlp::OtlpConfigError>(())
     /// ```

@@ -131,6 +131,12 @@ pub struct RedisStreamsBuilder {
 }
 
 impl RedisStreams {
+    /// The exporter's name, as shown in `Health` (what [`Exporter::name`]
+    /// returns, callable without naming the event type).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// A builder for an exporter to the server at `url`
     /// (`redis://[user:password@]host[:port][/db]`), every other setting at
     /// its default.
