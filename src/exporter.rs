@@ -36,6 +36,11 @@ pub trait Exporter<E>: Send + 'static {
 
     /// Exports one batch, in emit order.
     ///
+    /// An exporter that wraps another (a filter, a fan-out) should implement
+    /// [`export_taken`](Exporter::export_taken) as well and pass the time on,
+    /// or the inner exporter stamps events that carry no time with its own
+    /// clock reading instead of the telemetry's.
+    ///
     /// # Errors
     /// Any failure to hand the batch on; the whole batch counts as failed for
     /// this exporter.

@@ -364,9 +364,9 @@ fn console_summary_is_periodic_and_final() {
         lines,
         [
             "2.000 run=5 summary events=5 (+5) row_created=4 progress=1 | processed=4 succeeded=3 failed=1 \
-             quarantined=0 rows_per_second=2",
+             quarantined=0 rows_per_second=2.0",
             "3.000 run=5 summary events=6 (+1) row_created=5 progress=1 | processed=4 succeeded=3 failed=1 \
-             quarantined=0 rows_per_second=2",
+             quarantined=0 rows_per_second=2.0",
         ]
     );
 }

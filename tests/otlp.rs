@@ -414,7 +414,7 @@ fn gzip_requests_decode_to_the_same_records() {
         (stats.batches, stats.log_records, stats.spans, stats.requests),
         (1, events.len() as u64, spans as u64, 2)
     );
-    Exporter::<PipelineEvent>::close(&mut exporter).unwrap();
+    exporter.close();
     let err = exporter.export(&events).unwrap_err();
     assert_eq!(err.to_string(), "export error: otlp exporter is closed");
 

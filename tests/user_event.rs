@@ -202,6 +202,7 @@ fn otlp_receiver_decodes_exact_attribute_types() {
     // oneof: a string stays a string, an int an int, a double a double.
     assert_eq!(attrs["id"], u64::MAX.to_string(), "a u64 above i64::MAX is its exact decimal string");
     assert_eq!(attrs["delta"], i64::MIN);
+    assert!(attrs["price"].is_f64(), "a double, not an integer: {}", attrs["price"]);
     assert_eq!(attrs["price"].as_f64().unwrap().to_bits(), (0.1f64 + 0.2).to_bits());
     assert_eq!(attrs["filled"], true);
     assert_eq!(attrs["venue"], NASTY);
@@ -254,4 +255,106 @@ fn redis_stream_reads_back_equal_with_xrange() {
             ]
         );
     }
+}
+
+/// A user event with a message, a field named like an envelope key, and a
+/// span shape: a job that ran for a while.
+#[derive(Debug, Clone, Serialize)]
+struct JobDone {
+    /// Collides with the envelope's `event` key.
+    event: &'static str,
+    rows: u64,
+    #[serde(skip)]
+    message: &'static str,
+    #[serde(skip)]
+    at: u64,
+}
+
+impl Event for JobDone {
+    fn granularity(&self) -> Granularity {
+        Granularity::Lifecycle
+    }
+    fn timestamp(&self) -> Option<Timestamp> {
+        Some(Timestamp::from_nanos(self.at))
+    }
+    fn message(&self) -> Option<&str> {
+        Some(self.message)
+    }
+    fn shape(&self) -> ringtel::encoding::Shape<'_> {
+        ringtel::encoding::Shape::Span(ringtel::encoding::SpanRecord {
+            name: "job",
+            detail: Some(ringtel::encoding::FieldValue::Str(self.event)),
+            kind: ringtel::encoding::SpanKind::Internal,
+            duration_ns: 2_000,
+            status: ringtel::encoding::SpanStatus::Error(ringtel::encoding::FieldValue::Str("boom")),
+            id: SpanId([5; 8]),
+            parent: None,
+        })
+    }
+    fn fields(&self, out: &mut dyn FieldVisitor) {
+        serde_fields(self, out)
+    }
+}
+
+fn job(message: &'static str) -> JobDone {
+    JobDone { event: "nightly", rows: 7, message, at: 10_000 }
+}
+
+#[test]
+fn a_message_and_a_reserved_field_name_keep_their_places() {
+    let forged = "retry status=ok\nsecond line";
+    let mut console = Console::new(Vec::new());
+    console.export_taken(&[job(forged)], Timestamp::EPOCH).unwrap();
+    let line = String::from_utf8(console.get_ref().clone()).unwrap();
+    assert_eq!(line, "0.000 INFO JobDone: \"retry status=ok\\nsecond line\" event=nightly rows=7\n");
+
+    let path = temp_path("jobs.jsonl");
+    let mut jsonl = JsonLines::create(&path).unwrap();
+    jsonl.export_taken(&[job(forged)], Timestamp::EPOCH).unwrap();
+    jsonl.close().unwrap();
+    let text = fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count(), 1);
+    let json: Value = serde_json::from_str(text.trim_end()).unwrap();
+    assert_eq!(json["event"], "JobDone", "the envelope keeps its key");
+    assert_eq!(json["field.event"], "nightly", "the colliding field is prefixed");
+    assert_eq!(json["message"], forged);
+    assert_eq!(json["ts"], 10_000, "the event's own time wins over the batch's");
+}
+
+#[test]
+fn a_user_span_reaches_the_receiver_and_a_reused_request_holds_nothing_stale() {
+    let test = "a_user_span_reaches_the_receiver_and_a_reused_request_holds_nothing_stale";
+    let Some((_server, out, port)) = otlp_receiver(test) else { return };
+    let mut exporter = OtlpExporter::builder(format!("http://127.0.0.1:{port}")).build().unwrap();
+    // A batch of three trades, then one job (fewer events, other fields, a
+    // message, a span), then three trades again: each request must carry
+    // only its own batch's data.
+    exporter.export_taken(&trades(), Timestamp::from_nanos(TAKEN_AT)).unwrap();
+    exporter.export_taken(&[job("done")], Timestamp::from_nanos(TAKEN_AT)).unwrap();
+    exporter.export_taken(&trades()[..2], Timestamp::from_nanos(TAKEN_AT)).unwrap();
+
+    let text = fs::read_to_string(&out).unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let logs: Vec<&Value> = lines.iter().filter(|l| l["signal"] == "log").collect();
+    let spans: Vec<&Value> = lines.iter().filter(|l| l["signal"] == "span").collect();
+    assert_eq!(logs.len(), 3 + 1 + 2, "{text}");
+    let job_log = logs[3];
+    assert_eq!(job_log["body"], "done");
+    assert_eq!(job_log["event_name"], "JobDone");
+    assert_eq!(job_log["span_id"], "05".repeat(8), "the log record carries its span's id");
+    let attrs = job_log["attributes"].as_object().unwrap();
+    let keys: Vec<&str> = attrs.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["event", "field.event", "rows"], "no attribute left from the trades before");
+    assert_eq!(logs[4]["attributes"]["venue"], NASTY, "the next batch is whole again");
+    assert_eq!(logs[5]["attributes"].as_object().unwrap().len(), 8);
+    assert_eq!(spans.len(), 1, "{text}");
+    let span = spans[0];
+    assert_eq!(span["name"], "job nightly");
+    assert_eq!(span["start_time_unix_nano"], 8_000);
+    assert_eq!(span["end_time_unix_nano"], 10_000);
+    assert_eq!(span["status"]["code"], 2);
+    assert_eq!(span["status"]["message"], "boom");
+    let trace = span["trace_id"].as_str().unwrap();
+    assert_eq!(trace.len(), 32, "a span with no trace of its own still gets a valid trace id");
+    assert_ne!(trace, "0".repeat(32));
 }

@@ -58,11 +58,24 @@
 //! # Time
 //! An event that returns `None` from `timestamp` is stamped with the time the
 //! consumer took its batch from the ring (one clock read per batch, by the
-//! telemetry's clock). That costs the hot path nothing, and costs precision:
-//! the stamp is later than the emit by the time the event waited in the ring
-//! (up to the consumer's idle wait, `consumer_idle_max`, when the ring is
-//! quiet). An event that needs its emit time carries its own `Timestamp`,
-//! read from a clock at the call site.
+//! telemetry's clock), and every event of a batch gets the same stamp. That
+//! costs the hot path nothing, and costs precision: the stamp is later than
+//! the emit by the time the event waited in the ring. On a quiet ring that is
+//! at most the consumer's idle wait (`consumer_idle_max`, 5 ms by default);
+//! under load it is the queueing delay, which includes waiting while the
+//! previous batch exports. An event that needs its emit time carries its own
+//! `Timestamp`, read at the call site (for instance from a
+//! [`SystemClock`](crate::SystemClock): a vDSO `clock_gettime`, no system
+//! call).
+//!
+//! # Where the formats differ
+//! - JSON Lines and Redis write a float that is not finite as `null`; OTLP
+//!   keeps it as a double (NaN, ±inf), which protobuf can carry.
+//! - Redis `Fields` stores strings as their bare text, so the string `"42"`
+//!   and the number `42` read back alike there; JSON Lines and OTLP keep the
+//!   difference (use the Redis `Json` encoding where it matters).
+//! - OTLP integers are signed: a `u64` above `i64::MAX` (and a 128-bit
+//!   integer outside the 64-bit range) is sent as its exact decimal string.
 
 #[cfg(not(loom))]
 pub(crate) mod resolved;

@@ -8,7 +8,7 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
 use super::FieldValue;
-use crate::pipeline::{NameId, NamesView, PipelineEvent};
+use crate::pipeline::{NameId, NamesView};
 use crate::{Event, Timestamp};
 
 /// The keys every JSON Lines object starts with. A field with one of these
@@ -70,9 +70,11 @@ impl Serialize for FieldKey<'_> {
 /// A field named like an envelope key is written `field.<name>`.
 ///
 /// The line: `<secs>.<millis> <SEVERITY> [run=<id> ]<event>[: <message>] key=value…`,
-/// text written bare when unambiguous and quoted with Rust escapes otherwise,
-/// so a value can never split the line or forge a `key=value` pair;
-/// durations as durations (`duration=3ms`, the `_ns` dropped).
+/// text (names, strings, the message, nested JSON) written bare when
+/// unambiguous and quoted with Rust escapes otherwise, so a value can never
+/// split the line or forge a `key=value` pair; floats in their shortest
+/// exact form (`2.5`, `1e300`); durations as durations (`duration=3ms`, the
+/// `_ns` dropped).
 ///
 /// # Examples
 /// ```
@@ -96,7 +98,7 @@ impl Serialize for FieldKey<'_> {
 /// assert_eq!(resolved.to_string(), r#"1.500 WARN Tick symbol="A B" price=2.5"#);
 /// # Ok::<(), serde_json::Error>(())
 /// ```
-pub struct Resolved<'a, E: ?Sized = PipelineEvent> {
+pub struct Resolved<'a, E: ?Sized> {
     event: &'a E,
     names: Option<&'a NamesView<'a>>,
     taken_at: Timestamp,
@@ -181,7 +183,9 @@ pub(crate) fn resolve<'a>(names: Option<&'a NamesView<'a>>, value: FieldValue<'a
     }
 }
 
-/// A JSON number that serde_json writes as `null` when not finite.
+/// A field value as JSON: numbers exact (a float that is not finite is
+/// `null`), names resolved, nested JSON written as it is (re-encoded
+/// compactly if it holds a line break, so a JSON Lines line never splits).
 impl Serialize for Text<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match *self {
@@ -190,6 +194,12 @@ impl Serialize for Text<'_> {
             Text::Value(FieldValue::F64(x)) => serializer.serialize_f64(x),
             Text::Value(FieldValue::Bool(b)) => serializer.serialize_bool(b),
             Text::Value(FieldValue::Str(s)) | Text::Name(s) => serializer.serialize_str(s),
+            Text::Value(FieldValue::Json(raw)) if raw.contains(['\n', '\r']) => {
+                match serde_json::from_str::<serde_json::Value>(raw) {
+                    Ok(value) => value.serialize(serializer),
+                    Err(_) => serializer.serialize_str(raw),
+                }
+            }
             Text::Value(FieldValue::Json(raw)) => {
                 match serde_json::from_str::<&serde_json::value::RawValue>(raw) {
                     Ok(raw) => raw.serialize(serializer),
@@ -227,12 +237,12 @@ impl fmt::Display for Text<'_> {
         match *self {
             Text::Value(FieldValue::U64(n)) => write!(f, "{n}"),
             Text::Value(FieldValue::I64(n)) => write!(f, "{n}"),
-            Text::Value(FieldValue::F64(x)) => write!(f, "{x}"),
+            Text::Value(FieldValue::F64(x)) => write!(f, "{x:?}"),
             Text::Value(FieldValue::Bool(b)) => write!(f, "{b}"),
             Text::Value(FieldValue::Nanos(n)) => write!(f, "{:?}", Duration::from_nanos(n)),
             Text::Value(FieldValue::Str(s)) | Text::Name(s) => LineText(s).fmt(f),
-            // Compact JSON has no raw newlines; quoting keeps `=` and spaces
-            // inside strings from forging pairs.
+            // Quoting keeps line breaks, `=` and spaces inside the JSON
+            // from splitting the line or forging pairs.
             Text::Value(FieldValue::Json(raw)) => LineText(raw).fmt(f),
             Text::Value(FieldValue::Name(id)) | Text::UnknownName(id) => fmt::Display::fmt(&id, f),
         }
@@ -284,16 +294,9 @@ impl<E: Event + ?Sized> fmt::Display for Resolved<'_, E> {
         }
         LineText(self.event.name()).fmt(f)?;
         if let Some(message) = self.event.message() {
-            f.write_str(": ")?;
-            // Control characters escaped, so a message never splits the line.
-            let mut rest = message;
-            while let Some(at) = rest.find(char::is_control) {
-                f.write_str(&rest[..at])?;
-                let c = rest[at..].chars().next().unwrap_or_default();
-                write!(f, "{}", c.escape_default())?;
-                rest = &rest[at + c.len_utf8()..];
-            }
-            f.write_str(rest)?;
+            // Quoted unless bare, as any text: a message can neither split
+            // the line nor pass for a `key=value` pair.
+            write!(f, ": {}", LineText(message))?;
         }
         self.write_fields(f)
     }

@@ -23,8 +23,10 @@ use super::{FieldValue, FieldVisitor};
 /// | a newtype struct | its inner value |
 /// | a `Vec`, tuple, map, nested struct, enum variant with data, bytes, a 128-bit integer outside the 64-bit range | [`FieldValue::Json`] (compact JSON text) |
 ///
-/// A top-level value that is not a struct or map becomes one field named
-/// `value`. A value whose `Serialize` impl fails becomes a field named
+/// An enum event (a unit, newtype or struct variant at the top) gets a first
+/// field `variant` holding the variant's name, then the variant's fields; a
+/// top-level value that is not a struct, map or variant becomes one field
+/// named `value`. A value whose `Serialize` impl fails becomes a field named
 /// `encode_error` holding the error's text, so the failure shows where the
 /// data should have been instead of vanishing.
 ///
@@ -49,17 +51,32 @@ use super::{FieldValue, FieldVisitor};
 /// ```
 pub fn serde_fields<T: Serialize + ?Sized>(value: &T, out: &mut dyn FieldVisitor) {
     if let Err(err) = value.serialize(TopLevel { out: &mut *out }) {
-        out.field("encode_error", FieldValue::Str(&err.0));
+        out.field("encode_error", FieldValue::Str(err.text()));
     }
 }
 
-/// A failure inside a `Serialize` impl, or a value that is not a scalar.
+/// Why a value did not become a scalar field.
 #[derive(Debug)]
-struct Error(String);
+enum Error {
+    /// A compound value (the caller writes it as JSON instead).
+    NotScalar,
+    /// A failure inside a `Serialize` impl, or a shape `serde_fields` cannot
+    /// name fields for.
+    Custom(String),
+}
+
+impl Error {
+    fn text(&self) -> &str {
+        match self {
+            Error::NotScalar => "a compound value",
+            Error::Custom(message) => message,
+        }
+    }
+}
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.text())
     }
 }
 
@@ -67,13 +84,13 @@ impl std::error::Error for Error {}
 
 impl ser::Error for Error {
     fn custom<M: fmt::Display>(msg: M) -> Self {
-        Error(msg.to_string())
+        Error::Custom(msg.to_string())
     }
 }
 
-/// The marker error [`Scalar`] returns for a compound value.
+/// The error [`Scalar`] returns for a compound value.
 fn not_scalar() -> Error {
-    Error(String::new())
+    Error::NotScalar
 }
 
 thread_local! {
@@ -85,12 +102,19 @@ thread_local! {
 fn visit_value<T: Serialize + ?Sized>(out: &mut dyn FieldVisitor, key: &str, value: &T) -> Result<(), Error> {
     match value.serialize(Scalar { out: &mut *out, key }) {
         Ok(()) => Ok(()),
-        Err(err) if !err.0.is_empty() => Err(err),
-        Err(_) => JSON.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut buffer) => visit_json(out, key, value, &mut buffer),
-            // Re-entered from inside a visitor: a buffer of its own.
-            Err(_) => visit_json(out, key, value, &mut Vec::new()),
-        }),
+        Err(Error::NotScalar) => {
+            let reused = JSON.try_with(|cell| match cell.try_borrow_mut() {
+                Ok(mut buffer) => Some(visit_json(out, key, value, &mut buffer)),
+                Err(_) => None,
+            });
+            match reused {
+                Ok(Some(result)) => result,
+                // Re-entered from inside a visitor, or the thread is being
+                // torn down: a buffer of its own.
+                _ => visit_json(out, key, value, &mut Vec::new()),
+            }
+        }
+        Err(err) => Err(err),
     }
 }
 
@@ -101,9 +125,9 @@ fn visit_json<T: Serialize + ?Sized>(
     buffer: &mut Vec<u8>,
 ) -> Result<(), Error> {
     buffer.clear();
-    serde_json::to_writer(&mut *buffer, value).map_err(|e| Error(e.to_string()))?;
+    serde_json::to_writer(&mut *buffer, value).map_err(|e| Error::Custom(e.to_string()))?;
     // serde_json writes UTF-8 only.
-    let text = std::str::from_utf8(buffer).map_err(|e| Error(e.to_string()))?;
+    let text = std::str::from_utf8(buffer).map_err(|e| Error::Custom(e.to_string()))?;
     out.field(key, FieldValue::Json(text));
     Ok(())
 }
@@ -174,8 +198,9 @@ impl<'o> ser::Serializer for TopLevel<'o> {
         self,
         _name: &'static str,
         _index: u32,
-        _variant: &'static str,
+        variant: &'static str,
     ) -> Result<(), Error> {
+        self.out.field("variant", FieldValue::Str(variant));
         Ok(())
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
@@ -189,23 +214,24 @@ impl<'o> ser::Serializer for TopLevel<'o> {
         self,
         _name: &'static str,
         _index: u32,
-        _variant: &'static str,
+        variant: &'static str,
         value: &T,
     ) -> Result<(), Error> {
+        self.out.field("variant", FieldValue::Str(variant));
         value.serialize(self)
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, Error> {
-        Err(Error("serde_fields: a sequence has no field names; wrap it in a struct".to_owned()))
+        Err(Error::Custom("serde_fields: a sequence has no field names; wrap it in a struct".to_owned()))
     }
     fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, Error> {
-        Err(Error("serde_fields: a tuple has no field names; wrap it in a struct".to_owned()))
+        Err(Error::Custom("serde_fields: a tuple has no field names; wrap it in a struct".to_owned()))
     }
     fn serialize_tuple_struct(
         self,
         _name: &'static str,
         _len: usize,
     ) -> Result<Self::SerializeTupleStruct, Error> {
-        Err(Error("serde_fields: a tuple struct has no field names; use named fields".to_owned()))
+        Err(Error::Custom("serde_fields: a tuple struct has no field names; use named fields".to_owned()))
     }
     fn serialize_tuple_variant(
         self,
@@ -214,7 +240,7 @@ impl<'o> ser::Serializer for TopLevel<'o> {
         _variant: &'static str,
         _len: usize,
     ) -> Result<Self::SerializeTupleVariant, Error> {
-        Err(Error("serde_fields: a tuple variant has no field names; use named fields".to_owned()))
+        Err(Error::Custom("serde_fields: a tuple variant has no field names; use named fields".to_owned()))
     }
     fn serialize_map(self, _len: Option<usize>) -> Result<Fields<'o>, Error> {
         Ok(Fields { out: self.out, key: String::new() })
@@ -226,9 +252,10 @@ impl<'o> ser::Serializer for TopLevel<'o> {
         self,
         _name: &'static str,
         _index: u32,
-        _variant: &'static str,
+        variant: &'static str,
         _len: usize,
     ) -> Result<Fields<'o>, Error> {
+        self.out.field("variant", FieldValue::Str(variant));
         Ok(Fields { out: self.out, key: String::new() })
     }
 }
@@ -279,13 +306,13 @@ macro_rules! key_as_text {
     ($($method:ident($ty:ty)),* $(,)?) => {$(
         fn $method(self, v: $ty) -> Result<(), Error> {
             use std::fmt::Write;
-            write!(self.0, "{v}").map_err(|e| Error(e.to_string()))
+            write!(self.0, "{v}").map_err(|e| Error::Custom(e.to_string()))
         }
     )*};
 }
 
 fn key_error() -> Error {
-    Error("serde_fields: a map key must be a string, a number, a bool or a char".to_owned())
+    Error::Custom("serde_fields: a map key must be a string, a number, a bool or a char".to_owned())
 }
 
 impl ser::Serializer for MapKey<'_> {
@@ -550,5 +577,135 @@ impl ser::Serializer for Scalar<'_, '_> {
         _len: usize,
     ) -> Result<Self::SerializeStructVariant, Error> {
         Err(not_scalar())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde::Serialize;
+
+    use super::*;
+
+    /// The fields of `value`, as `key=value` with the value's Debug.
+    fn fields_of<T: Serialize + ?Sized>(value: &T) -> Vec<String> {
+        let mut seen = Vec::new();
+        serde_fields(value, &mut |key: &str, value: FieldValue<'_>| seen.push(format!("{key}={value:?}")));
+        seen
+    }
+
+    #[derive(serde::Serialize)]
+    struct Inner {
+        a: u8,
+    }
+
+    #[derive(serde::Serialize)]
+    enum Ev {
+        Ping,
+        Moved { x: i32, y: i32 },
+        Wrapped(Inner),
+    }
+
+    #[test]
+    fn options_nested_values_and_128_bit_integers() {
+        #[derive(serde::Serialize)]
+        struct S {
+            some: Option<u32>,
+            none: Option<u32>,
+            nested: Inner,
+            list: Vec<u8>,
+            big: u128,
+            small: i128,
+            unit: (),
+            c: char,
+            f: f32,
+        }
+        let s = S {
+            some: Some(3),
+            none: None,
+            nested: Inner { a: 1 },
+            list: vec![1, 2],
+            big: u128::MAX,
+            small: -5,
+            unit: (),
+            c: 'é',
+            f: 0.5,
+        };
+        assert_eq!(
+            fields_of(&s),
+            [
+                "some=U64(3)",
+                r#"nested=Json("{\"a\":1}")"#,
+                r#"list=Json("[1,2]")"#,
+                r#"big=Json("340282366920938463463374607431768211455")"#,
+                "small=I64(-5)",
+                r#"c=Str("é")"#,
+                "f=F64(0.5)",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_enum_event_names_its_variant() {
+        assert_eq!(fields_of(&Ev::Ping), [r#"variant=Str("Ping")"#]);
+        assert_eq!(
+            fields_of(&Ev::Moved { x: 1, y: -2 }),
+            [r#"variant=Str("Moved")"#, "x=I64(1)", "y=I64(-2)"]
+        );
+        assert_eq!(fields_of(&Ev::Wrapped(Inner { a: 7 })), [r#"variant=Str("Wrapped")"#, "a=U64(7)"]);
+    }
+
+    #[test]
+    fn maps_give_their_keys_as_text() {
+        let map: BTreeMap<u32, &str> = [(2, "b"), (1, "a")].into_iter().collect();
+        assert_eq!(fields_of(&map), [r#"1=Str("a")"#, r#"2=Str("b")"#]);
+        let bad: BTreeMap<Vec<u8>, u8> = [(vec![1], 1)].into_iter().collect();
+        assert_eq!(
+            fields_of(&bad),
+            [r#"encode_error=Str("serde_fields: a map key must be a string, a number, a bool or a char")"#]
+        );
+    }
+
+    #[test]
+    fn a_top_level_scalar_is_one_field_and_a_sequence_is_an_error() {
+        assert_eq!(fields_of(&42u8), ["value=U64(42)"]);
+        let fields = fields_of(&[1, 2]);
+        assert_eq!(fields.len(), 1);
+        assert!(fields[0].starts_with("encode_error="), "{fields:?}");
+    }
+
+    #[test]
+    fn a_failing_serialize_impl_is_reported_not_dropped() {
+        struct Fails;
+        impl Serialize for Fails {
+            fn serialize<S: ser::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(ser::Error::custom(""))
+            }
+        }
+        #[derive(serde::Serialize)]
+        struct Holder {
+            ok: u8,
+            bad: Fails,
+        }
+        // Even an empty message is an error, not a compound value.
+        assert_eq!(fields_of(&Holder { ok: 1, bad: Fails }), ["ok=U64(1)", r#"encode_error=Str("")"#]);
+    }
+
+    #[test]
+    fn a_visitor_may_call_serde_fields_again() {
+        #[derive(serde::Serialize)]
+        struct Outer {
+            list: Vec<u8>,
+        }
+        let mut seen = Vec::new();
+        serde_fields(&Outer { list: vec![1] }, &mut |key: &str, value: FieldValue<'_>| {
+            // Re-entered while the per-thread buffer holds `list`'s JSON.
+            serde_fields(&Outer { list: vec![2] }, &mut |k: &str, v: FieldValue<'_>| {
+                seen.push(format!("{k}={v:?}"));
+            });
+            seen.push(format!("{key}={value:?}"));
+        });
+        assert_eq!(seen, [r#"list=Json("[2]")"#, r#"list=Json("[1]")"#]);
     }
 }

@@ -67,7 +67,7 @@ pub struct Console<W = io::Stderr> {
 }
 
 /// The most distinct event names a summary counts one by one; the rest are
-/// counted together as `other`, so the summary stays bounded (C13).
+/// counted together as `(other names)`, so the summary stays bounded (C13).
 pub const MAX_SUMMARY_NAMES: usize = 64;
 
 /// The event name whose latest fields a summary line shows.
@@ -297,7 +297,8 @@ impl fmt::Display for SummaryLine<'_> {
             write!(f, " {}={n}", LineText(name))?;
         }
         if s.other > 0 {
-            write!(f, " other={}", s.other)?;
+            // Parenthesised: no event name can be mistaken for it.
+            write!(f, " (other names)={}", s.other)?;
         }
         if !s.progress.is_empty() {
             write!(f, " |{}", s.progress)?;

@@ -3,13 +3,15 @@
 //! record per event, and one span per event whose shape is a span.
 //!
 //! Requests are reused across batches: log records, spans, attributes and
-//! their strings are overwritten in place, so a steady stream of events of
-//! one shape allocates nothing per event (what is overwritten with a value of
-//! another type, and nested JSON values, allocate).
+//! their strings are overwritten in place, and what a smaller batch or a
+//! shorter event does not use goes to spare pools that later batches take
+//! from, so steady state allocates nothing per event whatever the mix of
+//! batch sizes and event shapes (nested JSON values allocate).
 //!
-//! Attribute keys are the JSON Lines keys (see [`Resolved`]) without `ts`,
-//! `severity` and `message`, which have fields of their own in a log record;
-//! a unit test holds the two in step.
+//! Attribute keys are `event`, `run` (if any) and the event's fields, under
+//! their JSON Lines keys (see [`Resolved`]); the envelope's `ts`, `severity`,
+//! `message`, `trace_id` and `span_id` go to the log record's own fields. A
+//! unit test holds the two in step.
 
 use std::fmt::{self, Write as _};
 
@@ -54,39 +56,90 @@ fn set_bytes(dst: &mut Vec<u8>, bytes: &[u8]) {
     dst.extend_from_slice(bytes);
 }
 
-/// Sets `slot` to a string value with `value`'s text, reusing the string it
-/// holds if it holds one.
-fn set_string_value(slot: &mut Option<any_value::Value>, value: impl fmt::Display) {
-    match slot {
-        Some(any_value::Value::StringValue(s)) => set_text(s, value),
-        _ => *slot = Some(any_value::Value::StringValue(value.to_string())),
-    }
+/// What reused requests do not use right now, kept for later batches.
+#[derive(Debug, Clone, Default)]
+struct Spares {
+    records: Vec<LogRecord>,
+    spans: Vec<Span>,
+    attributes: Vec<KeyValue>,
+    strings: Vec<String>,
 }
 
-/// An unsigned integer: an OTLP integer (signed) when it fits, else its
-/// exact decimal string: clamping would silently change the value.
-fn set_unsigned(slot: &mut Option<any_value::Value>, n: u64) {
-    match i64::try_from(n) {
-        Ok(n) => *slot = Some(any_value::Value::IntValue(n)),
-        Err(_) => set_string_value(slot, n),
-    }
-}
-
-/// Writes one field value into `slot`, with its type kept.
-fn set_value(slot: &mut Option<any_value::Value>, value: Text<'_>) {
-    match value {
-        Text::Value(FieldValue::U64(n) | FieldValue::Nanos(n)) => set_unsigned(slot, n),
-        Text::Value(FieldValue::I64(n)) => *slot = Some(any_value::Value::IntValue(n)),
-        Text::Value(FieldValue::F64(x)) => *slot = Some(any_value::Value::DoubleValue(x)),
-        Text::Value(FieldValue::Bool(b)) => *slot = Some(any_value::Value::BoolValue(b)),
-        Text::Value(FieldValue::Str(s)) | Text::Name(s) => set_string_value(slot, s),
-        Text::Value(FieldValue::Name(id)) | Text::UnknownName(id) => set_string_value(slot, id),
-        Text::Value(FieldValue::Json(raw)) => {
-            *slot = match serde_json::from_str::<serde_json::Value>(raw) {
-                Ok(json) => json_value(&json),
-                Err(_) => Some(any_value::Value::StringValue(raw.to_owned())),
+impl Spares {
+    /// Sets `slot` to a string value with `value`'s text, reusing the string
+    /// it holds, or a spare one.
+    fn set_string(&mut self, slot: &mut Option<any_value::Value>, value: impl fmt::Display) {
+        match slot {
+            Some(any_value::Value::StringValue(s)) => set_text(s, value),
+            _ => {
+                let mut s = self.strings.pop().unwrap_or_default();
+                set_text(&mut s, value);
+                *slot = Some(any_value::Value::StringValue(s));
             }
         }
+    }
+
+    /// Sets `slot` to a value that is not a string, keeping the string it
+    /// held (if any) for later.
+    fn set_other(&mut self, slot: &mut Option<any_value::Value>, value: any_value::Value) {
+        if let Some(any_value::Value::StringValue(s)) = slot.replace(value) {
+            self.strings.push(s);
+        }
+    }
+
+    /// An unsigned integer: an OTLP integer (signed) when it fits, else its
+    /// exact decimal string: clamping would silently change the value.
+    fn set_unsigned(&mut self, slot: &mut Option<any_value::Value>, n: u64) {
+        match i64::try_from(n) {
+            Ok(n) => self.set_other(slot, any_value::Value::IntValue(n)),
+            Err(_) => self.set_string(slot, n),
+        }
+    }
+
+    /// Writes one field value into `slot`, with its type kept.
+    fn set_value(&mut self, slot: &mut Option<any_value::Value>, value: Text<'_>) {
+        match value {
+            Text::Value(FieldValue::U64(n) | FieldValue::Nanos(n)) => self.set_unsigned(slot, n),
+            Text::Value(FieldValue::I64(n)) => self.set_other(slot, any_value::Value::IntValue(n)),
+            Text::Value(FieldValue::F64(x)) => self.set_other(slot, any_value::Value::DoubleValue(x)),
+            Text::Value(FieldValue::Bool(b)) => self.set_other(slot, any_value::Value::BoolValue(b)),
+            Text::Value(FieldValue::Str(s)) | Text::Name(s) => self.set_string(slot, s),
+            Text::Value(FieldValue::Name(id)) | Text::UnknownName(id) => self.set_string(slot, id),
+            // A bare integer (a 128-bit one outside the 64-bit range, say)
+            // stays exact as its decimal string.
+            Text::Value(FieldValue::Json(raw)) if is_integer(raw) => match raw.parse::<i64>() {
+                Ok(n) => self.set_other(slot, any_value::Value::IntValue(n)),
+                Err(_) => self.set_string(slot, raw),
+            },
+            Text::Value(FieldValue::Json(raw)) => match serde_json::from_str::<serde_json::Value>(raw) {
+                Ok(json) => match json_value(&json) {
+                    Some(value) => self.set_other(slot, value),
+                    None => {
+                        if let Some(any_value::Value::StringValue(s)) = slot.take() {
+                            self.strings.push(s);
+                        }
+                    }
+                },
+                Err(_) => self.set_string(slot, raw),
+            },
+        }
+    }
+}
+
+/// Whether `raw` is a JSON integer: an optional minus and digits only.
+fn is_integer(raw: &str) -> bool {
+    let digits = raw.strip_prefix('-').unwrap_or(raw);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Makes `items` exactly `len` long: surplus items go to `spare`, missing
+/// ones come from it (or are new).
+fn fit<T: Default>(items: &mut Vec<T>, len: usize, spare: &mut Vec<T>) {
+    if items.len() > len {
+        spare.extend(items.drain(len..));
+    }
+    while items.len() < len {
+        items.push(spare.pop().unwrap_or_default());
     }
 }
 
@@ -124,35 +177,40 @@ fn json_value(json: &serde_json::Value) -> Option<any_value::Value> {
 /// Overwrites a list of attributes in place, one slot after another.
 struct Attributes<'v> {
     attrs: &'v mut Vec<KeyValue>,
+    spares: &'v mut Spares,
     used: usize,
 }
 
 impl<'v> Attributes<'v> {
-    fn new(attrs: &'v mut Vec<KeyValue>) -> Self {
-        Attributes { attrs, used: 0 }
+    fn new(attrs: &'v mut Vec<KeyValue>, spares: &'v mut Spares) -> Self {
+        Attributes { attrs, spares, used: 0 }
     }
 
     fn push(&mut self, key: impl fmt::Display, value: Text<'_>) {
         if self.used == self.attrs.len() {
-            self.attrs.push(KeyValue::default());
+            self.attrs.push(self.spares.attributes.pop().unwrap_or_default());
         }
         let kv = &mut self.attrs[self.used];
         self.used += 1;
         set_text(&mut kv.key, key);
-        set_value(&mut kv.value.get_or_insert_with(AnyValue::default).value, value);
+        self.spares.set_value(&mut kv.value.get_or_insert_with(AnyValue::default).value, value);
     }
 
-    /// Drops the slots this event did not use.
+    /// Keeps the slots this event did not use for later.
     fn finish(self) {
-        self.attrs.truncate(self.used);
+        self.spares.attributes.extend(self.attrs.drain(self.used..));
     }
 }
 
 /// The event's attributes: `event` (its name), `run` (if it has one), then
 /// its fields under their JSON Lines keys, types kept.
-fn write_attributes<E: Event + ?Sized>(resolved: &Resolved<'_, E>, attrs: &mut Vec<KeyValue>) {
+fn write_attributes<E: Event + ?Sized>(
+    resolved: &Resolved<'_, E>,
+    attrs: &mut Vec<KeyValue>,
+    spares: &mut Spares,
+) {
     let event = resolved.event();
-    let mut out = Attributes::new(attrs);
+    let mut out = Attributes::new(attrs, spares);
     out.push("event", Text::Value(FieldValue::Str(event.name())));
     if let Some(run) = event.correlation().run {
         out.push("run", Text::Value(FieldValue::U64(run)));
@@ -161,10 +219,32 @@ fn write_attributes<E: Event + ?Sized>(resolved: &Resolved<'_, E>, attrs: &mut V
     out.finish();
 }
 
-/// The trace id of an event: its own, or derived from its run.
+/// The trace id of an event: its own, or derived from its run; an all-zero
+/// id (invalid in W3C trace context) counts as none.
 fn event_trace_id<E: Event + ?Sized>(event: &E) -> Option<[u8; 16]> {
     let ids = event.correlation();
-    ids.trace_id.or_else(|| ids.run.map(run_trace_id)).map(|t| t.0)
+    let own = ids.trace_id.filter(|t| t.0 != [0; 16]);
+    own.or_else(|| ids.run.map(run_trace_id)).map(|t| t.0)
+}
+
+/// The span id a log record carries: the event's own, or its span's; an
+/// all-zero id counts as none.
+fn event_span_id<E: Event + ?Sized>(event: &E) -> Option<[u8; 8]> {
+    let own = event.correlation().span_id.filter(|s| s.0 != [0; 8]);
+    own.or(match event.shape() {
+        Shape::Span(span) => Some(span.id),
+        Shape::Log => None,
+    })
+    .map(|s| s.0)
+}
+
+/// The trace id of a span with no trace of its own and no run: `ringtel\0`
+/// and its span id, so it is valid and stands as a trace of its own.
+fn lone_trace_id(span: [u8; 8]) -> [u8; 16] {
+    let mut id = [0; 16];
+    id[..8].copy_from_slice(b"ringtel\0");
+    id[8..].copy_from_slice(&span);
+    id
 }
 
 /// A span's display name: `<name>` or `<name> <detail>`.
@@ -210,6 +290,7 @@ fn span_kind(kind: SpanKind) -> i32 {
 pub(super) struct Encoder {
     logs: ExportLogsServiceRequest,
     traces: ExportTraceServiceRequest,
+    spares: Spares,
 }
 
 impl Encoder {
@@ -236,6 +317,7 @@ impl Encoder {
                     ..Default::default()
                 }],
             },
+            spares: Spares::default(),
         }
     }
 
@@ -260,8 +342,8 @@ impl Encoder {
         observed_ns: u64,
     ) -> &ExportLogsServiceRequest {
         let records = &mut self.logs.resource_logs[0].scope_logs[0].log_records;
-        records.truncate(batch.len());
-        records.resize_with(batch.len(), LogRecord::default);
+        let spares = &mut self.spares;
+        fit(records, batch.len(), &mut spares.records);
         for (record, event) in records.iter_mut().zip(batch) {
             let resolved = Resolved::new(event, names, taken_at);
             let severity = event.severity();
@@ -271,17 +353,13 @@ impl Encoder {
             set_text(&mut record.severity_text, severity);
             let body = &mut record.body.get_or_insert_with(AnyValue::default).value;
             match event.message() {
-                Some(message) => set_string_value(body, message),
-                None => set_string_value(body, resolved),
+                Some(message) => spares.set_string(body, message),
+                None => spares.set_string(body, resolved),
             }
-            write_attributes(&resolved, &mut record.attributes);
+            write_attributes(&resolved, &mut record.attributes, spares);
             record.flags = TRACE_FLAGS_SAMPLED;
             set_bytes(&mut record.trace_id, event_trace_id(event).as_ref().map_or(&[][..], |t| &t[..]));
-            let span_id = event.correlation().span_id.or(match event.shape() {
-                Shape::Span(span) => Some(span.id),
-                Shape::Log => None,
-            });
-            set_bytes(&mut record.span_id, span_id.as_ref().map_or(&[][..], |s| &s.0[..]));
+            set_bytes(&mut record.span_id, event_span_id(event).as_ref().map_or(&[][..], |s| &s[..]));
             set_text(&mut record.event_name, event.name());
         }
         &self.logs
@@ -296,17 +374,19 @@ impl Encoder {
         taken_at: Timestamp,
     ) -> Option<&ExportTraceServiceRequest> {
         let spans = &mut self.traces.resource_spans[0].scope_spans[0].spans;
+        let spares = &mut self.spares;
         let mut used = 0;
         for event in batch {
             let Shape::Span(record) = event.shape() else { continue };
             if used == spans.len() {
-                spans.push(Span::default());
+                spans.push(spares.spans.pop().unwrap_or_default());
             }
             let span = &mut spans[used];
             used += 1;
             let resolved = Resolved::new(event, names, taken_at);
             let end = resolved.time().as_nanos();
-            set_bytes(&mut span.trace_id, event_trace_id(event).as_ref().map_or(&[][..], |t| &t[..]));
+            let trace = event_trace_id(event).unwrap_or_else(|| lone_trace_id(record.id.0));
+            set_bytes(&mut span.trace_id, &trace);
             set_bytes(&mut span.span_id, &record.id.0);
             set_bytes(&mut span.parent_span_id, record.parent.as_ref().map_or(&[][..], |p| &p.0[..]));
             span.flags = TRACE_FLAGS_SAMPLED;
@@ -314,7 +394,7 @@ impl Encoder {
             span.kind = span_kind(record.kind);
             span.start_time_unix_nano = end.saturating_sub(record.duration_ns);
             span.end_time_unix_nano = end;
-            write_attributes(&resolved, &mut span.attributes);
+            write_attributes(&resolved, &mut span.attributes, spares);
             let status = span.status.get_or_insert_with(Status::default);
             match record.status {
                 SpanStatus::Unset => {
@@ -331,7 +411,7 @@ impl Encoder {
                 }
             }
         }
-        spans.truncate(used);
+        spares.spans.extend(spans.drain(used..));
         if used == 0 {
             None
         } else {
@@ -356,7 +436,7 @@ mod tests {
 
     fn attributes(event: &PipelineEvent, names: &NamesView<'_>) -> Vec<KeyValue> {
         let mut attrs = Vec::new();
-        write_attributes(&Resolved::new(event, Some(names), event.at()), &mut attrs);
+        write_attributes(&Resolved::new(event, Some(names), event.at()), &mut attrs, &mut Spares::default());
         attrs
     }
 

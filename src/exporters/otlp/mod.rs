@@ -210,6 +210,14 @@ impl OtlpExporter {
         OtlpBuilder::new(endpoint.into())
     }
 
+    /// Closes the exporter (what [`Exporter::close`] does, callable without
+    /// naming the event type): later batches fail. The HTTP connection pool
+    /// is released when the exporter drops. Nothing is buffered, so there is
+    /// nothing to flush.
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
     /// The URL log records are posted to.
     pub fn logs_url(&self) -> &str {
         &self.logs_url
@@ -338,10 +346,9 @@ impl<E: Event> Exporter<E> for OtlpExporter {
         Ok(())
     }
 
-    /// Closes the exporter; later batches fail. The HTTP connection pool is
-    /// released when the exporter drops.
+    /// Closes the exporter; later batches fail.
     fn close(&mut self) -> Result<(), ExportError> {
-        self.closed = true;
+        OtlpExporter::close(self);
         Ok(())
     }
 }

@@ -167,6 +167,13 @@ impl RedisStreams {
         }
     }
 
+    /// Drops the connection (what [`Exporter::close`] does, callable without
+    /// naming the event type). Nothing is buffered, so there is nothing to
+    /// flush.
+    pub fn close(&mut self) {
+        self.connector.disconnect();
+    }
+
     /// The stream key written to.
     pub fn stream(&self) -> &str {
         &self.stream
@@ -348,7 +355,7 @@ impl<E: Event> Exporter<E> for RedisStreams {
 
     /// Drops the connection.
     fn close(&mut self) -> Result<(), ExportError> {
-        self.connector.disconnect();
+        RedisStreams::close(self);
         Ok(())
     }
 }
