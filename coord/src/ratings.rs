@@ -535,6 +535,14 @@ mod tests {
     }
 
     #[test]
+    fn unknown_ratings_are_errors_not_ignored() {
+        assert_eq!(" Good ".parse::<Rating>(), Ok(Rating::Good));
+        for bad in ["", "neutral", "5", "goodish"] {
+            assert_eq!(bad.parse::<Rating>(), Err(ParseRatingError { value: bad.to_owned() }));
+        }
+    }
+
+    #[test]
     fn bad_settings_are_named() {
         let err = Ratings::builder("redis://127.0.0.1:1", "a:b").build().unwrap_err();
         assert!(matches!(err, ConfigError::Invalid(ref v) if v.field == "namespace"));
