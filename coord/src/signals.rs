@@ -216,8 +216,9 @@ pub enum SignalWait {
 /// Sends, checks and waits for signals as one agent.
 ///
 /// Holds two connections, made on first use: one for commands and one for
-/// the blocking reads of [`wait`](Signals::wait). Not `Sync`: give each
-/// thread its own handle (each then has its own cursors).
+/// the blocking reads of [`wait`](Signals::wait). Every method takes
+/// `&mut self`: give each thread its own handle (each then has its own
+/// cursors).
 ///
 /// # Examples
 /// Building does not connect:
