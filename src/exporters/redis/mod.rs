@@ -4,9 +4,13 @@
 //! - [`RedisStreams`]: an exporter; each batch is one pipelined round trip
 //!   of `XADD <stream> MAXLEN ~ N * <fields>`, fields as in JSON Lines.
 //! - [`HeartbeatPublisher`]: a thread of its own writing the consumer's
-//!   exact last beat, pid, host and publish time to a key with a TTL.
-//! - [`HeartbeatReader`]: reads that key back as a [`Liveness`]: alive,
-//!   stale (with the exact age and why), or missing — never a bare `bool`.
+//!   exact last beat, pid, host and publish time to a key with a TTL, and
+//!   the key to an index; a graceful stop writes a final "stopped" record.
+//! - [`HeartbeatReader`]: reads that key (or every key in the index) back
+//!   as a [`Liveness`]: alive, stale (with the age and why), stopped, or
+//!   missing — never a bare `bool`. Ages are measured on the Redis
+//!   server's clock (from the key's remaining TTL), never by comparing two
+//!   hosts' clocks.
 //!
 //! Connections are made lazily with a connect timeout, read and write
 //! timeouts are always set, every round trip has one deadline, and a failed
@@ -23,12 +27,12 @@ mod streams;
 pub use connection::{DEFAULT_REDIS_CONNECT_TIMEOUT, DEFAULT_REDIS_IO_TIMEOUT};
 pub use error::{HeartbeatError, HeartbeatStartError, RedisConfigError};
 pub use heartbeat::{
-    HeartbeatReader, HeartbeatReaderBuilder, HeartbeatRecord, Liveness, StaleCause, DEFAULT_HEARTBEAT_KEY,
-    DEFAULT_HEARTBEAT_STALE_AFTER,
+    AgentLiveness, HeartbeatReader, HeartbeatReaderBuilder, HeartbeatRecord, Liveness, StaleCause,
+    DEFAULT_HEARTBEAT_INDEX, DEFAULT_HEARTBEAT_KEY, DEFAULT_HEARTBEAT_STALE_AFTER,
 };
 pub use publisher::{
-    HeartbeatPublisher, HeartbeatPublisherBuilder, HeartbeatStats, DEFAULT_HEARTBEAT_INTERVAL,
-    DEFAULT_HEARTBEAT_TTL, HEARTBEAT_THREAD_NAME,
+    HeartbeatPublisher, HeartbeatPublisherBuilder, HeartbeatStats, DEFAULT_HEARTBEAT_FORGET_AFTER,
+    DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_STOPPED_TTL, DEFAULT_HEARTBEAT_TTL, HEARTBEAT_THREAD_NAME,
 };
 pub use streams::{
     RedisStreams, RedisStreamsBuilder, StreamEncoding, DEFAULT_REDIS_JSON_FIELD, DEFAULT_REDIS_STREAM,

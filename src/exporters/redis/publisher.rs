@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::connection::{ConnectionSettings, Connector};
 use super::error::{HeartbeatError, HeartbeatStartError, RedisConfigError};
-use super::heartbeat::HeartbeatRecord;
+use super::heartbeat::{HeartbeatRecord, DEFAULT_HEARTBEAT_INDEX, DEFAULT_HEARTBEAT_STALE_AFTER};
 use crate::{Clock, SystemClock, Timestamp};
 
 /// The default time between two beats.
@@ -17,6 +17,12 @@ pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 /// The default TTL of the heartbeat key: how long a record outlives its
 /// publisher.
 pub const DEFAULT_HEARTBEAT_TTL: Duration = Duration::from_secs(10);
+/// The default TTL of the record a graceful stop writes: how long readers
+/// see [`Liveness::Stopped`](super::Liveness::Stopped) before `Missing`.
+pub const DEFAULT_HEARTBEAT_STOPPED_TTL: Duration = Duration::from_secs(5 * 60);
+/// The default age after which a key gone from Redis is pruned from the
+/// index (by any publisher's next beat).
+pub const DEFAULT_HEARTBEAT_FORGET_AFTER: Duration = Duration::from_secs(60 * 60);
 /// The name of the publisher thread.
 pub const HEARTBEAT_THREAD_NAME: &str = "ringtel-heartbeat";
 
@@ -30,18 +36,27 @@ type Source = Box<dyn FnMut() -> Option<Timestamp> + Send + 'static>;
 /// Every `interval` (and once at start) it calls its source for the
 /// consumer's last beat (typically `Health::last_heartbeat` of a
 /// [`Telemetry`](crate::Telemetry)) and writes a [`HeartbeatRecord`] — that
-/// exact time, the pid, the host and the publish time — with
-/// `SET <key> <json> PX <ttl>`. A [`HeartbeatReader`](super::HeartbeatReader)
-/// then tells alive, stale and missing apart.
+/// exact time, the pid, the host, the publish time and the TTL — with one
+/// script that runs `SET <key> <json> PX <ttl>` and adds the key to the
+/// index (`ZADD <index> <server ms> <key>`, pruning keys silent for
+/// `forget_after`). A [`HeartbeatReader`](super::HeartbeatReader) then tells
+/// alive, stale, stopped and missing apart on the server's clock.
+///
+/// The builder checks `interval < stale_after < ttl`: a beat is due well
+/// before a reader calls it stale, and the key outlives the stale threshold,
+/// so a silent publisher is reported stale before it goes missing.
 ///
 /// Failures (Redis down, a timeout, a source that panics) are counted in
 /// [`HeartbeatStats`] with the last error, never swallowed; the connection is
 /// remade on the next beat, so publishing resumes when Redis is back.
 ///
 /// [`stop`](HeartbeatPublisher::stop) or dropping the publisher wakes the
-/// thread at once and joins it; that returns within one Redis round trip
-/// (bounded by the connect and I/O timeouts). Do not bind it to `_`: that
-/// stops it immediately.
+/// thread at once, which writes a final record marked stopped (kept for
+/// `stopped_ttl`, so readers see `Stopped { at }` rather than a stale beat)
+/// and joins it; that returns within two Redis round trips (bounded by the
+/// connect and I/O timeouts). A process killed without cleanup writes no
+/// such record: readers see `Stale` (publisher silent), then `Missing`. Do
+/// not bind it to `_`: that stops it immediately.
 ///
 /// # Examples
 /// Publishing a telemetry's heartbeat (needs a server, so not run here):
@@ -58,6 +73,7 @@ type Source = Box<dyn FnMut() -> Option<Timestamp> + Send + 'static>;
 ///     monitor.health().last_heartbeat()
 /// })
 /// .interval(Duration::from_millis(500))
+/// .stale_after(Duration::from_secs(2))
 /// .ttl(Duration::from_secs(5))
 /// .start()?;
 /// // ... run ...
@@ -72,6 +88,7 @@ pub struct HeartbeatPublisher {
     thread: Option<JoinHandle<()>>,
     key: String,
     interval: Duration,
+    stale_after: Duration,
     ttl: Duration,
 }
 
@@ -79,7 +96,7 @@ pub struct HeartbeatPublisher {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HeartbeatStats {
-    /// Records written.
+    /// Records written (the final stop record included).
     pub published: u64,
     /// Beats that failed (Redis error, or the source panicked).
     pub failed: u64,
@@ -98,7 +115,11 @@ pub struct HeartbeatPublisherBuilder {
     key: String,
     source: Source,
     interval: Duration,
+    stale_after: Duration,
     ttl: Duration,
+    stopped_ttl: Duration,
+    index: String,
+    forget_after: Duration,
     host: Option<String>,
     pid: u32,
     clock: Arc<dyn Clock>,
@@ -138,6 +159,7 @@ impl HeartbeatPublisher {
     ///     Some(Timestamp::from_nanos(1))
     /// })
     /// .interval(Duration::from_millis(10))
+    /// .stale_after(Duration::from_millis(300))
     /// .ttl(Duration::from_secs(1))
     /// .host("worker-1")
     /// .start()?;
@@ -156,7 +178,11 @@ impl HeartbeatPublisher {
             key: key.into(),
             source: Box::new(source),
             interval: DEFAULT_HEARTBEAT_INTERVAL,
+            stale_after: DEFAULT_HEARTBEAT_STALE_AFTER,
             ttl: DEFAULT_HEARTBEAT_TTL,
+            stopped_ttl: DEFAULT_HEARTBEAT_STOPPED_TTL,
+            index: DEFAULT_HEARTBEAT_INDEX.to_owned(),
+            forget_after: DEFAULT_HEARTBEAT_FORGET_AFTER,
             host: None,
             pid: std::process::id(),
             clock: Arc::new(SystemClock::new()),
@@ -178,13 +204,19 @@ impl HeartbeatPublisher {
         self.ttl
     }
 
+    /// The age after which readers should call a beat stale (checked to lie
+    /// between the interval and the TTL).
+    pub fn stale_after(&self) -> Duration {
+        self.stale_after
+    }
+
     /// What it has done so far.
     pub fn stats(&self) -> HeartbeatStats {
         self.shared.lock().stats.clone()
     }
 
-    /// Stops the thread and joins it (within one Redis round trip), then
-    /// returns the final stats. The key is left to expire.
+    /// Stops the thread, which writes the final stop record (its TTL is
+    /// `stopped_ttl`), joins it, and returns the final stats.
     pub fn stop(mut self) -> HeartbeatStats {
         self.shutdown();
         self.stats()
@@ -213,6 +245,7 @@ impl fmt::Debug for HeartbeatPublisher {
         f.debug_struct("HeartbeatPublisher")
             .field("key", &self.key)
             .field("interval", &self.interval)
+            .field("stale_after", &self.stale_after)
             .field("ttl", &self.ttl)
             .field("running", &self.thread.is_some())
             .field("stats", &self.stats())
@@ -227,10 +260,41 @@ impl HeartbeatPublisherBuilder {
         self
     }
 
-    /// The key's TTL, longer than the interval; default
+    /// The key's TTL, longer than `stale_after`; default
     /// [`DEFAULT_HEARTBEAT_TTL`]. Whole milliseconds (rounded up).
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
+        self
+    }
+
+    /// The age after which a beat is stale, longer than the interval and
+    /// shorter than the TTL; default
+    /// [`DEFAULT_HEARTBEAT_STALE_AFTER`](super::DEFAULT_HEARTBEAT_STALE_AFTER).
+    /// Give readers the same value.
+    pub fn stale_after(mut self, stale_after: Duration) -> Self {
+        self.stale_after = stale_after;
+        self
+    }
+
+    /// The TTL of the record a graceful stop writes; default
+    /// [`DEFAULT_HEARTBEAT_STOPPED_TTL`]; > 0.
+    pub fn stopped_ttl(mut self, stopped_ttl: Duration) -> Self {
+        self.stopped_ttl = stopped_ttl;
+        self
+    }
+
+    /// The index (sorted set) the key is added to; default
+    /// [`DEFAULT_HEARTBEAT_INDEX`](super::DEFAULT_HEARTBEAT_INDEX).
+    pub fn index(mut self, index: impl Into<String>) -> Self {
+        self.index = index.into();
+        self
+    }
+
+    /// How long after its last write a key is pruned from the index; at
+    /// least the TTL and the stopped TTL; default
+    /// [`DEFAULT_HEARTBEAT_FORGET_AFTER`].
+    pub fn forget_after(mut self, forget_after: Duration) -> Self {
+        self.forget_after = forget_after;
         self
     }
 
@@ -267,10 +331,13 @@ impl HeartbeatPublisherBuilder {
     /// publishes the first beat at once. Does not wait for Redis.
     ///
     /// # Errors
-    /// [`HeartbeatStartError::Config`] for a bad URL, an empty key, a zero
-    /// interval or timeout, or a TTL not longer than the interval (the key
-    /// would expire between beats); [`HeartbeatStartError::Spawn`] if the
-    /// thread cannot be spawned.
+    /// [`HeartbeatStartError::Config`] for a bad URL, an empty key or index,
+    /// a zero interval, stopped TTL or timeout, a TTL not longer than the
+    /// interval (the key would expire between beats), a `stale_after` not
+    /// strictly between the interval and the TTL (a live consumer would read
+    /// stale between beats, or a silent one would never read stale), or a
+    /// `forget_after` shorter than a TTL; [`HeartbeatStartError::Spawn`] if
+    /// the thread cannot be spawned.
     pub fn start(self) -> Result<HeartbeatPublisher, HeartbeatStartError> {
         if self.key.is_empty() {
             return Err(RedisConfigError::invalid("key", &self.key, "a non-empty key").into());
@@ -283,6 +350,36 @@ impl HeartbeatPublisherBuilder {
                 RedisConfigError::invalid("ttl", self.ttl, "a duration longer than `interval`").into()
             );
         }
+        if self.stale_after <= self.interval {
+            return Err(RedisConfigError::invalid(
+                "stale_after",
+                self.stale_after,
+                "a duration longer than `interval`",
+            )
+            .into());
+        }
+        if self.stale_after >= self.ttl {
+            return Err(RedisConfigError::invalid(
+                "stale_after",
+                self.stale_after,
+                "a duration shorter than `ttl`",
+            )
+            .into());
+        }
+        if self.stopped_ttl.is_zero() {
+            return Err(RedisConfigError::invalid("stopped_ttl", self.stopped_ttl, "a duration > 0").into());
+        }
+        if self.index.is_empty() {
+            return Err(RedisConfigError::invalid("index", &self.index, "a non-empty key").into());
+        }
+        if self.forget_after < self.ttl || self.forget_after < self.stopped_ttl {
+            return Err(RedisConfigError::invalid(
+                "forget_after",
+                self.forget_after,
+                "a duration at least `ttl` and `stopped_ttl`",
+            )
+            .into());
+        }
         let connector = self.settings.connector()?;
         let shared = Arc::new(Shared::default());
         let worker = Worker {
@@ -291,7 +388,11 @@ impl HeartbeatPublisherBuilder {
             key: self.key.clone(),
             source: self.source,
             interval: self.interval,
-            ttl_ms: u64::try_from(self.ttl.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX),
+            ttl_ms: whole_millis(self.ttl),
+            stopped_ttl_ms: whole_millis(self.stopped_ttl),
+            index: self.index,
+            forget_ms: whole_millis(self.forget_after),
+            last_beat: None,
             host: self.host.unwrap_or_else(host_name),
             pid: self.pid,
             clock: self.clock,
@@ -305,6 +406,7 @@ impl HeartbeatPublisherBuilder {
             thread: Some(thread),
             key: self.key,
             interval: self.interval,
+            stale_after: self.stale_after,
             ttl: self.ttl,
         })
     }
@@ -316,7 +418,11 @@ impl fmt::Debug for HeartbeatPublisherBuilder {
             .field("settings", &self.settings)
             .field("key", &self.key)
             .field("interval", &self.interval)
+            .field("stale_after", &self.stale_after)
             .field("ttl", &self.ttl)
+            .field("stopped_ttl", &self.stopped_ttl)
+            .field("index", &self.index)
+            .field("forget_after", &self.forget_after)
             .field("host", &self.host)
             .field("pid", &self.pid)
             .field("clock", &self.clock)
@@ -332,10 +438,24 @@ struct Worker {
     source: Source,
     interval: Duration,
     ttl_ms: u64,
+    stopped_ttl_ms: u64,
+    index: String,
+    forget_ms: u64,
+    /// The last beat the source gave, for the stop record.
+    last_beat: Option<Timestamp>,
     host: String,
     pid: u32,
     clock: Arc<dyn Clock>,
 }
+
+/// Writes a record and indexes its key, with the server's time as the score.
+const BEAT_LUA: &str = "\
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], string.format('%.0f', now), KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. string.format('%.0f', now - tonumber(ARGV[3])))
+return 1";
 
 /// The outcome of one beat.
 enum Beat {
@@ -349,17 +469,7 @@ impl Worker {
         loop {
             let beat = self.beat();
             let mut state = self.shared.lock();
-            match beat {
-                Beat::Published(record) => {
-                    state.stats.published += 1;
-                    state.stats.last_record = Some(record);
-                }
-                Beat::NoBeatYet => state.stats.skipped += 1,
-                Beat::Failed(error) => {
-                    state.stats.failed += 1;
-                    state.stats.last_error = Some(error);
-                }
-            }
+            record_beat(&mut state.stats, beat);
             // Wait for the next beat or a stop, whichever comes first.
             let next = Instant::now() + self.interval;
             while !state.stop {
@@ -370,8 +480,42 @@ impl Worker {
                 state = self.shared.wake.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
             }
             if state.stop {
+                drop(state);
+                let beat = self.stop_record();
+                record_beat(&mut self.shared.lock().stats, beat);
                 return;
             }
+        }
+    }
+
+    /// Writes the final record, marked stopped, with the stopped TTL. Not
+    /// written if no beat was ever given (readers then see `Missing`).
+    fn stop_record(&mut self) -> Beat {
+        let last_beat = match panic::catch_unwind(AssertUnwindSafe(&mut self.source)) {
+            Ok(Some(last_beat)) => Some(last_beat),
+            Ok(None) | Err(_) => self.last_beat,
+        };
+        let Some(last_beat) = last_beat else { return Beat::NoBeatYet };
+        let now = self.clock.now();
+        let mut record =
+            HeartbeatRecord::new(last_beat, now, self.pid, self.host.clone(), self.stopped_ttl_ms);
+        record.stopped_at = Some(now);
+        self.write(record, self.stopped_ttl_ms)
+    }
+
+    fn write(&mut self, record: HeartbeatRecord, ttl_ms: u64) -> Beat {
+        let packed = redis::cmd("EVAL")
+            .arg(BEAT_LUA)
+            .arg(2)
+            .arg(&self.key)
+            .arg(&self.index)
+            .arg(record.to_json())
+            .arg(ttl_ms)
+            .arg(self.forget_ms)
+            .get_packed_command();
+        match self.connector.round_trip(&packed, 1) {
+            Ok(_) => Beat::Published(record),
+            Err(err) => Beat::Failed(HeartbeatError::Redis(err).to_string()),
         }
     }
 
@@ -381,18 +525,30 @@ impl Worker {
             Ok(None) => return Beat::NoBeatYet,
             Err(_) => return Beat::Failed("the heartbeat source panicked".to_owned()),
         };
-        let record = HeartbeatRecord::new(last_beat, self.clock.now(), self.pid, self.host.clone());
-        let packed = redis::cmd("SET")
-            .arg(&self.key)
-            .arg(record.to_json())
-            .arg("PX")
-            .arg(self.ttl_ms)
-            .get_packed_command();
-        match self.connector.round_trip(&packed, 1) {
-            Ok(_) => Beat::Published(record),
-            Err(err) => Beat::Failed(HeartbeatError::Redis(err).to_string()),
+        self.last_beat = Some(last_beat);
+        let record =
+            HeartbeatRecord::new(last_beat, self.clock.now(), self.pid, self.host.clone(), self.ttl_ms);
+        self.write(record, self.ttl_ms)
+    }
+}
+
+fn record_beat(stats: &mut HeartbeatStats, beat: Beat) {
+    match beat {
+        Beat::Published(record) => {
+            stats.published += 1;
+            stats.last_record = Some(record);
+        }
+        Beat::NoBeatYet => stats.skipped += 1,
+        Beat::Failed(error) => {
+            stats.failed += 1;
+            stats.last_error = Some(error);
         }
     }
+}
+
+/// Whole milliseconds, rounded up, saturating.
+fn whole_millis(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
 }
 
 /// The machine's host name, without extra dependencies.
@@ -430,6 +586,37 @@ mod tests {
             start(Duration::from_secs(1), Duration::from_secs(1)),
             "invalid value 1s for `ttl`: expected a duration longer than `interval`"
         );
+        let with_stale = |interval, stale_after, ttl| {
+            HeartbeatPublisher::builder("redis://127.0.0.1:1", DEFAULT_HEARTBEAT_KEY, || None)
+                .interval(interval)
+                .stale_after(stale_after)
+                .ttl(ttl)
+                .start()
+                .unwrap_err()
+                .to_string()
+        };
+        let ms = Duration::from_millis;
+        assert_eq!(
+            with_stale(ms(100), ms(100), ms(1_000)),
+            "invalid value 100ms for `stale_after`: expected a duration longer than `interval`"
+        );
+        assert_eq!(
+            with_stale(ms(100), ms(1_000), ms(1_000)),
+            "invalid value 1s for `stale_after`: expected a duration shorter than `ttl`"
+        );
+        // The defaults themselves satisfy interval < stale_after < ttl.
+        assert!(DEFAULT_HEARTBEAT_INTERVAL < crate::exporters::redis::DEFAULT_HEARTBEAT_STALE_AFTER);
+        assert!(crate::exporters::redis::DEFAULT_HEARTBEAT_STALE_AFTER < DEFAULT_HEARTBEAT_TTL);
+        let err = HeartbeatPublisher::builder("redis://127.0.0.1:1", DEFAULT_HEARTBEAT_KEY, || None)
+            .stopped_ttl(Duration::ZERO)
+            .start()
+            .unwrap_err();
+        assert_eq!(err.to_string(), "invalid value 0ns for `stopped_ttl`: expected a duration > 0");
+        let err = HeartbeatPublisher::builder("redis://127.0.0.1:1", DEFAULT_HEARTBEAT_KEY, || None)
+            .forget_after(Duration::from_secs(1))
+            .start()
+            .unwrap_err();
+        assert!(err.to_string().starts_with("invalid value 1s for `forget_after`"), "{err}");
         let err = HeartbeatPublisher::builder("redis://127.0.0.1:1", "", || None).start().unwrap_err();
         assert_eq!(err.to_string(), r#"invalid value "" for `key`: expected a non-empty key"#);
     }
@@ -447,6 +634,7 @@ mod tests {
                 }
             })
             .interval(Duration::from_millis(1))
+            .stale_after(Duration::from_millis(500))
             .ttl(Duration::from_secs(1))
             .start()
             .unwrap();

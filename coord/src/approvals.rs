@@ -1,0 +1,717 @@
+//! Approval gates that expire themselves on the server's clock.
+//!
+//! # Model
+//! [`Approvals::request`] stores a request with a deadline computed from the
+//! server's `TIME` and indexes it in a sorted set by deadline. Every state
+//! change — approving, rejecting, cancelling, timing out — goes through one
+//! compare-and-set Lua script: it reads the server's time and the state, and
+//! only a still-pending request whose deadline has not passed takes the
+//! decision. So:
+//!
+//! - an answer after the deadline is [`RespondOutcome::Expired`] and never
+//!   overwrites anything (the script records the timeout instead);
+//! - of two racing responders exactly one gets [`RespondOutcome::Recorded`],
+//!   the other [`RespondOutcome::AlreadyDecided`] with the winner's decision;
+//! - [`Approvals::pending`] reads the index from the server's time onwards
+//!   (`ZRANGEBYSCORE (now +inf`), so an expired request is never listed,
+//!   with no sweep to run, even if its requester died.
+//!
+//! [`Approvals::wait`] returns an [`ApprovalOutcome`] — approved, rejected,
+//! timed out, cancelled: four variants, a timeout is never a rejection. It
+//! blocks on `XREAD BLOCK` on the request's event stream, on a connection of
+//! its own, so a response wakes it at once.
+//!
+//! # Keys
+//! With prefix `P`: `P:appr:seq` (id counter), `P:appr:req:<id>` (a hash),
+//! `P:appr:pending` (sorted set, score = deadline in server ms) and
+//! `P:appr:events:<id>` (a stream with one entry per decision). A request
+//! and its events are kept `retention` after its deadline.
+
+use std::fmt;
+use std::time::Duration;
+
+use redis::streams::{StreamReadOptions, StreamReadReply};
+use redis::{Commands, Script};
+use ringtel::Timestamp;
+
+use crate::conn::{check_duration, check_name, from_millis, millis, parse_u64, Conn, Settings, LUA_NOW};
+pub use crate::error::ApprovalError;
+use crate::error::{BackendError, ConfigError, InvalidValue};
+
+/// Default longest timeout a request may have.
+pub const DEFAULT_MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// Default time a request's record is kept after its deadline.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+/// Default longest single blocking read inside [`Approvals::wait`]: how
+/// often the wait re-reads the server's time. A response wakes it at once.
+pub const DEFAULT_WAIT_SLICE: Duration = Duration::from_millis(500);
+/// Default largest payload (and reason), in bytes.
+pub const DEFAULT_MAX_PAYLOAD: usize = 64 * 1024;
+
+/// An approval request's id, unique per prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ApprovalId(u64);
+
+impl ApprovalId {
+    /// The id from its number (as shown by `Display`).
+    pub const fn from_u64(id: u64) -> ApprovalId {
+        ApprovalId(id)
+    }
+
+    /// The id's number.
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ApprovalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "approval#{}", self.0)
+    }
+}
+
+/// What a responder decides.
+///
+/// # Examples
+/// ```
+/// use ringtel_coord::approvals::{Decision, Verdict};
+///
+/// let decision = Decision::approve("alice", "looks good");
+/// assert_eq!(decision.verdict, Verdict::Approve);
+/// assert_eq!(Decision::reject("bob", "too risky").verdict, Verdict::Reject);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Decision {
+    /// Approve or reject.
+    pub verdict: Verdict,
+    /// Who decides.
+    pub by: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl Decision {
+    /// An approval by `by` for `reason`.
+    pub fn approve(by: impl Into<String>, reason: impl Into<String>) -> Decision {
+        Decision { verdict: Verdict::Approve, by: by.into(), reason: reason.into() }
+    }
+
+    /// A rejection by `by` for `reason`.
+    pub fn reject(by: impl Into<String>, reason: impl Into<String>) -> Decision {
+        Decision { verdict: Verdict::Reject, by: by.into(), reason: reason.into() }
+    }
+}
+
+/// Approve or reject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// Let the step go ahead.
+    Approve,
+    /// Do not.
+    Reject,
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ApprovalOutcome {
+    /// A responder approved it in time.
+    Approved {
+        /// Who.
+        by: String,
+        /// Why.
+        reason: String,
+        /// When, on the server's clock.
+        at: Timestamp,
+    },
+    /// A responder rejected it in time.
+    Rejected {
+        /// Who.
+        by: String,
+        /// Why.
+        reason: String,
+        /// When, on the server's clock.
+        at: Timestamp,
+    },
+    /// Nobody answered before the deadline.
+    TimedOut {
+        /// The deadline, on the server's clock.
+        deadline: Timestamp,
+    },
+    /// The requester withdrew it.
+    Cancelled {
+        /// Who.
+        by: String,
+        /// When, on the server's clock.
+        at: Timestamp,
+    },
+}
+
+/// What became of a [`respond`](Approvals::respond) (or
+/// [`cancel`](Approvals::cancel)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RespondOutcome {
+    /// This answer decided the request.
+    Recorded,
+    /// Another answer (or a cancel) came first; here is what it decided.
+    AlreadyDecided(ApprovalOutcome),
+    /// The deadline had passed; the request is timed out, and this answer
+    /// changed nothing.
+    Expired {
+        /// The deadline, on the server's clock.
+        deadline: Timestamp,
+    },
+    /// No such request (never made, or older than the retention).
+    Unknown,
+}
+
+/// A request still open for answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PendingApproval {
+    /// Its id.
+    pub id: ApprovalId,
+    /// The step it gates.
+    pub step: String,
+    /// The requester's payload.
+    pub payload: Vec<u8>,
+    /// The requesting agent.
+    pub requester: String,
+    /// When it was made, on the server's clock.
+    pub requested_at: Timestamp,
+    /// Its deadline, on the server's clock.
+    pub deadline: Timestamp,
+}
+
+/// Where a request stands, without waiting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ApprovalStatus {
+    /// Open for answers until the deadline.
+    Pending {
+        /// The deadline, on the server's clock.
+        deadline: Timestamp,
+    },
+    /// Decided (or timed out).
+    Decided(ApprovalOutcome),
+    /// No such request.
+    Unknown,
+}
+
+/// Requests, answers and waits for approvals, as one agent.
+///
+/// Holds two connections, made on first use: one for commands, one for the
+/// blocking reads of [`wait`](Approvals::wait).
+///
+/// # Examples
+/// Building does not connect:
+/// ```
+/// use std::time::Duration;
+/// use ringtel_coord::approvals::Approvals;
+///
+/// let gate = Approvals::builder("redis://127.0.0.1:6379", "deployer")
+///     .max_timeout(Duration::from_secs(3600))
+///     .build()?;
+/// assert_eq!(gate.agent(), "deployer");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+/// A gated step (needs a server):
+/// ```no_run
+/// use std::time::Duration;
+/// use ringtel_coord::approvals::{ApprovalOutcome, Approvals, Decision};
+///
+/// let mut requester = Approvals::builder("redis://127.0.0.1:6379", "deployer").build()?;
+/// let mut reviewer = Approvals::builder("redis://127.0.0.1:6379", "reviewer").build()?;
+/// let id = requester.request("deploy", b"v1.2.3", Duration::from_secs(60))?;
+/// for pending in reviewer.pending()? {
+///     reviewer.respond(pending.id, Decision::approve("alice", "checked"))?;
+/// }
+/// match requester.wait(id)? {
+///     ApprovalOutcome::Approved { by, .. } => println!("approved by {by}"),
+///     ApprovalOutcome::TimedOut { deadline } => println!("nobody answered by {deadline}"),
+///     other => println!("not approved: {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Approvals {
+    agent: String,
+    prefix: String,
+    max_timeout: Duration,
+    retention: Duration,
+    wait_slice: Duration,
+    max_payload: usize,
+    commands: Conn,
+    blocking: Conn,
+    create_script: Script,
+    decide_script: Script,
+    pending_script: Script,
+}
+
+/// Configures [`Approvals`]; from [`Approvals::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct ApprovalsBuilder {
+    settings: Settings,
+    agent: String,
+    max_timeout: Duration,
+    retention: Duration,
+    wait_slice: Duration,
+    max_payload: usize,
+}
+
+const CREATE_LUA: &str = "
+-- KEYS: req, pending; ARGV: id, step, payload, requester, timeout_ms, retention_ms
+local deadline = now + tonumber(ARGV[5])
+redis.call('HSET', KEYS[1], 'state', 'pending', 'step', ARGV[2], 'payload', ARGV[3],
+  'requester', ARGV[4], 'requested', fmt(now), 'deadline', fmt(deadline))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]) + tonumber(ARGV[6]))
+redis.call('ZADD', KEYS[2], fmt(deadline), ARGV[1])
+-- Bound the index: entries past their deadline by more than the retention.
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. fmt(now - tonumber(ARGV[6])))
+return fmt(deadline)
+";
+
+/// The one compare-and-set every state change goes through.
+const DECIDE_LUA: &str = "
+-- KEYS: req, pending, events; ARGV: action (approved|rejected|cancelled|expire|status), by, reason, id, retention_ms
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown'} end
+local f = redis.call('HMGET', KEYS[1], 'state', 'by', 'reason', 'decided', 'deadline')
+local state, deadline = f[1], f[5]
+if state ~= 'pending' then
+  return {'decided', state, f[2] or '', f[3] or '', f[4] or deadline, deadline}
+end
+if now >= tonumber(deadline) then
+  if ARGV[1] == 'status' then return {'decided', 'timed_out', '', '', deadline, deadline} end
+  redis.call('HSET', KEYS[1], 'state', 'timed_out', 'decided', deadline)
+  redis.call('ZREM', KEYS[2], ARGV[4])
+  redis.call('XADD', KEYS[3], '*', 'state', 'timed_out')
+  redis.call('PEXPIRE', KEYS[3], ARGV[5])
+  return {'decided', 'timed_out', '', '', deadline, deadline}
+end
+if ARGV[1] == 'expire' or ARGV[1] == 'status' then return {'pending', deadline, fmt(now)} end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'by', ARGV[2], 'reason', ARGV[3], 'decided', fmt(now))
+redis.call('ZREM', KEYS[2], ARGV[4])
+redis.call('XADD', KEYS[3], '*', 'state', ARGV[1])
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+return {'recorded', ARGV[1], ARGV[2], ARGV[3], fmt(now), deadline}
+";
+
+const PENDING_LUA: &str = "
+-- KEYS: pending. Requests whose deadline is still ahead, on the server's clock.
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. fmt(now), '+inf')
+table.insert(ids, 1, fmt(now))
+return ids
+";
+
+/// The decide script's reply.
+enum Reply {
+    Unknown,
+    Pending { deadline: u64, now: u64 },
+    Decided(ApprovalOutcome),
+    Recorded,
+}
+
+impl Approvals {
+    /// A builder for agent `agent` on the server at `url`.
+    pub fn builder(url: impl Into<String>, agent: impl Into<String>) -> ApprovalsBuilder {
+        ApprovalsBuilder {
+            settings: Settings::new(url),
+            agent: agent.into(),
+            max_timeout: DEFAULT_MAX_TIMEOUT,
+            retention: DEFAULT_RETENTION,
+            wait_slice: DEFAULT_WAIT_SLICE,
+            max_payload: DEFAULT_MAX_PAYLOAD,
+        }
+    }
+
+    /// This agent's name (stored as the requester).
+    pub fn agent(&self) -> &str {
+        &self.agent
+    }
+
+    /// Asks for approval of `step`, open for `timeout` from when the server
+    /// stores it.
+    ///
+    /// # Errors
+    /// [`ApprovalError::Invalid`] for a timeout under 1 ms or over
+    /// `max_timeout`, an empty step, or a payload over `max_payload`;
+    /// [`ApprovalError::Backend`] if the write failed (no id then).
+    pub fn request(
+        &mut self,
+        step: &str,
+        payload: impl AsRef<[u8]>,
+        timeout: Duration,
+    ) -> Result<ApprovalId, ApprovalError> {
+        let payload = payload.as_ref();
+        check_duration("timeout", timeout, Duration::from_millis(1), Some(self.max_timeout))?;
+        check_text("step", step, 200)?;
+        self.check_size("payload", payload.len())?;
+        let seq = format!("{}:appr:seq", self.prefix);
+        let id: u64 = self.commands.run(|c| c.incr(&seq, 1))?;
+        let mut invocation = self.create_script.prepare_invoke();
+        invocation
+            .key(self.req_key(id))
+            .key(self.pending_key())
+            .arg(id)
+            .arg(step)
+            .arg(payload)
+            .arg(&self.agent)
+            .arg(millis(timeout))
+            .arg(millis(self.retention));
+        let _deadline: String = self.commands.run(|c| invocation.invoke(c))?;
+        Ok(ApprovalId(id))
+    }
+
+    /// Answers request `id`. Atomic on the server: see the module docs.
+    ///
+    /// # Errors
+    /// [`ApprovalError::Invalid`] for an empty `by` or a reason over
+    /// `max_payload`; [`ApprovalError::Backend`] if Redis fails (then the
+    /// answer may or may not have been recorded: read
+    /// [`status`](Approvals::status)).
+    pub fn respond(&mut self, id: ApprovalId, decision: Decision) -> Result<RespondOutcome, ApprovalError> {
+        check_text("by", &decision.by, 200)?;
+        self.check_size("reason", decision.reason.len())?;
+        let action = match decision.verdict {
+            Verdict::Approve => "approved",
+            Verdict::Reject => "rejected",
+        };
+        self.answer(id, action, &decision.by, &decision.reason)
+    }
+
+    /// Withdraws request `id` as `by`: the same compare-and-set as
+    /// [`respond`](Approvals::respond), deciding [`ApprovalOutcome::Cancelled`].
+    ///
+    /// # Errors
+    /// As [`respond`](Approvals::respond).
+    pub fn cancel(&mut self, id: ApprovalId, by: &str) -> Result<RespondOutcome, ApprovalError> {
+        check_text("by", by, 200)?;
+        self.answer(id, "cancelled", by, "")
+    }
+
+    fn answer(
+        &mut self,
+        id: ApprovalId,
+        action: &str,
+        by: &str,
+        reason: &str,
+    ) -> Result<RespondOutcome, ApprovalError> {
+        Ok(match self.decide(id, action, by, reason)? {
+            Reply::Recorded => RespondOutcome::Recorded,
+            Reply::Decided(ApprovalOutcome::TimedOut { deadline }) => RespondOutcome::Expired { deadline },
+            Reply::Decided(outcome) => RespondOutcome::AlreadyDecided(outcome),
+            Reply::Unknown => RespondOutcome::Unknown,
+            Reply::Pending { .. } => {
+                return Err(BackendError::malformed(
+                    self.commands.target(),
+                    "an answer left the request pending",
+                )
+                .into())
+            }
+        })
+    }
+
+    /// Where request `id` stands, judged on the server's clock (a request
+    /// past its deadline reads as timed out). Changes nothing.
+    ///
+    /// # Errors
+    /// [`ApprovalError::Backend`] if Redis fails.
+    pub fn status(&mut self, id: ApprovalId) -> Result<ApprovalStatus, ApprovalError> {
+        Ok(match self.decide(id, "status", "", "")? {
+            Reply::Unknown => ApprovalStatus::Unknown,
+            Reply::Pending { deadline, .. } => ApprovalStatus::Pending { deadline: from_millis(deadline) },
+            Reply::Decided(outcome) => ApprovalStatus::Decided(outcome),
+            Reply::Recorded => {
+                return Err(BackendError::malformed(self.commands.target(), "a status read decided").into())
+            }
+        })
+    }
+
+    /// Waits until request `id` is decided, or times it out (atomically, on
+    /// the server) once its deadline passes on the server's clock.
+    ///
+    /// Blocks on `XREAD BLOCK` on the request's event stream, on a connection
+    /// of its own: a response wakes it at once. The read is cut into slices
+    /// of at most `wait_slice` so the server's time is read again.
+    ///
+    /// # Errors
+    /// [`ApprovalError::Invalid`] naming `id` if there is no such request;
+    /// [`ApprovalError::Backend`] if Redis fails (within the connect and I/O
+    /// timeouts: nothing hangs).
+    pub fn wait(&mut self, id: ApprovalId) -> Result<ApprovalOutcome, ApprovalError> {
+        let events = format!("{}:appr:events:{}", self.prefix, id.0);
+        loop {
+            let (deadline, now) = match self.decide(id, "expire", "", "")? {
+                Reply::Decided(outcome) => return Ok(outcome),
+                Reply::Pending { deadline, now } => (deadline, now),
+                Reply::Unknown => return Err(InvalidValue::new("id", id, "an existing request").into()),
+                Reply::Recorded => {
+                    return Err(BackendError::malformed(self.commands.target(), "expiring decided").into())
+                }
+            };
+            // Until just past the deadline, at most one slice.
+            let left = Duration::from_millis(deadline.saturating_sub(now).saturating_add(1));
+            let block = left.min(self.wait_slice);
+            let options = StreamReadOptions::default().count(1).block(millis(block) as usize);
+            // From the start: the stream only ever holds the decision, so
+            // any entry (even one written before this read) means "decided".
+            let _: Option<StreamReadReply> =
+                self.blocking.run_blocking(block, |c| c.xread_options(&[&events], &["0-0"], &options))?;
+        }
+    }
+
+    /// The requests open for answers now, on the server's clock, soonest
+    /// deadline first. A request past its deadline is never listed, whether
+    /// or not anyone has looked at it since (no sweep needed).
+    ///
+    /// # Errors
+    /// [`ApprovalError::Backend`] if Redis fails.
+    pub fn pending(&mut self) -> Result<Vec<PendingApproval>, ApprovalError> {
+        let mut invocation = self.pending_script.prepare_invoke();
+        invocation.key(self.pending_key());
+        let reply: Vec<String> = self.commands.run(|c| invocation.invoke(c))?;
+        let target = self.commands.target().to_owned();
+        let Some((now, ids)) = reply.split_first() else {
+            return Err(BackendError::malformed(&target, "pending replied nothing").into());
+        };
+        let now = parse_u64(&target, "server time", now.as_bytes())?;
+        let ids: Vec<u64> = ids
+            .iter()
+            .map(|id| parse_u64(&target, "approval id", id.as_bytes()))
+            .collect::<Result<_, _>>()?;
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("HMGET").arg(self.req_key(*id)).arg(&[
+                "state",
+                "step",
+                "payload",
+                "requester",
+                "requested",
+                "deadline",
+            ]);
+        }
+        let rows: Vec<Vec<Option<Vec<u8>>>> = self.commands.run(|c| pipe.query(c))?;
+        let mut pending = Vec::with_capacity(ids.len());
+        for (id, row) in ids.into_iter().zip(rows) {
+            let [Some(state), Some(step), Some(payload), Some(requester), Some(requested), Some(deadline)] =
+                <[Option<Vec<u8>>; 6]>::try_from(row).unwrap_or_default()
+            else {
+                continue; // gone past its retention since the index was read
+            };
+            let deadline = parse_u64(&target, "deadline", &deadline)?;
+            if state != b"pending" || deadline <= now {
+                continue; // decided since the index was read
+            }
+            pending.push(PendingApproval {
+                id: ApprovalId(id),
+                step: String::from_utf8_lossy(&step).into_owned(),
+                payload,
+                requester: String::from_utf8_lossy(&requester).into_owned(),
+                requested_at: from_millis(parse_u64(&target, "requested", &requested)?),
+                deadline: from_millis(deadline),
+            });
+        }
+        Ok(pending)
+    }
+
+    fn decide(
+        &mut self,
+        id: ApprovalId,
+        action: &str,
+        by: &str,
+        reason: &str,
+    ) -> Result<Reply, ApprovalError> {
+        let mut invocation = self.decide_script.prepare_invoke();
+        invocation
+            .key(self.req_key(id.0))
+            .key(self.pending_key())
+            .key(format!("{}:appr:events:{}", self.prefix, id.0))
+            .arg(action)
+            .arg(by)
+            .arg(reason)
+            .arg(id.0)
+            .arg(millis(self.retention));
+        let reply: Vec<Vec<u8>> = self.commands.run(|c| invocation.invoke(c))?;
+        let target = self.commands.target().to_owned();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let reply: Vec<&[u8]> = reply.iter().map(Vec::as_slice).collect();
+        Ok(match reply.as_slice() {
+            [b"unknown"] => Reply::Unknown,
+            [b"pending", deadline, now] => Reply::Pending {
+                deadline: parse_u64(&target, "deadline", deadline)?,
+                now: parse_u64(&target, "now", now)?,
+            },
+            [b"recorded", ..] => Reply::Recorded,
+            [b"decided", state, by, reason, at, deadline] => {
+                let at = from_millis(parse_u64(&target, "decided", at)?);
+                Reply::Decided(match *state {
+                    b"approved" => ApprovalOutcome::Approved { by: text(by), reason: text(reason), at },
+                    b"rejected" => ApprovalOutcome::Rejected { by: text(by), reason: text(reason), at },
+                    b"cancelled" => ApprovalOutcome::Cancelled { by: text(by), at },
+                    b"timed_out" => ApprovalOutcome::TimedOut {
+                        deadline: from_millis(parse_u64(&target, "deadline", deadline)?),
+                    },
+                    other => {
+                        return Err(BackendError::malformed(
+                            &target,
+                            format!("unknown state {:?}", text(other)),
+                        )
+                        .into())
+                    }
+                })
+            }
+            other => return Err(BackendError::malformed(&target, format!("decide replied {other:?}")).into()),
+        })
+    }
+
+    fn check_size(&self, field: &'static str, len: usize) -> Result<(), InvalidValue> {
+        if len > self.max_payload {
+            return Err(InvalidValue::new(
+                field,
+                format!("{len} bytes"),
+                format!("at most {} bytes", self.max_payload),
+            ));
+        }
+        Ok(())
+    }
+
+    fn req_key(&self, id: u64) -> String {
+        format!("{}:appr:req:{id}", self.prefix)
+    }
+
+    fn pending_key(&self) -> String {
+        format!("{}:appr:pending", self.prefix)
+    }
+}
+
+impl fmt::Debug for Approvals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Approvals")
+            .field("agent", &self.agent)
+            .field("prefix", &self.prefix)
+            .field("max_timeout", &self.max_timeout)
+            .field("retention", &self.retention)
+            .field("wait_slice", &self.wait_slice)
+            .field("commands", &self.commands)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApprovalsBuilder {
+    /// Key prefix; default [`DEFAULT_PREFIX`](crate::DEFAULT_PREFIX).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.settings.prefix = prefix.into();
+        self
+    }
+
+    /// Longest timeout [`Approvals::request`] accepts; default
+    /// [`DEFAULT_MAX_TIMEOUT`]; at least 1 ms.
+    pub fn max_timeout(mut self, max_timeout: Duration) -> Self {
+        self.max_timeout = max_timeout;
+        self
+    }
+
+    /// How long a request is kept after its deadline (answers then read
+    /// [`RespondOutcome::Expired`]; after it, [`RespondOutcome::Unknown`]);
+    /// default [`DEFAULT_RETENTION`]; at least 1 s.
+    pub fn retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// Longest single blocking read inside [`Approvals::wait`]; default
+    /// [`DEFAULT_WAIT_SLICE`]; from 1 ms to 60 s.
+    pub fn wait_slice(mut self, wait_slice: Duration) -> Self {
+        self.wait_slice = wait_slice;
+        self
+    }
+
+    /// Largest payload and reason, in bytes; default
+    /// [`DEFAULT_MAX_PAYLOAD`]; at most 512 MiB.
+    pub fn max_payload(mut self, max_payload: usize) -> Self {
+        self.max_payload = max_payload;
+        self
+    }
+
+    /// Time to connect; default [`DEFAULT_CONNECT_TIMEOUT`](crate::DEFAULT_CONNECT_TIMEOUT).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.connect_timeout = timeout;
+        self
+    }
+
+    /// Time one command may take; default [`DEFAULT_IO_TIMEOUT`](crate::DEFAULT_IO_TIMEOUT).
+    pub fn io_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.io_timeout = timeout;
+        self
+    }
+
+    /// Validates the settings; does not connect.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the bad setting and its value.
+    pub fn build(self) -> Result<Approvals, ConfigError> {
+        check_name("agent", &self.agent)?;
+        check_duration("max_timeout", self.max_timeout, Duration::from_millis(1), None)?;
+        check_duration("retention", self.retention, Duration::from_secs(1), None)?;
+        check_duration(
+            "wait_slice",
+            self.wait_slice,
+            Duration::from_millis(1),
+            Some(Duration::from_secs(60)),
+        )?;
+        if self.max_payload > 512 * 1024 * 1024 {
+            return Err(InvalidValue::new("max_payload", self.max_payload, "at most 536870912 bytes").into());
+        }
+        let commands = self.settings.conn()?;
+        let blocking = self.settings.conn()?;
+        Ok(Approvals {
+            agent: self.agent,
+            prefix: self.settings.prefix,
+            max_timeout: self.max_timeout,
+            retention: self.retention,
+            wait_slice: self.wait_slice,
+            max_payload: self.max_payload,
+            commands,
+            blocking,
+            create_script: Script::new(&format!("{LUA_NOW}{CREATE_LUA}")),
+            decide_script: Script::new(&format!("{LUA_NOW}{DECIDE_LUA}")),
+            pending_script: Script::new(&format!("{LUA_NOW}{PENDING_LUA}")),
+        })
+    }
+}
+
+/// Text of 1 to `max` bytes without control characters.
+fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), InvalidValue> {
+    if value.is_empty() || value.len() > max || value.chars().any(char::is_control) {
+        return Err(InvalidValue::new(field, value, format!("1 to {max} bytes without control characters")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_arguments_are_named() {
+        let mut gate = Approvals::builder("redis://127.0.0.1:1", "a")
+            .max_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let err = gate.request("deploy", b"", Duration::from_secs(6)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "approval: invalid value 6s for `timeout`: expected a duration from 1ms to 5s"
+        );
+        let err = gate.request("", b"", Duration::from_secs(1)).unwrap_err();
+        assert!(matches!(err, ApprovalError::Invalid(ref v) if v.field == "step"));
+        let err = gate.respond(ApprovalId(1), Decision::approve("", "")).unwrap_err();
+        assert!(matches!(err, ApprovalError::Invalid(ref v) if v.field == "by"));
+        let err =
+            Approvals::builder("redis://127.0.0.1:1", "a").wait_slice(Duration::ZERO).build().unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid(ref v) if v.field == "wait_slice"));
+        assert_eq!(ApprovalId::from_u64(7).to_string(), "approval#7");
+    }
+}

@@ -1,0 +1,59 @@
+//! Agent coordination over Redis for programs that use ringtel: signals that
+//! say when they expired, approval gates that expire themselves, and ratings
+//! that one vote cannot swing. Consumer heartbeats live in ringtel itself
+//! (`ringtel::exporters::redis::{HeartbeatPublisher, HeartbeatReader}`).
+//!
+//! # Why a separate crate
+//! Coordination is not on the telemetry data path: nothing here runs on
+//! ringtel's producer or consumer threads, and a program that only emits
+//! telemetry should not compile Lua scripts, approval state machines and
+//! rating statistics. Keeping it in its own workspace crate keeps the core
+//! small and its dependency list short; this crate depends on ringtel (for
+//! [`ringtel::Clock`] and [`ringtel::Timestamp`]), never the other way round.
+//!
+//! # Principles
+//! - **The server's clock decides.** Every expiry and deadline is computed
+//!   and judged inside a Lua script from `redis.call('TIME')` (or from a
+//!   key's remaining TTL), so agents on hosts whose clocks disagree agree on
+//!   what has expired. Local clocks ([`ringtel::Clock`], injectable) only
+//!   measure how long a caller is willing to wait.
+//! - **One atomic step per decision.** Every state change that races
+//!   (deciding an approval, timing it out) is one compare-and-set script.
+//! - **No polling.** Waiters block on `XREAD BLOCK` on a connection of their
+//!   own, and a write wakes them at once.
+//! - **Outcomes are enums**; errors ([`SignalError`], [`ApprovalError`],
+//!   [`RatingError`], [`ConfigError`]) are only for invalid input and for
+//!   Redis failures, never for "expired" or "not yet".
+//!
+//! # Modules
+//! - [`signals`]: `send`/`broadcast`, `check`, `wait`.
+//! - [`approvals`]: `request`, `wait`, `respond`, `cancel`, `pending`.
+//! - [`ratings`]: `rate`, `confidence`, `rank` in a required namespace.
+//!
+//! # Examples
+//! ```
+//! use std::time::Duration;
+//! use ringtel_coord::ratings::{Confidence, Prior};
+//!
+//! // The statistics need no server.
+//! let prior = Prior::default();
+//! let one_bad = Confidence::from_counts(0, 1, prior, 1.96);
+//! let unrated = Confidence::from_counts(0, 0, prior, 1.96);
+//! assert!((unrated.mean() - one_bad.mean()).abs() <= 0.1);
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs, missing_debug_implementations)]
+#![warn(rust_2018_idioms, unreachable_pub)]
+
+mod conn;
+mod error;
+
+pub mod approvals;
+pub mod ratings;
+pub mod signals;
+
+pub use conn::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT, DEFAULT_PREFIX};
+pub use error::{
+    ApprovalError, BackendError, BackendErrorKind, ConfigError, InvalidValue, RatingError, SignalError,
+};

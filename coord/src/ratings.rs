@@ -1,0 +1,553 @@
+//! Ratings of items (templates, plans, prompts) that one vote cannot swing.
+//!
+//! # Model
+//! Every [`Ratings`] handle works in a *namespace* that must be given
+//! (there is no default), so a test run never writes where production
+//! reads. [`Ratings::rate`] is one `MULTI`/`EXEC` transaction: `HINCRBY` on
+//! the item's counters (atomic on the server: concurrent raters never lose
+//! a count) and an `XADD` to the namespace's audit stream.
+//!
+//! # Statistics
+//! [`Confidence`] reports two numbers for `g` good and `b` bad ratings
+//! (`n = g + b`):
+//!
+//! - **`mean`**: the posterior mean of the Beta-Binomial model with prior
+//!   `Beta(α, β)` ([`Prior`], default `α = β = 2`: a weak prior worth four
+//!   ratings, half of them good, so the prior mean is 0.5):
+//!   `(g + α) / (n + α + β)`. One rating moves it by at most
+//!   `1 / (n + α + β + 1)` — 0.1 for an unrated item with the default prior.
+//! - **`lower_bound`**: the Wilson score interval's lower bound for the share
+//!   of good ratings at `z` (default 1.96, 95 %):
+//!   `(p + z²/2n − z·√(p(1−p)/n + z²/4n²)) / (1 + z²/n)` with `p = g / n`.
+//!   It is what [`Ratings::rank`] sorts by: it rewards evidence, so
+//!   100 good / 1 bad ranks above 2 good / 0 bad, and an unrated item (lower
+//!   bound 0) never outranks a well-rated one.
+//!
+//! # Keys
+//! With prefix `P` and namespace `N`: `P:ratings:N:item:<item>` (a hash with
+//! `good` and `bad`) and `P:ratings:N:audit` (a stream, `MAXLEN ~`).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::conn::{check_name, Conn, Settings};
+pub use crate::error::RatingError;
+use crate::error::{BackendError, ConfigError, InvalidValue};
+
+/// Default z of the Wilson lower bound (95 % two-sided).
+pub const DEFAULT_Z: f64 = 1.96;
+/// Default approximate length the audit stream is trimmed to.
+pub const DEFAULT_AUDIT_LEN: u64 = 100_000;
+
+/// One rating.
+///
+/// # Examples
+/// ```
+/// use ringtel_coord::ratings::{ParseRatingError, Rating};
+///
+/// assert_eq!("good".parse::<Rating>()?, Rating::Good);
+/// assert_eq!("BAD".parse::<Rating>()?, Rating::Bad);
+/// // An unknown value is an error, never silently ignored.
+/// let err = "meh".parse::<Rating>().unwrap_err();
+/// assert_eq!(err.to_string(), r#"unknown rating "meh": expected `good` or `bad`"#);
+/// # Ok::<(), ParseRatingError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rating {
+    /// The item did its job.
+    Good,
+    /// It did not.
+    Bad,
+}
+
+impl Rating {
+    /// `"good"` or `"bad"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rating::Good => "good",
+            Rating::Bad => "bad",
+        }
+    }
+}
+
+impl fmt::Display for Rating {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Rating {
+    type Err = ParseRatingError;
+
+    /// `good` or `bad`, in any case, surrounding whitespace ignored.
+    fn from_str(s: &str) -> Result<Rating, ParseRatingError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "good" => Ok(Rating::Good),
+            "bad" => Ok(Rating::Bad),
+            _ => Err(ParseRatingError { value: s.to_owned() }),
+        }
+    }
+}
+
+/// A string that is not a [`Rating`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseRatingError {
+    /// The rejected text.
+    pub value: String,
+}
+
+impl fmt::Display for ParseRatingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown rating {:?}: expected `good` or `bad`", self.value)
+    }
+}
+
+impl std::error::Error for ParseRatingError {}
+
+/// The prior of the Beta-Binomial model: `Beta(alpha, beta)`.
+///
+/// # Examples
+/// ```
+/// use ringtel_coord::ratings::Prior;
+///
+/// let prior = Prior::default();
+/// assert_eq!((prior.alpha(), prior.beta(), prior.mean()), (2.0, 2.0, 0.5));
+/// assert!(Prior::new(0.0, 1.0).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prior {
+    alpha: f64,
+    beta: f64,
+}
+
+impl Prior {
+    /// `Beta(alpha, beta)`; both finite and > 0.
+    ///
+    /// # Errors
+    /// [`InvalidValue`] naming `alpha` or `beta`.
+    pub fn new(alpha: f64, beta: f64) -> Result<Prior, InvalidValue> {
+        for (field, value) in [("alpha", alpha), ("beta", beta)] {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(InvalidValue::new(field, value, "a finite number > 0"));
+            }
+        }
+        Ok(Prior { alpha, beta })
+    }
+
+    /// Pseudo-count of good ratings.
+    pub fn alpha(self) -> f64 {
+        self.alpha
+    }
+
+    /// Pseudo-count of bad ratings.
+    pub fn beta(self) -> f64 {
+        self.beta
+    }
+
+    /// The mean before any rating: `alpha / (alpha + beta)`.
+    pub fn mean(self) -> f64 {
+        self.alpha / (self.alpha + self.beta)
+    }
+}
+
+impl Default for Prior {
+    /// `Beta(2, 2)`.
+    fn default() -> Prior {
+        Prior { alpha: 2.0, beta: 2.0 }
+    }
+}
+
+/// An item's good and bad counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Counts {
+    /// Good ratings.
+    pub good: u64,
+    /// Bad ratings.
+    pub bad: u64,
+}
+
+impl Counts {
+    /// `good + bad`.
+    pub fn total(self) -> u64 {
+        self.good.saturating_add(self.bad)
+    }
+}
+
+/// What the ratings say about an item.
+///
+/// # Examples
+/// ```
+/// use ringtel_coord::ratings::{Confidence, Prior};
+///
+/// let prior = Prior::default();
+/// let strong = Confidence::from_counts(100, 1, prior, 1.96);
+/// let thin = Confidence::from_counts(2, 0, prior, 1.96);
+/// assert!(strong.score() > thin.score());
+/// assert_eq!(Confidence::from_counts(0, 0, prior, 1.96), Confidence::Unrated { prior_mean: 0.5 });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Confidence {
+    /// No ratings yet.
+    Unrated {
+        /// The prior's mean (the estimate before any evidence).
+        prior_mean: f64,
+    },
+    /// At least one rating.
+    Estimated {
+        /// The Beta-Binomial posterior mean.
+        mean: f64,
+        /// The Wilson score lower bound of the good share.
+        lower_bound: f64,
+        /// Ratings counted.
+        n: u64,
+    },
+}
+
+impl Confidence {
+    /// The confidence for `good` and `bad` counts under `prior`, with the
+    /// Wilson bound at `z`.
+    pub fn from_counts(good: u64, bad: u64, prior: Prior, z: f64) -> Confidence {
+        let n = good.saturating_add(bad);
+        if n == 0 {
+            return Confidence::Unrated { prior_mean: prior.mean() };
+        }
+        let (g, nf) = (good as f64, n as f64);
+        let mean = (g + prior.alpha) / (nf + prior.alpha + prior.beta);
+        let p = g / nf;
+        let z2 = z * z;
+        let centre = p + z2 / (2.0 * nf);
+        let spread = z * (p * (1.0 - p) / nf + z2 / (4.0 * nf * nf)).sqrt();
+        let lower_bound = ((centre - spread) / (1.0 + z2 / nf)).clamp(0.0, 1.0);
+        Confidence::Estimated { mean, lower_bound, n }
+    }
+
+    /// The ranking score: the Wilson lower bound, 0 when unrated.
+    pub fn score(&self) -> f64 {
+        match *self {
+            Confidence::Unrated { .. } => 0.0,
+            Confidence::Estimated { lower_bound, .. } => lower_bound,
+        }
+    }
+
+    /// The best estimate of the good share: the posterior mean, or the
+    /// prior mean when unrated.
+    pub fn mean(&self) -> f64 {
+        match *self {
+            Confidence::Unrated { prior_mean } => prior_mean,
+            Confidence::Estimated { mean, .. } => mean,
+        }
+    }
+}
+
+/// One entry of [`Ratings::rank`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Ranked {
+    /// The item.
+    pub item: String,
+    /// Its counts.
+    pub counts: Counts,
+    /// Its confidence.
+    pub confidence: Confidence,
+}
+
+/// Records and reads ratings in one namespace.
+///
+/// # Examples
+/// Building does not connect; the namespace is required:
+/// ```
+/// use ringtel_coord::ratings::Ratings;
+///
+/// let ratings = Ratings::builder("redis://127.0.0.1:6379", "templates-prod").build()?;
+/// assert_eq!(ratings.namespace(), "templates-prod");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+/// Rating and ranking (needs a server):
+/// ```no_run
+/// use ringtel_coord::ratings::{Rating, Ratings};
+///
+/// let mut ratings = Ratings::builder("redis://127.0.0.1:6379", "templates-prod").build()?;
+/// ratings.rate("summary-v2", "good".parse::<Rating>()?)?;
+/// for ranked in ratings.rank(["summary-v1", "summary-v2"])? {
+///     println!("{}: {:.3}", ranked.item, ranked.confidence.score());
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Ratings {
+    namespace: String,
+    prefix: String,
+    prior: Prior,
+    z: f64,
+    audit_len: u64,
+    conn: Conn,
+}
+
+/// Configures [`Ratings`]; from [`Ratings::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct RatingsBuilder {
+    settings: Settings,
+    namespace: String,
+    prior: Prior,
+    z: f64,
+    audit_len: u64,
+}
+
+impl Ratings {
+    /// A builder for `namespace` on the server at `url`.
+    pub fn builder(url: impl Into<String>, namespace: impl Into<String>) -> RatingsBuilder {
+        RatingsBuilder {
+            settings: Settings::new(url),
+            namespace: namespace.into(),
+            prior: Prior::default(),
+            z: DEFAULT_Z,
+            audit_len: DEFAULT_AUDIT_LEN,
+        }
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Records one rating of `item` and returns its counts after it.
+    ///
+    /// # Errors
+    /// [`RatingError::Invalid`] for an empty item or one over 512 bytes;
+    /// [`RatingError::Backend`] if Redis fails (then the rating may or may
+    /// not have been counted).
+    pub fn rate(&mut self, item: &str, rating: Rating) -> Result<Counts, RatingError> {
+        check_item(item)?;
+        let key = self.item_key(item);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HINCRBY")
+            .arg(&key)
+            .arg(rating.as_str())
+            .arg(1)
+            .ignore()
+            .cmd("XADD")
+            .arg(self.audit_key())
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.audit_len)
+            .arg("*")
+            .arg("item")
+            .arg(item)
+            .arg("rating")
+            .arg(rating.as_str())
+            .ignore()
+            .cmd("HMGET")
+            .arg(&key)
+            .arg(&["good", "bad"]);
+        let (counts,): ((Option<u64>, Option<u64>),) = self.conn.run(|c| pipe.query(c))?;
+        Ok(Counts { good: counts.0.unwrap_or(0), bad: counts.1.unwrap_or(0) })
+    }
+
+    /// `item`'s counts (zero if never rated).
+    ///
+    /// # Errors
+    /// As [`rate`](Ratings::rate).
+    pub fn counts(&mut self, item: &str) -> Result<Counts, RatingError> {
+        Ok(self.counts_of(&[item])?.pop().unwrap_or_default())
+    }
+
+    /// `item`'s confidence.
+    ///
+    /// # Errors
+    /// As [`rate`](Ratings::rate).
+    pub fn confidence(&mut self, item: &str) -> Result<Confidence, RatingError> {
+        let counts = self.counts(item)?;
+        Ok(Confidence::from_counts(counts.good, counts.bad, self.prior, self.z))
+    }
+
+    /// `items` best first: by Wilson lower bound, then posterior mean, then
+    /// name. One round trip.
+    ///
+    /// # Errors
+    /// As [`rate`](Ratings::rate).
+    pub fn rank<I, S>(&mut self, items: I) -> Result<Vec<Ranked>, RatingError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let items: Vec<String> = items.into_iter().map(|s| s.as_ref().to_owned()).collect();
+        let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+        let counts = self.counts_of(&refs)?;
+        let mut ranked: Vec<Ranked> = items
+            .into_iter()
+            .zip(counts)
+            .map(|(item, counts)| Ranked {
+                confidence: Confidence::from_counts(counts.good, counts.bad, self.prior, self.z),
+                item,
+                counts,
+            })
+            .collect();
+        ranked.sort_by(|a, b| {
+            b.confidence
+                .score()
+                .total_cmp(&a.confidence.score())
+                .then(b.confidence.mean().total_cmp(&a.confidence.mean()))
+                .then_with(|| a.item.cmp(&b.item))
+        });
+        Ok(ranked)
+    }
+
+    fn counts_of(&mut self, items: &[&str]) -> Result<Vec<Counts>, RatingError> {
+        let mut pipe = redis::pipe();
+        for item in items {
+            check_item(item)?;
+            pipe.cmd("HMGET").arg(self.item_key(item)).arg(&["good", "bad"]);
+        }
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(Option<u64>, Option<u64>)> = self.conn.run(|c| pipe.query(c))?;
+        if rows.len() != items.len() {
+            return Err(BackendError::malformed(self.conn.target(), "fewer replies than items").into());
+        }
+        Ok(rows
+            .into_iter()
+            .map(|(good, bad)| Counts { good: good.unwrap_or(0), bad: bad.unwrap_or(0) })
+            .collect())
+    }
+
+    fn item_key(&self, item: &str) -> String {
+        format!("{}:ratings:{}:item:{item}", self.prefix, self.namespace)
+    }
+
+    fn audit_key(&self) -> String {
+        format!("{}:ratings:{}:audit", self.prefix, self.namespace)
+    }
+}
+
+impl fmt::Debug for Ratings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ratings")
+            .field("namespace", &self.namespace)
+            .field("prefix", &self.prefix)
+            .field("prior", &self.prior)
+            .field("z", &self.z)
+            .field("conn", &self.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RatingsBuilder {
+    /// Key prefix; default [`DEFAULT_PREFIX`](crate::DEFAULT_PREFIX).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.settings.prefix = prefix.into();
+        self
+    }
+
+    /// The prior; default `Beta(2, 2)`.
+    pub fn prior(mut self, prior: Prior) -> Self {
+        self.prior = prior;
+        self
+    }
+
+    /// z of the Wilson lower bound; default [`DEFAULT_Z`]; finite and > 0.
+    pub fn z(mut self, z: f64) -> Self {
+        self.z = z;
+        self
+    }
+
+    /// Approximate length of the audit stream; default
+    /// [`DEFAULT_AUDIT_LEN`]; at least 1.
+    pub fn audit_len(mut self, audit_len: u64) -> Self {
+        self.audit_len = audit_len;
+        self
+    }
+
+    /// Time to connect; default [`DEFAULT_CONNECT_TIMEOUT`](crate::DEFAULT_CONNECT_TIMEOUT).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.connect_timeout = timeout;
+        self
+    }
+
+    /// Time one command may take; default [`DEFAULT_IO_TIMEOUT`](crate::DEFAULT_IO_TIMEOUT).
+    pub fn io_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.io_timeout = timeout;
+        self
+    }
+
+    /// Validates the settings; does not connect.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the bad setting: an empty or invalid
+    /// namespace, a bad z or audit length, a bad URL or timeout.
+    pub fn build(self) -> Result<Ratings, ConfigError> {
+        check_name("namespace", &self.namespace)?;
+        if !(self.z.is_finite() && self.z > 0.0) {
+            return Err(InvalidValue::new("z", self.z, "a finite number > 0").into());
+        }
+        if self.audit_len == 0 {
+            return Err(InvalidValue::new("audit_len", self.audit_len, "an integer >= 1").into());
+        }
+        let conn = self.settings.conn()?;
+        Ok(Ratings {
+            namespace: self.namespace,
+            prefix: self.settings.prefix,
+            prior: self.prior,
+            z: self.z,
+            audit_len: self.audit_len,
+            conn,
+        })
+    }
+}
+
+fn check_item(item: &str) -> Result<(), InvalidValue> {
+    if item.is_empty() || item.len() > 512 {
+        return Err(InvalidValue::new("item", item, "1 to 512 bytes"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conf(good: u64, bad: u64) -> Confidence {
+        Confidence::from_counts(good, bad, Prior::default(), DEFAULT_Z)
+    }
+
+    #[test]
+    fn one_bad_rating_moves_an_unrated_item_little() {
+        let before = conf(0, 0);
+        let after = conf(0, 1);
+        assert!((before.mean() - after.mean()).abs() <= 0.1 + 1e-12, "{before:?} -> {after:?}");
+        assert!((before.score() - after.score()).abs() <= 0.1, "{before:?} -> {after:?}");
+    }
+
+    #[test]
+    fn evidence_outranks_a_thin_perfect_record_and_the_unrated() {
+        assert!(conf(100, 1).score() > conf(2, 0).score());
+        assert!(conf(99, 1).score() > conf(0, 0).score());
+        // Known Wilson values (z = 1.96).
+        let Confidence::Estimated { lower_bound, mean, n } = conf(2, 0) else { panic!() };
+        assert!((lower_bound - 0.3424).abs() < 1e-3, "{lower_bound}");
+        assert!((mean - 4.0 / 6.0).abs() < 1e-12);
+        assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn unknown_ratings_are_errors_not_ignored() {
+        assert_eq!(" Good ".parse::<Rating>(), Ok(Rating::Good));
+        for bad in ["", "neutral", "5", "goodish"] {
+            assert_eq!(bad.parse::<Rating>(), Err(ParseRatingError { value: bad.to_owned() }));
+        }
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let err = Ratings::builder("redis://127.0.0.1:1", "a:b").build().unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid(ref v) if v.field == "namespace"));
+        let err = Ratings::builder("redis://127.0.0.1:1", "t").z(f64::NAN).build().unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid(ref v) if v.field == "z"));
+        assert_eq!(Prior::new(1.0, -1.0).unwrap_err().field, "beta");
+    }
+}
