@@ -18,7 +18,17 @@ pub(crate) const RESERVED_KEYS: [&str; 7] =
 
 /// The key a field is written under: its own, or `field.<key>` if reserved.
 pub(crate) fn field_key(key: &str) -> FieldKey<'_> {
-    if RESERVED_KEYS.contains(&key) {
+    // By length first: most keys are rejected by one compare.
+    let reserved = match key.len() {
+        2 => key == "ts",
+        3 => key == "run",
+        5 => key == "event",
+        7 => key == "span_id" || key == "message",
+        8 => key == "trace_id" || key == "severity",
+        _ => false,
+    };
+    debug_assert_eq!(reserved, RESERVED_KEYS.contains(&key));
+    if reserved {
         FieldKey::Prefixed(key)
     } else {
         FieldKey::Plain(key)
@@ -268,14 +278,26 @@ impl<E: Event + ?Sized> Serialize for Resolved<'_, E> {
         if let Some(message) = self.event.message() {
             map.serialize_entry("message", message)?;
         }
-        let mut result = Ok(());
-        self.for_each(|key, value| {
-            if result.is_ok() {
-                result = map.serialize_entry(&field_key(key), &value);
-            }
-        });
-        result?;
-        map.end()
+        let mut entries = JsonEntries { map, names: self.names, result: Ok(()) };
+        self.event.fields(&mut entries);
+        entries.result?;
+        entries.map.end()
+    }
+}
+
+/// Writes each field as one JSON object entry: names resolved, reserved
+/// keys prefixed; the first error stops the rest.
+struct JsonEntries<'n, M: SerializeMap> {
+    map: M,
+    names: Option<&'n NamesView<'n>>,
+    result: Result<(), <M as SerializeMap>::Error>,
+}
+
+impl<M: SerializeMap> super::FieldVisitor for JsonEntries<'_, M> {
+    fn field(&mut self, key: &str, value: FieldValue<'_>) {
+        if self.result.is_ok() {
+            self.result = self.map.serialize_entry(&field_key(key), &resolve(self.names, value));
+        }
     }
 }
 

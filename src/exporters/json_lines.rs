@@ -98,6 +98,8 @@ pub struct JsonLines {
     /// Bytes of complete lines known to be in the current file.
     file_len: u64,
     buffer: Vec<u8>,
+    /// Whole lines in `buffer` (each event adds one).
+    buffered_lines: u64,
     buffer_capacity: usize,
     rotation: Option<Rotation>,
     stats: JsonLinesStats,
@@ -228,10 +230,10 @@ impl JsonLines {
         self.file.as_mut().ok_or_else(|| ExportError::new(ExportErrorKind::Io, "json lines file is not open"))
     }
 
-    /// Writes the first `len` buffered bytes (whole lines) to the file. With
-    /// rotation, writes only the lines that fit under `max_bytes`, rotating
-    /// in between as often as needed.
-    fn write_prefix(&mut self, mut len: usize) -> Result<(), ExportError> {
+    /// Writes the first `len` buffered bytes (`lines` whole lines) to the
+    /// file. With rotation, writes only the lines that fit under
+    /// `max_bytes`, rotating in between as often as needed.
+    fn write_prefix(&mut self, mut len: usize, mut lines: u64) -> Result<(), ExportError> {
         while len > 0 {
             debug_assert_eq!(self.buffer[len - 1], b'\n', "only whole lines are written");
             let chunk = match self.rotation {
@@ -254,11 +256,16 @@ impl JsonLines {
             let file =
                 file.ok_or_else(|| ExportError::new(ExportErrorKind::Io, "json lines file is not open"))?;
             file.write_all(&self.buffer[..chunk]).map_err(|e| io_error(path, e))?;
-            let lines = count_lines(&self.buffer[..chunk]);
+            // Lines are counted as they are added; only a chunk cut by
+            // rotation is scanned.
+            let chunk_lines = if chunk == len { lines } else { count_lines(&self.buffer[..chunk]) };
+            debug_assert_eq!(chunk_lines, count_lines(&self.buffer[..chunk]));
+            lines -= chunk_lines;
+            self.buffered_lines -= chunk_lines;
             self.buffer.drain(..chunk);
             len -= chunk;
             self.file_len += chunk as u64;
-            self.stats.lines_written += lines;
+            self.stats.lines_written += chunk_lines;
             self.stats.bytes_written += chunk as u64;
         }
         Ok(())
@@ -296,16 +303,21 @@ impl JsonLines {
                 return Err(ExportError::new(ExportErrorKind::Encode, e.to_string()).with_source(e));
             }
             self.buffer.push(b'\n');
+            self.buffered_lines += 1;
             if self.buffer.len() >= self.buffer_capacity {
                 // Write the lines before this one first, so rotation can put
                 // a line over `max_bytes` in a file of its own.
-                self.write_prefix(start)?;
-                let rest = self.buffer.len();
-                self.write_prefix(rest)?;
+                self.write_prefix(start, self.buffered_lines - 1)?;
+                self.write_buffered()?;
             }
         }
-        let rest = self.buffer.len();
-        self.write_prefix(rest)
+        self.write_buffered()
+    }
+
+    /// Writes every buffered line to the file.
+    fn write_buffered(&mut self) -> Result<(), ExportError> {
+        let (len, lines) = (self.buffer.len(), self.buffered_lines);
+        self.write_prefix(len, lines)
     }
 
     /// Writes out what is buffered and flushes the file: what
@@ -315,8 +327,7 @@ impl JsonLines {
     /// An `Io` [`ExportError`] naming the file.
     pub fn flush(&mut self) -> Result<(), ExportError> {
         self.ensure_open()?;
-        let rest = self.buffer.len();
-        self.write_prefix(rest)?;
+        self.write_buffered()?;
         let path = self.path.clone();
         self.file()?.flush().map_err(|e| io_error(&path, e))
     }
@@ -340,7 +351,8 @@ impl JsonLines {
     /// After a failed batch: drop what is buffered and cut the file back to
     /// the last complete batch, so it never ends in half a line.
     fn discard_failed_batch(&mut self, batch_start_len: u64, rotations_before: u64) -> Option<io::Error> {
-        self.stats.lines_discarded += count_lines(&self.buffer);
+        self.stats.lines_discarded += self.buffered_lines;
+        self.buffered_lines = 0;
         self.buffer.clear();
         let keep_len = if self.stats.rotations == rotations_before { batch_start_len } else { 0 };
         let file = self.file.as_ref()?;
@@ -467,6 +479,7 @@ impl JsonLinesBuilder {
             closed: false,
             file_len,
             buffer: Vec::with_capacity(self.buffer_capacity.min(DEFAULT_JSON_LINES_BUFFER_CAPACITY * 16)),
+            buffered_lines: 0,
             buffer_capacity: self.buffer_capacity,
             rotation: self.rotation,
             stats: JsonLinesStats::default(),
