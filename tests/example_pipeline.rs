@@ -29,7 +29,7 @@ fn example() -> &'static Path {
         let status = Command::new(env!("CARGO"))
             .args(["build", "--quiet", "--example", "pipeline", "--profile", &profile, "--target-dir"])
             .arg(target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building the example failed");

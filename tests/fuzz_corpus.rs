@@ -1,6 +1,6 @@
 //! Replays every fuzz corpus and regression file (`fuzz/corpus/<target>/`,
 //! `fuzz/regressions/<target>/`) through the fuzz targets' own harnesses, on
-//! stable, under plain `cargo test`. The harnesses are the same files the
+//! stable, under `cargo test --workspace`. The harnesses are the same files the
 //! fuzz targets include (`fuzz/harness/*.rs`), not copies.
 
 #[path = "../fuzz/harness/config.rs"]
@@ -20,7 +20,7 @@ const PER_INPUT: Duration = Duration::from_secs(60);
 
 /// The files of `fuzz/<kind>/<target>/`, sorted (missing directory: none).
 fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz").join(kind).join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz").join(kind).join(target);
     let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
         Ok(entries) => entries.map(|e| e.expect("readable directory entry").path()).collect(),
         Err(_) => Vec::new(),
