@@ -214,9 +214,11 @@ mod regressions {
     fn a_toml_parse_error_says_what_and_where() {
         for text in ["capacity = ", "tapacity = "] {
             match Config::from_toml_str(text) {
-                Err(ConfigLoadError::Parse { message, .. }) => {
-                    assert!(!message.trim().is_empty(), "{text:?}");
-                    assert!(message.contains("line 1"), "{text:?}: {message}");
+                Err(err @ ConfigLoadError::Parse(_)) => {
+                    let ConfigLoadError::Parse(parse) = &err else { unreachable!() };
+                    assert!(!parse.message().trim().is_empty(), "{text:?}");
+                    assert_eq!(parse.location().map(|l| l.line), Some(1), "{text:?}: {err}");
+                    assert!(err.to_string().contains("line 1"), "{text:?}: {err}");
                 }
                 other => panic!("{text:?}: {other:?}"),
             }
