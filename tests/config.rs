@@ -153,7 +153,8 @@ fn every_config_error_names_the_field_and_its_line_and_column() {
     assert_eq!((invalid.field(), invalid.location()), ("consumer_idle_max", None), "{err}");
 
     // JSON: the same, from serde_json's line and column.
-    let err = Config::from_json_str("{\n  \"capacity\": 64,\n  \"close_timeout\": \"5 parsecs\"\n}").unwrap_err();
+    let err =
+        Config::from_json_str("{\n  \"capacity\": 64,\n  \"close_timeout\": \"5 parsecs\"\n}").unwrap_err();
     let (key, location) = parse_error(&err);
     assert_eq!((key, location.map(|(line, _)| line)), (Some("close_timeout"), Some(3)), "{err}");
     assert!(!err.to_string().contains(" at line 3 column"), "the location is said once: {err}");
