@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use ringtel::{Backpressure, Config, ConfigLoadError, Event, Granularity, Telemetry, DEFAULT_CAPACITY};
+use ringtel::{
+    Backpressure, BreakerConfig, Config, ConfigLoadError, Event, Granularity, Telemetry, TotalFailurePolicy,
+    DEFAULT_CAPACITY,
+};
 
 struct Tick;
 impl Event for Tick {
@@ -167,4 +170,92 @@ fn every_config_error_names_the_field_and_its_line_and_column() {
     // Built in code: no location.
     let err = Config { capacity: 0, ..Config::default() }.validate().unwrap_err();
     assert_eq!(err.location(), None);
+}
+
+/// Every `Config` field has a builder setter. The literal names every field
+/// (no `..Default::default()`), so adding a field to `Config` breaks this
+/// test's compilation until the field gets a setter and is set here; every
+/// value differs from its default, so a setter that writes the wrong field
+/// (or nothing) fails the comparison.
+#[test]
+fn every_config_field_has_a_builder_setter() {
+    let expected = Config {
+        capacity: 1_024,
+        batch_size: 32,
+        backpressure: Backpressure::BlockFor(Duration::from_millis(3)),
+        granularity: Granularity::Full,
+        drop_log_interval: 77,
+        critical_wait: Duration::from_millis(7),
+        close_timeout: Duration::from_secs(9),
+        consumer_idle_min: Duration::from_micros(20),
+        consumer_idle_max: Duration::from_millis(2),
+        start_timeout: Duration::from_secs(11),
+        export_timeout: Duration::from_secs(13),
+        breaker: BreakerConfig {
+            open_after: 3,
+            cooldown: Duration::from_millis(250),
+            max_cooldown: Duration::from_secs(30),
+        },
+        total_failure_threshold: 4,
+        on_total_failure: TotalFailurePolicy::Fail,
+    };
+    let defaults = Config::default();
+    let Config {
+        capacity,
+        batch_size,
+        backpressure,
+        granularity,
+        drop_log_interval,
+        critical_wait,
+        close_timeout,
+        consumer_idle_min,
+        consumer_idle_max,
+        start_timeout,
+        export_timeout,
+        breaker,
+        total_failure_threshold,
+        on_total_failure,
+    } = expected.clone();
+    let built = Telemetry::<Tick>::builder()
+        .capacity(capacity)
+        .batch_size(batch_size)
+        .backpressure(backpressure)
+        .granularity(granularity)
+        .drop_log_interval(drop_log_interval)
+        .critical_wait(critical_wait)
+        .close_timeout(close_timeout)
+        .consumer_idle_min(consumer_idle_min)
+        .consumer_idle_max(consumer_idle_max)
+        .start_timeout(start_timeout)
+        .export_timeout(export_timeout)
+        .breaker(breaker)
+        .on_total_failure(total_failure_threshold, on_total_failure);
+    assert_eq!(built.current_config(), &expected);
+    expected.validate().unwrap();
+    // Every value above differs from its default.
+    assert_ne!(expected.capacity, defaults.capacity);
+    assert_ne!(expected.batch_size, defaults.batch_size);
+    assert_ne!(expected.backpressure, defaults.backpressure);
+    assert_ne!(expected.granularity, defaults.granularity);
+    assert_ne!(expected.drop_log_interval, defaults.drop_log_interval);
+    assert_ne!(expected.critical_wait, defaults.critical_wait);
+    assert_ne!(expected.close_timeout, defaults.close_timeout);
+    assert_ne!(expected.consumer_idle_min, defaults.consumer_idle_min);
+    assert_ne!(expected.consumer_idle_max, defaults.consumer_idle_max);
+    assert_ne!(expected.start_timeout, defaults.start_timeout);
+    assert_ne!(expected.export_timeout, defaults.export_timeout);
+    assert_ne!(expected.breaker.open_after, defaults.breaker.open_after);
+    assert_ne!(expected.breaker.cooldown, defaults.breaker.cooldown);
+    assert_ne!(expected.breaker.max_cooldown, defaults.breaker.max_cooldown);
+    assert_ne!(expected.total_failure_threshold, defaults.total_failure_threshold);
+    assert_ne!(expected.on_total_failure, defaults.on_total_failure);
+
+    // The combined setters write the same fields.
+    let combined = Telemetry::<Tick>::builder()
+        .consumer_idle(consumer_idle_min, consumer_idle_max)
+        .total_failure_threshold(total_failure_threshold);
+    assert_eq!(combined.current_config().consumer_idle_min, consumer_idle_min);
+    assert_eq!(combined.current_config().consumer_idle_max, consumer_idle_max);
+    assert_eq!(combined.current_config().total_failure_threshold, total_failure_threshold);
+    assert_eq!(combined.current_config().on_total_failure, defaults.on_total_failure);
 }
