@@ -27,6 +27,10 @@
 //! tests that check it.
 
 #![forbid(unsafe_code)]
+// docs.rs builds with every feature and `--cfg docsrs` (Cargo.toml
+// `[package.metadata.docs.rs]`): each optional module is marked with the
+// feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(rust_2018_idioms, unreachable_pub)]
 
@@ -92,6 +96,7 @@ mod outcome;
 pub mod pipeline;
 // Prometheus exposition of `Health` (feature `prometheus`), off the hot path.
 #[cfg(all(feature = "prometheus", not(loom)))]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 pub mod prometheus;
 mod ring;
 mod role;
