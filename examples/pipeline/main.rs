@@ -13,9 +13,11 @@
 //! seeded variation: occasional malformed rows, LLM timeouts, slow calls. A
 //! sink thread completes tokens and emits progress. A progress bar (stderr)
 //! shows rows/s, events/s, queue fill and drops from `Telemetry::health()`;
-//! at the end a table shows the final `Health` and checks conservation:
-//! `offered = filtered + delivered + dropped`, and `offered` = the emit()
-//! calls this program counted itself.
+//! at the end a table shows the final `Health`, each exporter's row first,
+//! and checks conservation (`offered = filtered + delivered + dropped`),
+//! that `offered` = the emit() calls this program counted itself, and that
+//! every exporter took every event (`delivered` alone only says that at
+//! least one did). The progress bar and the table fit the terminal's width.
 //!
 //! The events go to a JSON Lines file, by default
 //! `<target dir>/ringtel-pipeline/events.jsonl` next to the built example
