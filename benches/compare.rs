@@ -1,7 +1,7 @@
 //! ringtel against what users would pick instead, in one run, as ratios
 //! (issue 7; DESIGN.md §7). See BENCHMARKS.md for the method and results.
 //!
-//! `cargo bench -p ringtel-bench --bench compare` measures, per peer and in this order:
+//! `cargo bench --bench compare` measures, per peer and in this order:
 //! emit with room, emit when full (the drop path), filtered emit, end-to-end
 //! events/s with 1 and 2 producers (criterion, `iter_custom`), then emit
 //! latency percentiles in Drop mode with a slow exporter (TSC per emit), then
