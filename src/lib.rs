@@ -31,6 +31,8 @@
 // `[package.metadata.docs.rs]`): each optional module is marked with the
 // feature it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// `loom` is a test-only build of the crate: not a portability note for users.
+#![cfg_attr(docsrs, doc(auto_cfg(hide(loom))))]
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(rust_2018_idioms, unreachable_pub)]
 
