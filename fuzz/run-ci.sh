@@ -10,7 +10,7 @@
 # the log shows the harness's message. Inputs found during the run go to a
 # scratch copy of the corpus, so the committed corpus stays as reviewed.
 #
-# The corpus itself is replayed on stable in every plain `cargo test`
+# The corpus itself is replayed on stable in every `cargo test --workspace`
 # (tests/fuzz_corpus.rs); this step only searches for new inputs.
 set -euo pipefail
 

@@ -4,7 +4,8 @@
 # under the target directory, checks conservation from the JSON with jq, and
 # validates every line of the JSON Lines file with jq. Also checks that a
 # starved consumer (slow exporter, tiny ring) still conserves every event,
-# and that a bad flag exits 2 with one line naming it.
+# that a bad flag or a missing --out directory exits 2 with one line naming
+# it, and that an exporter losing events (--out /dev/full) exits 1.
 #
 # Environment: PIPELINE_PROFILE (cargo profile, default dev: reuses the test
 # build), PIPELINE_ROWS (default 5000).
@@ -97,5 +98,23 @@ set -e
 [ "$(wc -l <"$work/bad.stderr")" -eq 1 ] && grep -q -- "--backpressure" "$work/bad.stderr" ||
   fail "a bad flag did not give one line naming it: $(cat "$work/bad.stderr")"
 [ ! -s "$work/bad.out" ] || fail "a bad flag printed to stdout"
+
+set +e
+"$bin" --out "$work/missing/x.jsonl" --rows 10 >"$work/missing.out" 2>"$work/missing.stderr"
+status=$?
+set -e
+[ "$status" -eq 2 ] || fail "a missing --out directory exited $status, not 2"
+[ "$(wc -l <"$work/missing.stderr")" -eq 1 ] && grep -q -- "does not exist" "$work/missing.stderr" ||
+  fail "a missing --out directory did not give one line naming it: $(cat "$work/missing.stderr")"
+[ ! -e "$work/missing" ] || fail "--out created the missing directory"
+
+if [ -w /dev/full ]; then
+  set +e
+  "$bin" --out /dev/full --rows 200 --threads 2 >"$work/full.out" 2>"$work/full.stderr"
+  status=$?
+  set -e
+  [ "$status" -eq 1 ] || fail "--out /dev/full exited $status, not 1 (the JSON Lines exporter lost every event)"
+  grep -q "json_lines lost events" "$work/full.stderr" || fail "--out /dev/full: the table does not say who lost events"
+fi
 
 echo "check-pipeline-example: ok"

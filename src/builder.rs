@@ -31,6 +31,8 @@ pub(crate) fn validate_options(options: &ExporterOptions) -> Result<(), ConfigEr
 ///
 /// Setters and [`TelemetryBuilder::config`] write the same [`Config`]; a later
 /// call overrides an earlier one, so call `config` first and fine-tune after.
+/// Every `Config` field has a setter of the same name
+/// (`on_total_failure` also takes the threshold).
 ///
 /// # Examples
 /// ```
@@ -124,6 +126,22 @@ impl<E: Event> TelemetryBuilder<E> {
         self.config.consumer_idle_max = max;
         self
     }
+    /// Shortest consumer sleep while the ring is empty.
+    pub fn consumer_idle_min(mut self, min: Duration) -> Self {
+        self.config.consumer_idle_min = min;
+        self
+    }
+    /// Longest consumer sleep while the ring stays empty; also bounds how
+    /// stale the heartbeat is while the consumer is healthy.
+    pub fn consumer_idle_max(mut self, max: Duration) -> Self {
+        self.config.consumer_idle_max = max;
+        self
+    }
+    /// Deadline for the consumer thread to report that it runs, in `start`.
+    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.config.start_timeout = timeout;
+        self
+    }
     /// The clock for heartbeats, error times and timers (default: [`SystemClock`]).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Some(StdArc::new(clock));
@@ -160,6 +178,12 @@ impl<E: Event> TelemetryBuilder<E> {
     pub fn on_total_failure(mut self, threshold: u64, policy: TotalFailurePolicy) -> Self {
         self.config.total_failure_threshold = threshold;
         self.config.on_total_failure = policy;
+        self
+    }
+    /// Consecutive all-failed batches that trigger the total-failure policy
+    /// (the policy stays as set; see [`TelemetryBuilder::on_total_failure`]).
+    pub fn total_failure_threshold(mut self, threshold: u64) -> Self {
+        self.config.total_failure_threshold = threshold;
         self
     }
 

@@ -45,6 +45,21 @@ impl Timestamp {
     pub fn saturating_duration_since(self, earlier: Timestamp) -> Duration {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))
     }
+
+    /// This instant as an RFC 3339 UTC date and time, to the microsecond.
+    ///
+    /// (`Display` shows the raw seconds since the epoch instead.)
+    ///
+    /// # Examples
+    /// ```
+    /// use ringtel::Timestamp;
+    /// let t = Timestamp::from_nanos(1_796_167_667_864_041_664);
+    /// assert_eq!(t.to_rfc3339(), "2026-12-01T23:27:47.864041Z");
+    /// ```
+    pub fn to_rfc3339(self) -> String {
+        let time = std::time::UNIX_EPOCH + Duration::from_nanos(self.0);
+        humantime::format_rfc3339_micros(time).to_string()
+    }
 }
 
 impl std::ops::Add<Duration> for Timestamp {

@@ -49,6 +49,7 @@ pub struct Health {
     pub(crate) backpressure: Backpressure,
     pub(crate) consumer: ConsumerState,
     pub(crate) last_heartbeat: Option<Timestamp>,
+    pub(crate) taken_at: Timestamp,
     pub(crate) exporters: Vec<ExporterHealth>,
     pub(crate) total_failure: Option<TotalFailure>,
 }
@@ -110,6 +111,15 @@ impl Health {
     /// The clock time of the consumer's last loop iteration.
     pub fn last_heartbeat(&self) -> Option<Timestamp> {
         self.last_heartbeat
+    }
+    /// When this snapshot was taken, by the telemetry's clock.
+    pub fn taken_at(&self) -> Timestamp {
+        self.taken_at
+    }
+    /// How long before this snapshot the consumer's last heartbeat was
+    /// (`None` before the first).
+    pub fn heartbeat_age(&self) -> Option<std::time::Duration> {
+        self.last_heartbeat.map(|beat| self.taken_at.saturating_duration_since(beat))
     }
     /// Each exporter's counts and state.
     pub fn exporters(&self) -> &[ExporterHealth] {
@@ -340,7 +350,12 @@ impl fmt::Display for Health {
             ),
             (
                 "last heartbeat".to_owned(),
-                self.last_heartbeat.map_or_else(|| "never".to_owned(), |t| t.to_string()),
+                match (self.last_heartbeat, self.heartbeat_age()) {
+                    (Some(beat), Some(age)) => {
+                        format!("{} ago ({})", format_age(age), beat.to_rfc3339())
+                    }
+                    _ => "never".to_owned(),
+                },
             ),
             ("conservation".to_owned(), if self.is_conserved() { "holds" } else { "VIOLATED" }.to_owned()),
         ])
@@ -372,5 +387,53 @@ impl fmt::Display for Health {
             writeln!(f, "{key:<width$}  {value}")?;
         }
         Ok(())
+    }
+}
+
+/// A short age for the health text: `850 µs`, `12.3 ms`, `4.56 s`, `3 min 20 s`.
+fn format_age(age: std::time::Duration) -> String {
+    let secs = age.as_secs_f64();
+    if secs < 1e-3 {
+        format!("{} µs", age.as_micros())
+    } else if secs < 1.0 {
+        format!("{:.1} ms", secs * 1e3)
+    } else if secs < 60.0 {
+        format!("{secs:.2} s")
+    } else {
+        format!("{} min {} s", age.as_secs() / 60, age.as_secs() % 60)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::time::Duration;
+
+    use crate::{Event, Granularity, ManualClock, Telemetry, Timestamp};
+
+    struct Tick;
+    impl Event for Tick {
+        fn granularity(&self) -> Granularity {
+            Granularity::Rows
+        }
+    }
+
+    #[test]
+    fn the_text_shows_the_heartbeat_as_an_age_and_an_rfc3339_time() {
+        let beat = Timestamp::from_nanos(1_796_167_667_864_041_664);
+        let clock = ManualClock::new(beat);
+        let telemetry = Telemetry::<Tick>::builder().clock(clock).start().unwrap();
+        let mut health = telemetry.close(Duration::from_secs(5)).unwrap().health().clone();
+        assert_eq!(health.taken_at(), beat, "read from the telemetry's clock");
+        health.last_heartbeat = Some(beat);
+        health.taken_at = beat + Duration::from_micros(2_500);
+        assert_eq!(health.heartbeat_age(), Some(Duration::from_micros(2_500)));
+        let text = health.to_string();
+        let line = text.lines().find(|l| l.starts_with("last heartbeat")).unwrap();
+        assert!(line.ends_with("  2.5 ms ago (2026-12-01T23:27:47.864041Z)"), "{line}");
+        health.taken_at = beat + Duration::from_secs(200);
+        assert!(health.to_string().contains("3 min 20 s ago"), "{health}");
+        health.last_heartbeat = None;
+        assert_eq!(health.heartbeat_age(), None);
+        assert!(health.to_string().lines().any(|l| l.starts_with("last heartbeat") && l.ends_with("never")));
     }
 }

@@ -27,6 +27,12 @@
 //! tests that check it.
 
 #![forbid(unsafe_code)]
+// docs.rs builds with every feature and `--cfg docsrs` (Cargo.toml
+// `[package.metadata.docs.rs]`): each optional module is marked with the
+// feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// `loom` is a test-only build of the crate: not a portability note for users.
+#![cfg_attr(docsrs, doc(auto_cfg(hide(loom))))]
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(rust_2018_idioms, unreachable_pub)]
 
@@ -93,6 +99,7 @@ mod outcome;
 pub mod pipeline;
 // Prometheus exposition of `Health` (feature `prometheus`), off the hot path.
 #[cfg(all(feature = "prometheus", not(loom)))]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 pub mod prometheus;
 mod ring;
 mod role;
@@ -115,11 +122,12 @@ pub use breaker::{
 pub use builder::TelemetryBuilder;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::{
-    Config, ConfigError, ConfigLoadError, DEFAULT_BACKPRESSURE, DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY,
-    DEFAULT_CLOSE_TIMEOUT, DEFAULT_CONSUMER_IDLE_MAX, DEFAULT_CONSUMER_IDLE_MIN, DEFAULT_CRITICAL_WAIT,
-    DEFAULT_DROP_LOG_INTERVAL, DEFAULT_EXPORT_TIMEOUT, DEFAULT_GRANULARITY, DEFAULT_ON_TOTAL_FAILURE,
-    DEFAULT_START_TIMEOUT, DEFAULT_TOTAL_FAILURE_THRESHOLD, MAX_BATCH_SIZE, MAX_CAPACITY, MAX_CONSUMER_IDLE,
-    MAX_COUNT_SETTING, MAX_DURATION_SETTING, MIN_CONSUMER_IDLE,
+    Config, ConfigError, ConfigLoadError, ConfigParseError, Location, DEFAULT_BACKPRESSURE,
+    DEFAULT_BATCH_SIZE, DEFAULT_CAPACITY, DEFAULT_CLOSE_TIMEOUT, DEFAULT_CONSUMER_IDLE_MAX,
+    DEFAULT_CONSUMER_IDLE_MIN, DEFAULT_CRITICAL_WAIT, DEFAULT_DROP_LOG_INTERVAL, DEFAULT_EXPORT_TIMEOUT,
+    DEFAULT_GRANULARITY, DEFAULT_ON_TOTAL_FAILURE, DEFAULT_START_TIMEOUT, DEFAULT_TOTAL_FAILURE_THRESHOLD,
+    MAX_BATCH_SIZE, MAX_CAPACITY, MAX_CONSUMER_IDLE, MAX_COUNT_SETTING, MAX_DURATION_SETTING,
+    MIN_CONSUMER_IDLE,
 };
 pub use dispatch::ExporterOptions;
 pub use error::{CloseError, CloseReport, ExporterFailure, FlushError, StartError, UnknownExporter};

@@ -323,6 +323,7 @@ impl<E> Shared<E> {
         let dropped = DroppedCounts(dropped);
         let control = self.control.load();
         let heartbeat = self.heartbeat.load(Ordering::Relaxed);
+        let taken_at = self.now();
         Health {
             offered: filtered + accepted + rejected,
             filtered,
@@ -342,6 +343,7 @@ impl<E> Shared<E> {
                 Lifecycle::Dead(message) => ConsumerState::Dead { message },
             },
             last_heartbeat: (heartbeat != NO_HEARTBEAT).then(|| Timestamp::from_nanos(heartbeat)),
+            taken_at,
             exporters: lock(&self.exporters).iter().map(|e| e.snapshot()).collect(),
             total_failure: *lock(&self.total_failure),
         }

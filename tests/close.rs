@@ -1,5 +1,5 @@
-//! C7 close and C1 accounting at shutdown. Ports seed 001's "close processes
-//! every queued event" and "FIFO" scenarios.
+//! C7 close and C1 accounting at shutdown: the "close processes every queued
+//! event" and "FIFO" scenarios.
 
 mod common;
 

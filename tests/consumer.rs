@@ -1,5 +1,5 @@
-//! C8 start and death, C9 containment basics, C12 heartbeat. Ports seed 001's
-//! "thread death" and "exporter error does not kill the thread" scenarios.
+//! C8 start and death, C9 containment basics, C12 heartbeat: the "thread
+//! death" and "exporter error does not kill the thread" scenarios.
 
 mod common;
 

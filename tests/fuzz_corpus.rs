@@ -1,6 +1,6 @@
 //! Replays every fuzz corpus and regression file (`fuzz/corpus/<target>/`,
 //! `fuzz/regressions/<target>/`) through the fuzz targets' own harnesses, on
-//! stable, under plain `cargo test`. The harnesses are the same files the
+//! stable, under `cargo test --workspace`. The harnesses are the same files the
 //! fuzz targets include (`fuzz/harness/*.rs`), not copies.
 
 #[path = "../fuzz/harness/config.rs"]
@@ -20,7 +20,7 @@ const PER_INPUT: Duration = Duration::from_secs(60);
 
 /// The files of `fuzz/<kind>/<target>/`, sorted (missing directory: none).
 fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz").join(kind).join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz").join(kind).join(target);
     let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
         Ok(entries) => entries.map(|e| e.expect("readable directory entry").path()).collect(),
         Err(_) => Vec::new(),
@@ -214,9 +214,11 @@ mod regressions {
     fn a_toml_parse_error_says_what_and_where() {
         for text in ["capacity = ", "tapacity = "] {
             match Config::from_toml_str(text) {
-                Err(ConfigLoadError::Parse { message, .. }) => {
-                    assert!(!message.trim().is_empty(), "{text:?}");
-                    assert!(message.contains("line 1"), "{text:?}: {message}");
+                Err(err @ ConfigLoadError::Parse(_)) => {
+                    let ConfigLoadError::Parse(parse) = &err else { unreachable!() };
+                    assert!(!parse.message().trim().is_empty(), "{text:?}");
+                    assert_eq!(parse.location().map(|l| l.line), Some(1), "{text:?}: {err}");
+                    assert!(err.to_string().contains("line 1"), "{text:?}: {err}");
                 }
                 other => panic!("{text:?}: {other:?}"),
             }

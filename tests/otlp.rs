@@ -1,4 +1,3 @@
-#![cfg(feature = "otlp")]
 //! OTLP/HTTP export against a real receiver: `scripts/otlp_receiver.py`
 //! decodes every request with the official `opentelemetry-proto` Python
 //! package and records what it decoded, one JSON line per log record, span
@@ -89,7 +88,7 @@ impl Receiver {
         let port = free_port();
         let mut command = Command::new(python);
         command
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/otlp_receiver.py"))
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/otlp_receiver.py"))
             .arg("--port")
             .arg(port.to_string())
             .arg("--out")

@@ -1,4 +1,3 @@
-#![cfg(feature = "prometheus")]
 //! Prometheus exposition (issue 9): exact values for a known run, `promtool
 //! check metrics`, the scrape endpoint's HTTP behaviour, and a real
 //! Prometheus server scraping it on loopback.

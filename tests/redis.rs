@@ -1,4 +1,3 @@
-#![cfg(feature = "redis")]
 //! Redis Streams export and heartbeats against a real `redis-server` on a
 //! free loopback port: stream contents after a run, a default-size and a
 //! 4x batch landing whole and in order, MAXLEN trimming,

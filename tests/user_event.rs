@@ -168,7 +168,7 @@ fn otlp_receiver(test: &str) -> Option<(ServerProcess, PathBuf, u16)> {
     let port = free_port();
     let mut command = Command::new(python);
     command
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/otlp_receiver.py"))
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/otlp_receiver.py"))
         .args(["--port", &port.to_string(), "--out"])
         .arg(&out)
         .args(["--status", "200"]);

@@ -13,22 +13,33 @@
 //! seeded variation: occasional malformed rows, LLM timeouts, slow calls. A
 //! sink thread completes tokens and emits progress. A progress bar (stderr)
 //! shows rows/s, events/s, queue fill and drops from `Telemetry::health()`;
-//! at the end a table shows the final `Health` and checks conservation:
-//! `offered = filtered + delivered + dropped`, and `offered` = the emit()
-//! calls this program counted itself.
+//! at the end a table shows the final `Health`, each exporter's row first,
+//! and checks conservation (`offered = filtered + delivered + dropped`),
+//! that `offered` = the emit() calls this program counted itself, and that
+//! every exporter took every event (`delivered` alone only says that at
+//! least one did). The progress bar and the table fit the terminal's width.
 //!
-//! Exit status: 0 when both checks pass, 1 when one fails, 2 for a bad flag
-//! or configuration value (one line on stderr naming it).
+//! The events go to a JSON Lines file, by default
+//! `<target dir>/ringtel-pipeline/events.jsonl` next to the built example
+//! (the path is printed when the run starts), rotated at `--rotate-mib` with
+//! `--keep-rotated` old files: at most 16 MiB by default.
+//!
+//! Exit status: 0 when every check passes, 1 when one fails (conservation,
+//! this program's own count, or an exporter that lost events), 2 for a bad
+//! flag, configuration value or `--out` path (one line on stderr naming it),
+//! 130 after Ctrl-C (the run stops taking rows, finishes with
+//! `run_finished` status `interrupted`, closes and prints the table; a second
+//! Ctrl-C exits at once).
 
+mod out;
 mod progress;
 mod report;
 mod rows;
 
 use std::error::Error;
-use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
@@ -41,20 +52,26 @@ use ringtel::pipeline::{
 };
 use ringtel::{Backpressure, Clock, Config, Granularity, SystemClock, Telemetry};
 
-use progress::{progress_bar, BarWriter, Monitor};
-use report::{print_report, rotated_path, Checks, Report};
+use out::{OutPath, OutSource};
+use progress::{progress_bar, ConsoleWriter, Monitor};
+use report::{print_report, rotated_path, terminal_width, Checks, Report, Verdict};
 use rows::{sink, worker, EmitCounts, Emitter, Ids, RowDone, SlowExporter};
 
 /// Rows in a default run: about ten seconds on a 2-core machine in release
 /// mode (the run is paced by simulated external calls, not by ringtel).
 const DEFAULT_ROWS: u64 = 100_000;
-/// Rotated JSON Lines files kept beside the current one.
-const JSONL_KEEP: usize = 2;
-const DEFAULT_OUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/ringtel-pipeline/events.jsonl");
+/// Default size at which the JSON Lines file is rotated, in MiB.
+const DEFAULT_ROTATE_MIB: u64 = 8;
+/// Default number of rotated JSON Lines files kept beside the current one.
+const DEFAULT_KEEP_ROTATED: usize = 1;
+/// Most rotated files `--keep-rotated` accepts.
+const MAX_KEEP_ROTATED: usize = 16;
 
-/// A simulated pipeline emitting telemetry through ringtel.
+/// A simulated row-processing pipeline emitting telemetry through ringtel to a
+/// JSON Lines file and the console, with a progress bar and a final health
+/// table that checks every event is accounted for.
 #[derive(Debug, Parser)]
-#[command(name = "pipeline", version, about, long_about = None)]
+#[command(name = "pipeline", version, long_about = None)]
 struct Args {
     /// Rows the source produces.
     #[arg(long, default_value_t = DEFAULT_ROWS)]
@@ -72,12 +89,18 @@ struct Args {
     /// The most detailed events recorded: lifecycle, rows or full [default: from --config, else rows].
     #[arg(long, value_name = "LEVEL", value_parser = parse_granularity)]
     granularity: Option<Granularity>,
-    /// The JSON Lines file [default: target/ringtel-pipeline/events.jsonl in this checkout].
+    /// The JSON Lines file; its directory must exist [default:
+    /// <target dir>/ringtel-pipeline/events.jsonl, next to this binary].
     #[arg(long, value_name = "PATH")]
     out: Option<PathBuf>,
-    /// Rotate the JSON Lines file at this many MiB, keeping 2 old files.
-    #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Rotate the JSON Lines file when it would pass this many MiB.
+    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_ROTATE_MIB,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
     rotate_mib: u64,
+    /// Rotated JSON Lines files kept beside the current one (older ones are deleted).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_KEEP_ROTATED,
+          value_parser = parse_keep)]
+    keep_rotated: usize,
     /// Add an exporter that sleeps this long per batch, so drops and backpressure show.
     #[arg(long, value_name = "MS")]
     slow_exporter_ms: Option<u64>,
@@ -120,6 +143,13 @@ fn parse_granularity(text: &str) -> Result<Granularity, String> {
     }
 }
 
+fn parse_keep(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(keep) if (1..=MAX_KEEP_ROTATED).contains(&keep) => Ok(keep),
+        _ => Err(format!("expected an integer in 1..={MAX_KEEP_ROTATED}")),
+    }
+}
+
 /// A configuration or setup problem: reported as one line, exit status 2.
 struct UsageError(String);
 
@@ -129,7 +159,25 @@ impl<E: Error> From<E> for UsageError {
     }
 }
 
+/// Exit status after Ctrl-C: 128 + SIGINT, as shells report it.
+const EXIT_INTERRUPTED: u8 = 130;
+
 fn main() -> ExitCode {
+    // First, so that a Ctrl-C at any later point ends the run gracefully. A
+    // second Ctrl-C, while the run winds down, exits at once.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for result in [
+        signal_hook::flag::register_conditional_shutdown(
+            signal_hook::consts::SIGINT,
+            i32::from(EXIT_INTERRUPTED),
+            Arc::clone(&interrupted),
+        ),
+        signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupted)),
+    ] {
+        if let Err(err) = result {
+            eprintln!("warning: Ctrl-C will not end the run gracefully: {err}");
+        }
+    }
     let args = match Args::try_parse() {
         Ok(args) => args,
         Err(err) if !err.use_stderr() => err.exit(), // --help, --version
@@ -139,9 +187,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(&args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
+    match run(&args, &interrupted) {
+        Ok(Verdict::Pass) => ExitCode::SUCCESS,
+        Ok(Verdict::Fail) => ExitCode::from(1),
+        Ok(Verdict::Interrupted) => ExitCode::from(EXIT_INTERRUPTED),
         Err(UsageError(message)) => {
             eprintln!("error: {message}");
             ExitCode::from(2)
@@ -180,7 +229,7 @@ fn load_config(args: &Args) -> Result<Config, UsageError> {
     Ok(config)
 }
 
-fn run(args: &Args) -> Result<bool, UsageError> {
+fn run(args: &Args, interrupted: &AtomicBool) -> Result<Verdict, UsageError> {
     let config = load_config(args)?;
     let clock = SystemClock::new();
     let run_id = RunId::new(clock.now().as_nanos() / 1_000_000);
@@ -193,27 +242,39 @@ fn run(args: &Args) -> Result<bool, UsageError> {
 
     let names = Arc::new(Names::new());
     let ids = Ids::intern(&names);
-    let out_path = args.out.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
-    if let Some(dir) = out_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| UsageError(format!("--out {}: {e}", out_path.display())))?;
+    let out = match &args.out {
+        Some(path) => OutPath::given(path),
+        None => OutPath::default_location(),
     }
+    .map_err(|e| UsageError(e.to_string()))?;
+    let keep = args.keep_rotated;
     // Rotated files of an earlier run would be overwritten by this run's
     // rotations anyway; remove them so the files beside `--out` are this run's.
-    for index in 1..=JSONL_KEEP {
-        let _ = std::fs::remove_file(rotated_path(&out_path, index));
+    for index in 1..=MAX_KEEP_ROTATED {
+        let _ = std::fs::remove_file(rotated_path(out.path(), index));
     }
-    let json_lines = JsonLines::builder(&out_path)
+    let json_lines = JsonLines::builder(out.path())
         .names(Arc::clone(&names))
-        .rotate(args.rotate_mib * 1024 * 1024, JSONL_KEEP)
+        .rotate(args.rotate_mib * 1024 * 1024, keep)
         .create()
-        .map_err(|e| UsageError(format!("--out: {e}")))?;
+        .map_err(|e| UsageError(format!("--out {}: {e}", out.path().display())))?;
+    let width = terminal_width();
+    let announce = format!(
+        "events -> {}{} (rotated at {} MiB, {keep} old {} kept: at most {} MiB)",
+        out.path().display(),
+        match out.source() {
+            OutSource::Default => " [default]",
+            OutSource::Given => "",
+        },
+        args.rotate_mib,
+        if keep == 1 { "file" } else { "files" },
+        args.rotate_mib * (keep as u64 + 1),
+    );
+    eprintln!("{}", progress::wrap(&announce, usize::from(width)).join("\n"));
 
-    let bar = progress_bar(args);
-    let console_out: Box<dyn Write + Send> = if bar.is_hidden() {
-        Box::new(io::stderr())
-    } else {
-        Box::new(BarWriter { bar: bar.clone(), pending: Vec::new() })
-    };
+    let bar = progress_bar(args, width);
+    let console_out =
+        ConsoleWriter { bar: (!bar.is_hidden()).then(|| bar.clone()), width, pending: Vec::new() };
     let console = Console::new(console_out).names(Arc::clone(&names)).summary_every(Duration::from_secs(2));
     let mut builder = Telemetry::<PipelineEvent>::builder()
         .config(config.clone())
@@ -236,6 +297,7 @@ fn run(args: &Args) -> Result<bool, UsageError> {
     let rows_done = AtomicU64::new(0);
     let mut emitted = EmitCounts::default();
     let mut rows = RowCounts::default();
+    let mut stopped_early = false;
     thread::scope(|scope| {
         let (done_tx, done_rx) = mpsc::sync_channel::<RowDone>(4_096);
         let workers: Vec<_> = (0..args.threads)
@@ -258,9 +320,18 @@ fn run(args: &Args) -> Result<bool, UsageError> {
                 sink(run, ticker, done_rx, rows_done, out)
             })
         };
-        let mut monitor = Monitor { last_at: Instant::now(), last_offered: 0, last_rows: 0 };
+        let mut monitor = Monitor::new(width);
         while !sink.is_finished() {
             thread::sleep(Duration::from_millis(100));
+            if interrupted.load(Ordering::Relaxed) && !stopped_early {
+                // The source runs dry: every worker finishes its current
+                // row and stops; the sink drains what they completed.
+                source.fetch_max(args.rows, Ordering::Relaxed);
+                stopped_early = true;
+                bar.println(
+                    "interrupted: finishing the rows in progress, then closing (Ctrl-C again to quit now)",
+                );
+            }
             monitor.refresh(&bar, &telemetry.health(), rows_done.load(Ordering::Relaxed));
         }
         for handle in workers {
@@ -270,10 +341,16 @@ fn run(args: &Args) -> Result<bool, UsageError> {
         emitted.add(sink_counts);
         rows = row_counts;
     });
+    // A Ctrl-C after the last row still counts: the run did not end as asked.
+    let status = if stopped_early || interrupted.load(Ordering::Relaxed) {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Completed
+    };
 
     main_out.emit(PipelineEvent::phase_changed(run, Phase::Sink));
     let duration = run.now().saturating_duration_since(started);
-    main_out.emit(PipelineEvent::run_finished(run, RunStatus::Completed, rows.processed, duration));
+    main_out.emit(PipelineEvent::run_finished(run, status, rows.processed, duration));
     emitted.add(main_out.counts);
     let run_time = wall.elapsed();
     bar.finish_and_clear();
@@ -288,26 +365,31 @@ fn run(args: &Args) -> Result<bool, UsageError> {
             }
             None => {
                 eprintln!("error: {err}");
-                return Ok(false);
+                return Ok(Verdict::Fail);
             }
         },
     };
     let close_time = closing.elapsed();
     let health = report.health();
     let checks = Checks::new(health, emitted);
-    print_report(&Report {
-        health,
-        emitted,
-        rows,
-        run_time,
-        close_time,
-        checks,
-        out: &out_path,
-        now: clock.now(),
-    });
+    print_report(
+        &Report {
+            health,
+            emitted,
+            rows,
+            status,
+            run_time,
+            close_time,
+            checks: &checks,
+            out: out.path(),
+            keep,
+            now: clock.now(),
+        },
+        width,
+    );
     if args.health_json {
         let json = serde_json::to_string(health).expect("Health serializes to JSON");
         println!("{json}");
     }
-    Ok(checks.conserved && checks.counted)
+    Ok(checks.verdict(status))
 }

@@ -96,9 +96,10 @@ fn load(text: &str, json: bool) -> Loaded {
             assert!(FIELDS.contains(&field), "unknown field {field:?} in {err:?}");
             assert!(!err.value().is_empty() && !err.expected().is_empty(), "{err:?}");
             let shown = ConfigLoadError::Invalid(err.clone()).to_string();
+            let at = err.location().map_or_else(String::new, |l| format!(" at {l}"));
             assert_eq!(
                 shown,
-                format!("invalid value {} for `{field}`: expected {}", err.value(), err.expected())
+                format!("invalid value {} for `{field}`{at}: expected {}", err.value(), err.expected())
             );
             assert!(
                 std::error::Error::source(&ConfigLoadError::Invalid(err)).is_some(),
@@ -106,11 +107,16 @@ fn load(text: &str, json: bool) -> Loaded {
             );
             Loaded::Invalid(field)
         }
-        Err(e @ ConfigLoadError::Parse { .. }) => {
-            let ConfigLoadError::Parse { format: f, message } = &e else { unreachable!() };
-            assert_eq!(*f, format, "{e:?}");
-            assert!(!message.is_empty() || SKIP_OPEN_EMPTY_TOML_MESSAGE, "a parse error says what is wrong");
-            assert!(e.to_string().starts_with(&format!("malformed {format} config: ")), "{e}");
+        Err(e @ ConfigLoadError::Parse(_)) => {
+            let ConfigLoadError::Parse(parse) = &e else { unreachable!() };
+            assert_eq!(parse.format(), format, "{e:?}");
+            assert!(
+                !parse.message().is_empty() || SKIP_OPEN_EMPTY_TOML_MESSAGE,
+                "a parse error says what is wrong"
+            );
+            assert!(e.to_string().starts_with(&format!("malformed {format} config")), "{e}");
+            assert!(e.to_string().ends_with(parse.message()), "{e}");
+            assert!(std::error::Error::source(parse).is_some(), "the parser's error is the source");
             Loaded::Parse
         }
     }

@@ -8,9 +8,10 @@ use std::time::Duration;
 use super::{PipelineEvent, RowCounts, RowOutcome, RunContext};
 use crate::clock::Timestamp;
 
-/// Default row interval: seed 004's hard-coded value, now a setting.
+/// Default row interval: a `Progress` event every this many rows.
 pub const DEFAULT_PROGRESS_EVERY_ROWS: u64 = 100;
-/// Default time interval: seed 004's hard-coded value, now a setting.
+/// Default time interval: a `Progress` event once this much clock time has
+/// passed since the last one, if the row interval has not come first.
 pub const DEFAULT_PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// Counts rows by outcome and produces a `Progress` event every `every_rows`
