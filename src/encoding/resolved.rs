@@ -146,6 +146,7 @@ impl<'a, E: Event + ?Sized> Resolved<'a, E> {
     }
 
     /// `value` with a [`FieldValue::Name`] resolved.
+    #[cfg(feature = "otlp")]
     pub(crate) fn text(&self, value: FieldValue<'a>) -> Text<'a> {
         resolve(self.names, value)
     }

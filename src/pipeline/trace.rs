@@ -2,7 +2,7 @@
 //! lands in one trace, under the run's root span.
 
 use super::{NameId, PipelineEvent, RunId};
-use crate::encoding::{SpanId, TraceId};
+use crate::encoding::SpanId;
 
 /// The first eight bytes of every trace id: ASCII `ringtel` and a zero byte,
 /// so a derived trace id is never all zeros (invalid in W3C trace context)
@@ -30,8 +30,9 @@ pub fn trace_id(run: RunId) -> [u8; 16] {
 }
 
 /// [`trace_id`] as a [`TraceId`].
-pub(crate) fn run_trace_id(run: u64) -> TraceId {
-    TraceId(trace_id(RunId::new(run)))
+#[cfg(feature = "otlp")]
+pub(crate) fn run_trace_id(run: u64) -> crate::encoding::TraceId {
+    crate::encoding::TraceId(trace_id(RunId::new(run)))
 }
 
 /// The span id of a run's root span (the span of its `RunFinished` event,

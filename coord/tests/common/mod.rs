@@ -1,8 +1,9 @@
-//! Shared fixtures: a real `redis-server` on a free loopback port (see
-//! `server.rs`, copied from the main crate's tests), and waiting on a
+//! Shared fixtures: a real `redis-server` on a free loopback port (the main
+//! crate's `tests/common/server.rs`, included as is), and waiting on a
 //! condition with a deadline (never sleeping for a fixed time).
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "../../../tests/common/server.rs"]
 pub mod server;
 
 use std::process::Command;
