@@ -48,6 +48,9 @@ struct Stripe {
     /// How many of `drops` are published to the drop log. Only ever
     /// advanced, by a successful compare-exchange, owner or sweeper alike.
     published: AtomicU64,
+    /// Fields and text bytes that did not fit a fixed-size record.
+    truncated_fields: AtomicU64,
+    truncated_bytes: AtomicU64,
 }
 
 impl Stripe {
@@ -128,6 +131,47 @@ impl ProducerCounters {
                 stripe.filtered.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Counts `fields` fields and `bytes` bytes of text that did not fit a
+    /// fixed-size record (the `tracing` integration's), on this thread's
+    /// stripe: plain stores when the thread owns it, like `add_filtered`.
+    #[cfg(all(feature = "tracing", not(loom)))]
+    pub(crate) fn add_truncated(&self, fields: u64, bytes: u64) {
+        let add = |counter: &AtomicU64, n: u64, owned: bool| {
+            if n == 0 {
+            } else if owned {
+                counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+            } else {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        };
+        let (stripe, owned) = self.stripe();
+        add(&stripe.truncated_fields, fields, owned);
+        add(&stripe.truncated_bytes, bytes, owned);
+    }
+
+    /// Counts one dropped event without publishing it to the drop log: the
+    /// next sweep (`publish_all`) does, on the sweeping thread.
+    #[cfg(all(feature = "tracing", not(loom)))]
+    pub(crate) fn add_dropped_unpublished(&self, reason: DropReason) {
+        match self.stripe() {
+            (stripe, true) => {
+                increment_owned(&stripe.dropped[reason.index()]);
+                increment_owned(&stripe.drops);
+            }
+            (stripe, false) => {
+                stripe.dropped[reason.index()].fetch_add(1, Ordering::Relaxed);
+                stripe.drops.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Sums of truncated fields and bytes.
+    pub(crate) fn truncated(&self) -> (u64, u64) {
+        self.stripes.iter().fold((0, 0), |(f, b), s| {
+            (f + s.truncated_fields.load(Ordering::Relaxed), b + s.truncated_bytes.load(Ordering::Relaxed))
+        })
     }
 
     /// Counts one event dropped before or at admission (`QueueFull`,
