@@ -442,7 +442,7 @@ impl Event for TracingRecord {
 pub(crate) fn write_fields(record: &TracingRecord, out: &mut dyn FieldVisitor) {
     match record.kind {
         RecordKind::Event => {
-            if display_name(record.meta) != record.meta.target() {
+            if !is_log_record(record.meta) && display_name(record.meta) != record.meta.target() {
                 out.field("target", FieldValue::Str(record.meta.target()));
             }
         }
