@@ -43,7 +43,8 @@ pub(crate) const PRODUCER_SLOTS: usize = 0;
 struct Stripe {
     filtered: AtomicU64,
     dropped: [AtomicU64; DropReason::COUNT],
-    /// Every drop counted here, any reason (the sum of `dropped`).
+    /// Every drop counted here, any reason (the sum of `dropped`, except
+    /// `OwnThread` drops, which the drop log never sees).
     drops: AtomicU64,
     /// How many of `drops` are published to the drop log. Only ever
     /// advanced, by a successful compare-exchange, owner or sweeper alike.
@@ -151,18 +152,18 @@ impl ProducerCounters {
         add(&stripe.truncated_bytes, bytes, owned);
     }
 
-    /// Counts one dropped event without publishing it to the drop log: the
-    /// next sweep (`publish_all`) does, on the sweeping thread.
+    /// Counts one dropped event that the drop log never sees (it is not
+    /// added to `drops`): for `OwnThread` records, which a drop warning
+    /// itself raises on a ringtel thread. Counting them in the drop log
+    /// would make each warning raise the next one.
     #[cfg(all(feature = "tracing", not(loom)))]
-    pub(crate) fn add_dropped_unpublished(&self, reason: DropReason) {
+    pub(crate) fn add_dropped_unlogged(&self, reason: DropReason) {
         match self.stripe() {
             (stripe, true) => {
                 increment_owned(&stripe.dropped[reason.index()]);
-                increment_owned(&stripe.drops);
             }
             (stripe, false) => {
                 stripe.dropped[reason.index()].fetch_add(1, Ordering::Relaxed);
-                stripe.drops.fetch_add(1, Ordering::Relaxed);
             }
         }
     }

@@ -49,7 +49,8 @@ pub enum DropReason {
     /// client logging through `tracing`), or by ringtel while it was already
     /// handling a record on this thread: never fed back into the ring, so an
     /// exporter's own logs can neither recurse nor deadlock. Counted by the
-    /// `tracing` and `log` integrations (feature `tracing`).
+    /// `tracing` and `log` integrations (feature `tracing`). The only reason
+    /// the drop warnings never count: they are what raises most of these.
     OwnThread,
 }
 

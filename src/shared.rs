@@ -260,14 +260,14 @@ impl<E> Shared<E> {
         self.counters.add_dropped(reason, &self.drop_log, true, drop_log::log_warning);
     }
 
-    /// Counts an event refused before it entered the ring, without logging a
-    /// drop warning now: for the `tracing` integration, where a warning
-    /// logged here would come straight back to the layer counting the drop.
-    /// The drop still counts in `Health` at once; the drop log sees it at
-    /// the next sweep (the consumer's step, `health`, `close`).
+    /// Counts an event refused before it entered the ring, outside the drop
+    /// log: for the `tracing` integration's `OwnThread` records, which are
+    /// often a drop warning itself coming back to the layer (on the
+    /// consumer's thread, or re-entering a producer's emit). Warning about
+    /// them would raise one more each time. They count in `Health` at once.
     #[cfg(all(feature = "tracing", not(loom)))]
-    pub(crate) fn count_drop_quietly(&self, reason: DropReason) {
-        self.counters.add_dropped_unpublished(reason);
+    pub(crate) fn count_drop_unlogged(&self, reason: DropReason) {
+        self.counters.add_dropped_unlogged(reason);
     }
 
     /// Publishes every producer's unpublished drops to the drop log, logging

@@ -72,7 +72,7 @@ impl<E: Event> Telemetry<E> {
     #[cfg(all(feature = "tracing", not(loom)))]
     #[inline]
     pub(crate) fn count_refused(&self, reason: crate::DropReason) {
-        self.shared.count_drop_quietly(reason);
+        self.shared.count_drop_unlogged(reason);
     }
 
     /// Counts fields and text bytes that did not fit a fixed-size record.
