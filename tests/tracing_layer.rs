@@ -79,13 +79,18 @@ fn four_threads_conserve_exactly_through_the_layer() {
     let report = guard.close(PATIENCE).unwrap();
     let health = report.health();
     let records = THREADS * (EVENTS + 2 * SPANS);
-    assert_eq!(health.offered(), records, "{health}");
+    // Ringtel's own drop warnings, raised inside the layer's emit, come back
+    // to the layer when `tracing` does not stop them itself (it does for an
+    // event inside an event, not for one inside a span's close): each is
+    // counted as `OwnThread`, never recorded.
+    let own = health.dropped(DropReason::OwnThread);
+    assert_eq!(health.offered() - own, records, "{health}");
     assert_eq!(health.filtered(), THREADS * EVENTS / 5, "{health}");
     assert_eq!(health.offered(), health.filtered() + health.delivered() + health.dropped_total(), "{health}");
     assert!(health.is_conserved());
     assert_eq!(seen.received(), health.delivered());
-    assert_eq!(health.dropped(DropReason::OwnThread), 0);
-    assert_eq!(health.dropped_total(), health.dropped(DropReason::QueueFull), "{health}");
+    assert_eq!(health.dropped_total(), health.dropped(DropReason::QueueFull) + own, "{health}");
+    assert!(own <= health.dropped(DropReason::QueueFull), "{health}");
 }
 
 #[test]
