@@ -132,8 +132,9 @@ fn bench_events(c: &mut Criterion) {
         drop(guard);
     }
     {
-        let provider =
-            SdkLoggerProvider::builder().with_log_processor(BatchLogProcessor::builder(NoopLogs).build()).build();
+        let provider = SdkLoggerProvider::builder()
+            .with_log_processor(BatchLogProcessor::builder(NoopLogs).build())
+            .build();
         let bridge = opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(&provider);
         let dispatch = Dispatch::new(tracing_subscriber::registry().with(bridge));
         tracing::dispatcher::with_default(&dispatch, || {
@@ -207,8 +208,9 @@ fn bench_spans(c: &mut Criterion) {
         report("span/ringtel_layer", guard);
     }
     {
-        let provider =
-            SdkTracerProvider::builder().with_span_processor(BatchSpanProcessor::builder(NoopSpans).build()).build();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(BatchSpanProcessor::builder(NoopSpans).build())
+            .build();
         let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
         let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
         tracing::dispatcher::with_default(&dispatch, || {
@@ -262,7 +264,12 @@ fn emit_sized<const N: usize>(c: &mut criterion::BenchmarkGroup<'_, criterion::m
     });
     let report = telemetry.close(Duration::from_secs(5)).unwrap();
     let h = report.health();
-    eprintln!("record_size/{N}: offered {}, delivered {}, dropped {}", h.offered(), h.delivered(), h.dropped_total());
+    eprintln!(
+        "record_size/{N}: offered {}, delivered {}, dropped {}",
+        h.offered(),
+        h.delivered(),
+        h.dropped_total()
+    );
 }
 
 fn bench_record_size(c: &mut Criterion) {

@@ -339,7 +339,10 @@ impl fmt::Display for Health {
         .chain(self.dropped.iter().map(|(r, c)| (format!("dropped: {r}"), c.to_string())))
         .chain([
             ("dropped total".to_owned(), self.dropped_total.to_string()),
-            ("truncated".to_owned(), format!("{} fields, {} bytes", self.truncated_fields, self.truncated_bytes)),
+            (
+                "truncated".to_owned(),
+                format!("{} fields, {} bytes", self.truncated_fields, self.truncated_bytes),
+            ),
             ("in flight".to_owned(), self.in_flight.to_string()),
             ("queue".to_owned(), format!("{} / {}", self.queue_len, self.capacity)),
             ("blocked producers".to_owned(), self.blocked_producers.to_string()),

@@ -397,7 +397,10 @@ fn log_records_go_through_the_same_record() {
     let (_layer, guard) = ringtel::tracing::layer().exporter(memory).start().unwrap();
     let bridge = guard.log_bridge(log::LevelFilter::Info);
     let record = |level, target, args| {
-        log::Log::log(&bridge, &log::Record::builder().level(level).target(target).args(args).line(Some(42)).build())
+        log::Log::log(
+            &bridge,
+            &log::Record::builder().level(level).target(target).args(args).line(Some(42)).build(),
+        )
     };
     record(log::Level::Warn, "app::db", format_args!("slow {}", 12));
     record(log::Level::Debug, "app::db", format_args!("filtered by the bridge's level"));

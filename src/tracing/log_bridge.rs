@@ -97,7 +97,11 @@ impl fmt::Debug for LogBridge {
 }
 
 impl LogBridge {
-    pub(crate) fn new(telemetry: Telemetry<TracingRecord>, max_level: log::LevelFilter, event_time: EventTime) -> Self {
+    pub(crate) fn new(
+        telemetry: Telemetry<TracingRecord>,
+        max_level: log::LevelFilter,
+        event_time: EventTime,
+    ) -> Self {
         LogBridge { telemetry, max_level, event_time }
     }
 }
