@@ -396,14 +396,23 @@ fn log_records_go_through_the_same_record() {
     let seen = memory.handle();
     let (_layer, guard) = ringtel::tracing::layer().exporter(memory).start().unwrap();
     let bridge = guard.log_bridge(log::LevelFilter::Info);
-    let record = |level, target, args| {
-        log::Log::log(
-            &bridge,
-            &log::Record::builder().level(level).target(target).args(args).line(Some(42)).build(),
-        )
-    };
-    record(log::Level::Warn, "app::db", format_args!("slow {}", 12));
-    record(log::Level::Debug, "app::db", format_args!("filtered by the bridge's level"));
+    log::Log::log(
+        &bridge,
+        &log::Record::builder()
+            .level(log::Level::Warn)
+            .target("app::db")
+            .line(Some(42))
+            .args(format_args!("slow {}", 12))
+            .build(),
+    );
+    log::Log::log(
+        &bridge,
+        &log::Record::builder()
+            .level(log::Level::Debug)
+            .target("app::db")
+            .args(format_args!("filtered by the bridge's level"))
+            .build(),
+    );
     let report = guard.close(PATIENCE).unwrap();
     assert_eq!(report.health().offered(), 1);
     let events = seen.events();

@@ -67,15 +67,11 @@ fn an_exporter_logging_through_tracing_neither_deadlocks_nor_recurses() {
     let own = health.dropped(DropReason::OwnThread);
     let queue_full = health.dropped(DropReason::QueueFull);
     let batches = batches.load(Ordering::Relaxed);
-    // Each batch: a span (new, close) and a warning; each flush: one info.
-    assert!(own >= 3 * batches + 1, "{health}\nbatches {batches}");
+    // Each batch: a span (new, close) and a warning; the final flush: one
+    // info more.
+    assert!(own > 3 * batches, "{health}\nbatches {batches}");
     // Only the program's records reached the exporter: none of its own.
     assert_eq!(records.load(Ordering::Relaxed), health.delivered());
     assert_eq!(health.offered() - own, EVENTS, "{health}");
     assert_eq!(health.delivered() + queue_full, EVENTS, "{health}");
-    if queue_full > 0 {
-        // Drop warnings came back to the layer on the producer thread
-        // (re-entered) or on the consumer thread: counted, not recorded.
-        assert!(own > 3 * batches, "{health}");
-    }
 }
