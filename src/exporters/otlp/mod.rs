@@ -1,5 +1,5 @@
 //! OTLP/HTTP export (feature `otlp`): [`OtlpExporter`] sends each batch of
-//! events, of any [`Event`](crate::Event) type, to an OpenTelemetry receiver
+//! events, of any [`Event`] type, to an OpenTelemetry receiver
 //! (a Collector, or any backend that speaks OTLP/HTTP with binary protobuf),
 //! following the [encoding contract](crate::encoding).
 //!
@@ -10,13 +10,13 @@
 //!
 //! | log record field | from |
 //! |---|---|
-//! | time | [`Event::timestamp`](crate::Event::timestamp), or when the consumer took the batch |
-//! | severity number and text | [`Event::severity`](crate::Event::severity) |
-//! | body | [`Event::message`](crate::Event::message), or the event's one-line rendering |
+//! | time | [`Event::timestamp`], or when the consumer took the batch |
+//! | severity number and text | [`Event::severity`] |
+//! | body | [`Event::message`], or the event's one-line rendering |
 //! | attributes | `event` (the name), `run`, then every field with its type: integers (a `u64` above `i64::MAX` as its exact decimal string), doubles, bools, strings, nested values as arrays and key-value lists |
 //! | trace id | the event's own, or [`trace_id`] of its run |
 //! | span id | the event's own, or its span's |
-//! | event name | [`Event::name`](crate::Event::name) |
+//! | event name | [`Event::name`] |
 //!
 //! A [`PipelineEvent`](crate::PipelineEvent) is a span when it has a duration:
 //!
