@@ -224,6 +224,8 @@ fn json_lines_and_console_write_level_target_fields_and_span_ids() {
     assert_eq!(slow["trace_id"], job["trace_id"]);
     assert_eq!(step["trace_id"], job["trace_id"]);
     assert!(job["duration_ns"].as_u64().unwrap() >= step["duration_ns"].as_u64().unwrap());
+    assert_eq!(step["parent_span_id"], job["span_id"]);
+    assert!(job.get("parent_span_id").is_none());
     let outside = lines.iter().find(|l| l["message"] == "outside").unwrap();
     assert_eq!(outside["code"], -3);
     assert!(outside.get("span_id").is_none());

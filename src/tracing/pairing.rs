@@ -24,7 +24,7 @@ pub const DEFAULT_OPEN_SPANS: usize = 4096;
 /// Kinds reach exporters as follows: events as log records (in their span's
 /// trace, when the span is open in the table); a span's creation and close
 /// as **one** record, at its close, shaped as a span whose fields are the
-/// span's fields and `duration_ns`; enter and exit (when recorded) as log
+/// span's fields, `parent_span_id` (hex, as `span_id`) and `duration_ns`; enter and exit (when recorded) as log
 /// records.
 #[derive(Debug, Clone, Copy)]
 pub struct PairedRecord {
@@ -38,6 +38,18 @@ pub struct PairedRecord {
 struct Finished {
     duration_ns: u64,
     parent: Option<SpanId>,
+    /// The parent's id as lowercase hex, as JSON Lines writes `span_id`.
+    parent_hex: [u8; 16],
+}
+
+fn hex(id: SpanId) -> [u8; 16] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 16];
+    for (i, b) in id.0.iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(b >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(b & 15)];
+    }
+    out
 }
 
 impl PairedRecord {
@@ -96,8 +108,9 @@ impl Event for PairedRecord {
     fn fields(&self, out: &mut dyn FieldVisitor) {
         match self.finished {
             Some(finished) => {
-                if let Some(parent) = finished.parent {
-                    out.field("span.parent", FieldValue::U64(u64::from_be_bytes(parent.0)));
+                if finished.parent.is_some() {
+                    let text = std::str::from_utf8(&finished.parent_hex).unwrap_or_default();
+                    out.field("parent_span_id", FieldValue::Str(text));
                 }
                 out.field("duration_ns", FieldValue::Nanos(finished.duration_ns));
                 self.record.entries(|key, value| {
@@ -258,7 +271,11 @@ impl<X> SpanPairing<X> {
             record: created,
             trace_id: Some(open.trace_id),
             span_id: Some(open.span_id),
-            finished: Some(Finished { duration_ns: record.time.saturating_sub(start), parent: open.parent }),
+            finished: Some(Finished {
+                duration_ns: record.time.saturating_sub(start),
+                parent: open.parent,
+                parent_hex: open.parent.map_or([b'0'; 16], hex),
+            }),
         })
     }
 
