@@ -30,8 +30,6 @@
 //! | `ringtel_events_accepted_total` | | entered the ring |
 //! | `ringtel_events_delivered_total` | | accepted by at least one exporter |
 //! | `ringtel_events_dropped_total` | `reason` | dropped, one series per [`DropReason`](crate::DropReason) (`queue_full`, `overwritten`, `closed`, `disabled`, `export_failed`, `shutdown_timeout`, `consumer_dead`, `own_thread`), zeros included |
-//! | `ringtel_fields_truncated_total` | | fields that did not fit a fixed-size record (the `tracing` integration), see [`Health::truncated_fields`](crate::Health::truncated_fields) |
-//! | `ringtel_bytes_truncated_total` | | bytes of text cut off to fit, see [`Health::truncated_bytes`](crate::Health::truncated_bytes) |
 //!
 //! Gauges:
 //!

@@ -339,18 +339,6 @@ fn encode_health(health: &Health, now: Timestamp, encoder: &mut DescriptorEncode
             sample(&mut family, &[("reason", reason.as_str())], &ConstCounter::new(health.dropped(reason)))?;
         }
     }
-    counter(
-        encoder,
-        "ringtel_fields_truncated",
-        "Fields that did not fit a fixed-size record.",
-        health.truncated_fields(),
-    )?;
-    counter(
-        encoder,
-        "ringtel_bytes_truncated",
-        "Bytes of text cut off to fit a fixed-size record.",
-        health.truncated_bytes(),
-    )?;
     gauge(
         encoder,
         "ringtel_events_in_flight",
@@ -544,8 +532,6 @@ mod tests {
         health.delivered = 60;
         health.dropped = DroppedCounts([1, 2, 3, 4, 5, 6, 7, 8]);
         health.dropped_total = 36;
-        health.truncated_fields = 14;
-        health.truncated_bytes = 15;
         health.in_flight = 11;
         health.queue_len = 12;
         health.capacity = 1024;
@@ -618,12 +604,6 @@ ringtel_events_dropped_total{reason="export_failed"} 5
 ringtel_events_dropped_total{reason="shutdown_timeout"} 6
 ringtel_events_dropped_total{reason="consumer_dead"} 7
 ringtel_events_dropped_total{reason="own_thread"} 8
-# HELP ringtel_fields_truncated Fields that did not fit a fixed-size record.
-# TYPE ringtel_fields_truncated counter
-ringtel_fields_truncated_total 14
-# HELP ringtel_bytes_truncated Bytes of text cut off to fit a fixed-size record.
-# TYPE ringtel_bytes_truncated counter
-ringtel_bytes_truncated_total 15
 # HELP ringtel_events_in_flight Events taken by the consumer and not yet resolved.
 # TYPE ringtel_events_in_flight gauge
 ringtel_events_in_flight 11
