@@ -3,6 +3,8 @@
 //!
 //! - `event/ringtel_layer`: registry + ringtel's layer (ring of 2^16, `Drop`,
 //!   a `Null` exporter behind the span pairing).
+//! - `event/ringtel_layer_batch_time`: the same with `EventTime::Batch` (no
+//!   clock read per event).
 //! - `event/fmt_non_blocking`: registry + `fmt` layer writing through
 //!   tracing-appender's `non_blocking` to `io::sink()` (its default, lossy).
 //! - `event/otel_batch`: registry + opentelemetry-appender-tracing's bridge +
@@ -31,6 +33,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{BatchLogProcessor, LogBatch, LogExporter, SdkLoggerProvider};
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
 use ringtel::exporters::Null;
+use ringtel::tracing::EventTime;
 use ringtel::{Backpressure, Event, Granularity, Telemetry};
 use tracing::Dispatch;
 use tracing_subscriber::filter::LevelFilter;
@@ -74,10 +77,15 @@ impl SpanExporter for NoopSpans {
 }
 
 fn ringtel_layer(max: LevelFilter) -> (Dispatch, ringtel::tracing::TracingGuard) {
+    ringtel_layer_timed(max, EventTime::Emit)
+}
+
+fn ringtel_layer_timed(max: LevelFilter, time: EventTime) -> (Dispatch, ringtel::tracing::TracingGuard) {
     let (layer, guard) = ringtel::tracing::layer()
         .capacity(1 << 16)
         .backpressure(Backpressure::Drop)
         .max_level(max)
+        .event_time(time)
         .exporter(Null::new())
         .start()
         .unwrap();
@@ -113,6 +121,20 @@ fn bench_events(c: &mut Criterion) {
         });
         drop(dispatch);
         report("event/ringtel_layer", guard);
+    }
+    {
+        let (dispatch, guard) = ringtel_layer_timed(LevelFilter::TRACE, EventTime::Batch);
+        tracing::dispatcher::with_default(&dispatch, || {
+            let mut i = 0;
+            group.bench_function("ringtel_layer_batch_time", |b| {
+                b.iter(|| {
+                    i += 1;
+                    event(i)
+                })
+            });
+        });
+        drop(dispatch);
+        report("event/ringtel_layer_batch_time", guard);
     }
     {
         let (writer, guard) = tracing_appender::non_blocking(std::io::sink());

@@ -266,28 +266,36 @@ impl<'r> Filler<'r> {
         self.record.buf[start - 1] = n as u8;
     }
 
-    fn text(&mut self, field: &Field, args: impl fmt::Display) {
+    fn text(&mut self, field: &Field, args: fmt::Arguments<'_>) {
         match self.begin_text(field) {
             Some(start) => {
-                let _ = fmt::write(&mut TextWriter(self), format_args!("{args}"));
+                let _ = fmt::write(&mut TextWriter(self), args);
                 self.end_text(start);
             }
             None => {
                 // Count the bytes of the field left out.
                 let mut counter = ByteCounter(0);
-                let _ = fmt::write(&mut counter, format_args!("{args}"));
+                let _ = fmt::write(&mut counter, args);
                 self.truncated_bytes += counter.0;
             }
         }
     }
 
+    /// Copies `value` straight in (no formatting machinery), cut at a
+    /// character boundary when it does not fit.
     pub(crate) fn str_field(&mut self, field: &Field, value: &str) {
-        self.text(field, value)
+        match self.begin_text(field) {
+            Some(start) => {
+                let _ = fmt::Write::write_str(&mut TextWriter(self), value);
+                self.end_text(start);
+            }
+            None => self.truncated_bytes += value.len() as u64,
+        }
     }
 
     #[cfg_attr(not(feature = "log"), allow(dead_code))]
-    pub(crate) fn display_field(&mut self, field: &Field, value: impl fmt::Display) {
-        self.text(field, value)
+    pub(crate) fn display_field(&mut self, field: &Field, value: &fmt::Arguments<'_>) {
+        self.text(field, format_args!("{value}"))
     }
 }
 
@@ -352,15 +360,7 @@ impl Visit for Filler<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.text(field, DebugAsDisplay(value));
-    }
-}
-
-struct DebugAsDisplay<'a>(&'a dyn fmt::Debug);
-
-impl fmt::Display for DebugAsDisplay<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.0, f)
+        self.text(field, format_args!("{value:?}"));
     }
 }
 
