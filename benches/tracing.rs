@@ -3,8 +3,8 @@
 //!
 //! - `event/ringtel_layer`: registry + ringtel's layer (ring of 2^16, `Drop`,
 //!   a `Null` exporter behind the span pairing).
-//! - `event/ringtel_layer_batch_time`: the same with `EventTime::Batch` (no
-//!   clock read per event).
+//! - `event/ringtel_layer_emit_time`: the same with `EventTime::Emit` (one
+//!   wall-clock read per event; the default, `Batch`, reads none).
 //! - `event/fmt_non_blocking`: registry + `fmt` layer writing through
 //!   tracing-appender's `non_blocking` to `io::sink()` (its default, lossy).
 //! - `event/otel_batch`: registry + opentelemetry-appender-tracing's bridge +
@@ -77,7 +77,7 @@ impl SpanExporter for NoopSpans {
 }
 
 fn ringtel_layer(max: LevelFilter) -> (Dispatch, ringtel::tracing::TracingGuard) {
-    ringtel_layer_timed(max, EventTime::Emit)
+    ringtel_layer_timed(max, EventTime::Batch)
 }
 
 fn ringtel_layer_timed(max: LevelFilter, time: EventTime) -> (Dispatch, ringtel::tracing::TracingGuard) {
@@ -123,10 +123,10 @@ fn bench_events(c: &mut Criterion) {
         report("event/ringtel_layer", guard);
     }
     {
-        let (dispatch, guard) = ringtel_layer_timed(LevelFilter::TRACE, EventTime::Batch);
+        let (dispatch, guard) = ringtel_layer_timed(LevelFilter::TRACE, EventTime::Emit);
         tracing::dispatcher::with_default(&dispatch, || {
             let mut i = 0;
-            group.bench_function("ringtel_layer_batch_time", |b| {
+            group.bench_function("ringtel_layer_emit_time", |b| {
                 b.iter(|| {
                     i += 1;
                     event(i)
@@ -134,7 +134,7 @@ fn bench_events(c: &mut Criterion) {
             });
         });
         drop(dispatch);
-        report("event/ringtel_layer_batch_time", guard);
+        report("event/ringtel_layer_emit_time", guard);
     }
     {
         let (writer, guard) = tracing_appender::non_blocking(std::io::sink());

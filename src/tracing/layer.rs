@@ -102,8 +102,9 @@ pub(crate) fn offer(telemetry: &Telemetry<TracingRecord>, record: TracingRecord,
 /// ringtel's ring; exporters run on ringtel's threads. Built by
 /// [`layer()`](super::layer).
 ///
-/// Per event it reads the clock (unless [`EventTime::Batch`]), the current
-/// span id and a thread-local index, copies the fields into the record and
+/// Per event it reads the current
+/// span id and a thread-local index (and the clock, with
+/// [`EventTime::Emit`]), copies the fields into the record and
 /// pushes it: no lock, no allocation. Events and spans above
 /// [`max_level`](super::TracingBuilder::max_level) are disabled at their
 /// callsite (`register_callsite` returns `Interest::never`, and
