@@ -424,3 +424,59 @@ fn log_records_go_through_the_same_record() {
     assert_eq!(events[0].message(), Some("slow 12"));
     assert_eq!(fields(&events[0]), ["log.target=Str(\"app::db\")", "log.line=U64(42)"]);
 }
+
+#[test]
+fn an_env_filter_in_front_of_the_layer_filters_as_usual() {
+    let memory = Memory::<PairedRecord>::new(16);
+    let seen = memory.handle();
+    let (layer, guard) = ringtel::tracing::layer().exporter(memory).start().unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new("warn,tracing_layer::inner=debug"))
+        .with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!("filtered out");
+        tracing::warn!("kept");
+        tracing::debug!(target: "tracing_layer::inner", "kept too");
+    });
+    let report = guard.close(PATIENCE).unwrap();
+    assert_eq!(report.health().offered(), 2);
+    let messages: Vec<_> = seen.events().iter().map(|e| e.message().unwrap().to_owned()).collect();
+    assert_eq!(messages, ["kept", "kept too"]);
+}
+
+/// Blocks in `export` until the process ends.
+struct Hang;
+impl ringtel::Exporter<PairedRecord> for Hang {
+    fn name(&self) -> &str {
+        "hang"
+    }
+    fn export(&mut self, _: &[PairedRecord]) -> Result<(), ringtel::ExportError> {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
+#[test]
+fn dropping_the_guard_is_bounded_by_the_close_timeout_even_with_a_hung_exporter() {
+    let (layer, guard) = ringtel::tracing::layer()
+        .close_timeout(Duration::from_millis(300))
+        .telemetry(|t| t.export_timeout(Duration::from_millis(100)))
+        .exporter(Hang)
+        .start()
+        .unwrap();
+    let telemetry = layer.telemetry().clone();
+    tracing::dispatcher::with_default(&dispatch(layer), || {
+        for i in 0..100_u64 {
+            tracing::info!(i, "to a hung exporter");
+        }
+    });
+    let started = Instant::now();
+    drop(guard);
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(5), "drop waited {waited:?}");
+    let health = telemetry.health();
+    assert_eq!(health.offered(), 100);
+    assert!(health.is_conserved(), "{health}");
+    assert_eq!(health.delivered(), 0, "{health}");
+}
