@@ -43,11 +43,19 @@ pub(crate) const PRODUCER_SLOTS: usize = 0;
 struct Stripe {
     filtered: AtomicU64,
     dropped: [AtomicU64; DropReason::COUNT],
-    /// Every drop counted here, any reason (the sum of `dropped`).
+    /// Every drop counted here, any reason (the sum of `dropped`, except
+    /// `OwnThread` drops, which the drop log never sees).
     drops: AtomicU64,
     /// How many of `drops` are published to the drop log. Only ever
     /// advanced, by a successful compare-exchange, owner or sweeper alike.
     published: AtomicU64,
+    /// Fields and text bytes that did not fit a fixed-size record (the
+    /// `tracing` integration's); absent elsewhere, so loom models do not
+    /// load them.
+    #[cfg(all(feature = "tracing", not(loom)))]
+    truncated_fields: AtomicU64,
+    #[cfg(all(feature = "tracing", not(loom)))]
+    truncated_bytes: AtomicU64,
 }
 
 impl Stripe {
@@ -128,6 +136,54 @@ impl ProducerCounters {
                 stripe.filtered.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Counts `fields` fields and `bytes` bytes of text that did not fit a
+    /// fixed-size record (the `tracing` integration's), on this thread's
+    /// stripe: plain stores when the thread owns it, like `add_filtered`.
+    #[cfg(all(feature = "tracing", not(loom)))]
+    pub(crate) fn add_truncated(&self, fields: u64, bytes: u64) {
+        let add = |counter: &AtomicU64, n: u64, owned: bool| {
+            if n == 0 {
+            } else if owned {
+                counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+            } else {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        };
+        let (stripe, owned) = self.stripe();
+        add(&stripe.truncated_fields, fields, owned);
+        add(&stripe.truncated_bytes, bytes, owned);
+    }
+
+    /// Counts one dropped event that the drop log never sees (it is not
+    /// added to `drops`): for `OwnThread` records, which a drop warning
+    /// itself raises on a ringtel thread. Counting them in the drop log
+    /// would make each warning raise the next one.
+    #[cfg(all(feature = "tracing", not(loom)))]
+    pub(crate) fn add_dropped_unlogged(&self, reason: DropReason) {
+        match self.stripe() {
+            (stripe, true) => {
+                increment_owned(&stripe.dropped[reason.index()]);
+            }
+            (stripe, false) => {
+                stripe.dropped[reason.index()].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Sums of truncated fields and bytes.
+    #[cfg(all(feature = "tracing", not(loom)))]
+    pub(crate) fn truncated(&self) -> (u64, u64) {
+        self.stripes.iter().fold((0, 0), |(f, b), s| {
+            (f + s.truncated_fields.load(Ordering::Relaxed), b + s.truncated_bytes.load(Ordering::Relaxed))
+        })
+    }
+
+    /// Nothing is ever truncated without the `tracing` integration.
+    #[cfg(not(all(feature = "tracing", not(loom))))]
+    pub(crate) fn truncated(&self) -> (u64, u64) {
+        (0, 0)
     }
 
     /// Counts one event dropped before or at admission (`QueueFull`,

@@ -41,6 +41,8 @@ pub struct Health {
     pub(crate) delivered: u64,
     pub(crate) dropped: DroppedCounts,
     pub(crate) dropped_total: u64,
+    pub(crate) truncated_fields: u64,
+    pub(crate) truncated_bytes: u64,
     pub(crate) in_flight: u64,
     pub(crate) queue_len: usize,
     pub(crate) capacity: usize,
@@ -78,6 +80,18 @@ impl Health {
     /// Events dropped for any reason.
     pub fn dropped_total(&self) -> u64 {
         self.dropped_total
+    }
+    /// Fields left out of delivered or dropped records because the record
+    /// (of fixed size, such as the `tracing` integration's) had no room for
+    /// them. The record itself is counted as usual; this counts what it lost.
+    pub fn truncated_fields(&self) -> u64 {
+        self.truncated_fields
+    }
+    /// Bytes of text (messages, string fields) cut off to fit a fixed-size
+    /// record, including the text of fields counted in
+    /// [`truncated_fields`](Health::truncated_fields).
+    pub fn truncated_bytes(&self) -> u64 {
+        self.truncated_bytes
     }
     /// Events taken by the consumer and not yet resolved.
     pub fn in_flight(&self) -> u64 {
@@ -335,6 +349,10 @@ impl fmt::Display for Health {
         .chain(self.dropped.iter().map(|(r, c)| (format!("dropped: {r}"), c.to_string())))
         .chain([
             ("dropped total".to_owned(), self.dropped_total.to_string()),
+            (
+                "truncated".to_owned(),
+                format!("{} fields, {} bytes", self.truncated_fields, self.truncated_bytes),
+            ),
             ("in flight".to_owned(), self.in_flight.to_string()),
             ("queue".to_owned(), format!("{} / {}", self.queue_len, self.capacity)),
             ("blocked producers".to_owned(), self.blocked_producers.to_string()),

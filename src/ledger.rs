@@ -70,7 +70,10 @@ impl LedgerCounts {
             DropReason::ShutdownTimeout => self.shutdown_timeout,
             DropReason::ConsumerDead => self.consumer_dead,
             DropReason::Closed => self.closed,
-            DropReason::QueueFull | DropReason::Overwritten | DropReason::Disabled => 0,
+            DropReason::QueueFull
+            | DropReason::Overwritten
+            | DropReason::Disabled
+            | DropReason::OwnThread => 0,
         }
     }
 

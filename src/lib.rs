@@ -106,6 +106,9 @@ mod role;
 mod shared;
 mod sync;
 mod telemetry;
+// The `tracing` integration (feature `tracing`); outside the atomic protocol.
+#[cfg(all(feature = "tracing", not(loom)))]
+pub mod tracing;
 mod wake;
 mod worker;
 

@@ -45,11 +45,18 @@ pub enum DropReason {
     ShutdownTimeout,
     /// The consumer thread had died.
     ConsumerDead,
+    /// Raised on one of ringtel's own threads (an exporter's HTTP or Redis
+    /// client logging through `tracing`), or by ringtel while it was already
+    /// handling a record on this thread: never fed back into the ring, so an
+    /// exporter's own logs can neither recurse nor deadlock. Counted by the
+    /// `tracing` and `log` integrations (feature `tracing`). The only reason
+    /// the drop warnings never count: they are what raises most of these.
+    OwnThread,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::QueueFull,
         DropReason::Overwritten,
         DropReason::Closed,
@@ -57,6 +64,7 @@ impl DropReason {
         DropReason::ExportFailed,
         DropReason::ShutdownTimeout,
         DropReason::ConsumerDead,
+        DropReason::OwnThread,
     ];
 
     /// The number of reasons.
@@ -77,6 +85,7 @@ impl DropReason {
             DropReason::ExportFailed => "export_failed",
             DropReason::ShutdownTimeout => "shutdown_timeout",
             DropReason::ConsumerDead => "consumer_dead",
+            DropReason::OwnThread => "own_thread",
         }
     }
 

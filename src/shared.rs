@@ -260,6 +260,16 @@ impl<E> Shared<E> {
         self.counters.add_dropped(reason, &self.drop_log, true, drop_log::log_warning);
     }
 
+    /// Counts an event refused before it entered the ring, outside the drop
+    /// log: for the `tracing` integration's `OwnThread` records, which are
+    /// often a drop warning itself coming back to the layer (on the
+    /// consumer's thread, or re-entering a producer's emit). Warning about
+    /// them would raise one more each time. They count in `Health` at once.
+    #[cfg(all(feature = "tracing", not(loom)))]
+    pub(crate) fn count_drop_unlogged(&self, reason: DropReason) {
+        self.counters.add_dropped_unlogged(reason);
+    }
+
     /// Publishes every producer's unpublished drops to the drop log, logging
     /// any warning on this thread (the consumer's step, `Telemetry::health`,
     /// and `close` before it takes the report lock).
@@ -304,6 +314,7 @@ impl<E> Shared<E> {
         // Each producer-side counter is read once, so the sums below agree.
         let producer: [u64; DropReason::COUNT] = DropReason::ALL.map(|r| self.counters.dropped(r));
         let filtered = self.counters.filtered();
+        let (truncated_fields, truncated_bytes) = self.counters.truncated();
         let mut dropped = [0u64; DropReason::COUNT];
         for reason in DropReason::ALL {
             dropped[reason.index()] = producer[reason.index()] + ledger.dropped(reason);
@@ -331,6 +342,8 @@ impl<E> Shared<E> {
             delivered: ledger.delivered,
             dropped_total: dropped.total(),
             dropped,
+            truncated_fields,
+            truncated_bytes,
             in_flight: ledger.in_flight(),
             queue_len,
             capacity: self.ring.capacity(),

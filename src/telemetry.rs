@@ -66,6 +66,22 @@ impl<E: Event> Telemetry<E> {
         self.shared.emit(event)
     }
 
+    /// Counts one event that the `tracing` integration refused to offer (it
+    /// was raised on a ringtel thread, or while this thread was already
+    /// recording one), under `reason`, as offered and dropped.
+    #[cfg(all(feature = "tracing", not(loom)))]
+    #[inline]
+    pub(crate) fn count_refused(&self, reason: crate::DropReason) {
+        self.shared.count_drop_unlogged(reason);
+    }
+
+    /// Counts fields and text bytes that did not fit a fixed-size record.
+    #[cfg(all(feature = "tracing", not(loom)))]
+    #[inline]
+    pub(crate) fn count_truncated(&self, fields: u64, bytes: u64) {
+        self.shared.counters.add_truncated(fields, bytes);
+    }
+
     /// Waits until every event accepted before this call has been handed to
     /// every exporter and each exporter's `flush` ran (C6).
     ///

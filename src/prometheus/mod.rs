@@ -29,7 +29,7 @@
 //! | `ringtel_events_filtered_total` | | below the granularity setting |
 //! | `ringtel_events_accepted_total` | | entered the ring |
 //! | `ringtel_events_delivered_total` | | accepted by at least one exporter |
-//! | `ringtel_events_dropped_total` | `reason` | dropped, one series per [`DropReason`](crate::DropReason) (`queue_full`, `overwritten`, `closed`, `disabled`, `export_failed`, `shutdown_timeout`, `consumer_dead`), zeros included |
+//! | `ringtel_events_dropped_total` | `reason` | dropped, one series per [`DropReason`](crate::DropReason) (`queue_full`, `overwritten`, `closed`, `disabled`, `export_failed`, `shutdown_timeout`, `consumer_dead`, `own_thread`), zeros included |
 //!
 //! Gauges:
 //!

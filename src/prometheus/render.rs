@@ -530,8 +530,8 @@ mod tests {
         health.filtered = 10;
         health.accepted = 80;
         health.delivered = 60;
-        health.dropped = DroppedCounts([1, 2, 3, 4, 5, 6, 7]);
-        health.dropped_total = 28;
+        health.dropped = DroppedCounts([1, 2, 3, 4, 5, 6, 7, 8]);
+        health.dropped_total = 36;
         health.in_flight = 11;
         health.queue_len = 12;
         health.capacity = 1024;
@@ -603,6 +603,7 @@ ringtel_events_dropped_total{reason="disabled"} 4
 ringtel_events_dropped_total{reason="export_failed"} 5
 ringtel_events_dropped_total{reason="shutdown_timeout"} 6
 ringtel_events_dropped_total{reason="consumer_dead"} 7
+ringtel_events_dropped_total{reason="own_thread"} 8
 # HELP ringtel_events_in_flight Events taken by the consumer and not yet resolved.
 # TYPE ringtel_events_in_flight gauge
 ringtel_events_in_flight 11

@@ -1,0 +1,317 @@
+//! The `tracing` layer against its peers (issue 17), one call site:
+//! `tracing::info!(rows = i, table = "orders", "row done")`.
+//!
+//! - `event/ringtel_layer`: registry + ringtel's layer (ring of 2^16, `Drop`,
+//!   a `Null` exporter behind the span pairing).
+//! - `event/ringtel_layer_emit_time`: the same with `EventTime::Emit` (one
+//!   wall-clock read per event; the default, `Batch`, reads none).
+//! - `event/fmt_non_blocking`: registry + `fmt` layer writing through
+//!   tracing-appender's `non_blocking` to `io::sink()` (its default, lossy).
+//! - `event/otel_batch`: registry + opentelemetry-appender-tracing's bridge +
+//!   an `SdkLoggerProvider` with a `BatchLogProcessor` and a no-op exporter.
+//! - `event/noop_layer`: registry + a layer that does nothing (the floor).
+//! - `disabled/*`: a `debug!` call site the layer disables, against no
+//!   subscriber at all.
+//! - `span/*`: `info_span!("row", i)` created and dropped (new + close):
+//!   ringtel's layer, tracing-opentelemetry with an `SdkTracerProvider`, a
+//!   `BatchSpanProcessor` and a no-op exporter, and the no-op layer.
+//! - `record_size/*`: the cost of emitting a 56-byte and a 64-byte event
+//!   through a `Telemetry` (an `ArrayQueue` slot is the event plus an 8-byte
+//!   stamp: 64 bytes, one cache line, for the 56-byte event).
+//!
+//! One quick run: `cargo bench --bench tracing --features tracing`. Each
+//! peer's subscriber exists only during its own benchmark, so `tracing`'s
+//! callsite interest is never shared between them.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use opentelemetry::logs::LoggerProvider as _;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{BatchLogProcessor, LogBatch, LogExporter, SdkLoggerProvider};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
+use ringtel::exporters::Null;
+use ringtel::tracing::EventTime;
+use ringtel::{Backpressure, Event, Granularity, Telemetry};
+use tracing::Dispatch;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::prelude::*;
+
+#[inline(never)]
+fn event(i: u64) {
+    tracing::info!(rows = i, table = "orders", "row done");
+}
+
+#[inline(never)]
+fn disabled(i: u64) {
+    tracing::debug!(rows = i, table = "orders", "row done");
+}
+
+#[inline(never)]
+fn span(i: u64) {
+    let span = tracing::info_span!("row", i);
+    drop(black_box(span));
+}
+
+struct NoopLayer;
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NoopLayer {}
+
+#[derive(Debug)]
+struct NoopLogs;
+impl LogExporter for NoopLogs {
+    fn export(&self, batch: LogBatch<'_>) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        black_box(batch.iter().count());
+        std::future::ready(Ok(()))
+    }
+}
+
+#[derive(Debug)]
+struct NoopSpans;
+impl SpanExporter for NoopSpans {
+    fn export(&self, batch: Vec<SpanData>) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        black_box(batch.len());
+        std::future::ready(Ok(()))
+    }
+}
+
+fn ringtel_layer(max: LevelFilter) -> (Dispatch, ringtel::tracing::TracingGuard) {
+    ringtel_layer_timed(max, EventTime::Batch)
+}
+
+fn ringtel_layer_timed(max: LevelFilter, time: EventTime) -> (Dispatch, ringtel::tracing::TracingGuard) {
+    let (layer, guard) = ringtel::tracing::layer()
+        .capacity(1 << 16)
+        .backpressure(Backpressure::Drop)
+        .max_level(max)
+        .event_time(time)
+        .exporter(Null::new())
+        .start()
+        .unwrap();
+    (Dispatch::new(tracing_subscriber::registry().with(layer)), guard)
+}
+
+fn report(name: &str, guard: ringtel::tracing::TracingGuard) {
+    let report = guard.close(Duration::from_secs(5)).unwrap();
+    let h = report.health();
+    eprintln!(
+        "{name}: offered {}, delivered {}, dropped {} (queue_full {}), truncated {} fields {} bytes",
+        h.offered(),
+        h.delivered(),
+        h.dropped_total(),
+        h.dropped(ringtel::DropReason::QueueFull),
+        h.truncated_fields(),
+        h.truncated_bytes()
+    );
+}
+
+fn bench_events(c: &mut Criterion) {
+    let mut group = c.benchmark_group("event");
+    {
+        let (dispatch, guard) = ringtel_layer(LevelFilter::TRACE);
+        tracing::dispatcher::with_default(&dispatch, || {
+            let mut i = 0;
+            group.bench_function("ringtel_layer", |b| {
+                b.iter(|| {
+                    i += 1;
+                    event(i)
+                })
+            });
+        });
+        drop(dispatch);
+        report("event/ringtel_layer", guard);
+    }
+    {
+        let (dispatch, guard) = ringtel_layer_timed(LevelFilter::TRACE, EventTime::Emit);
+        tracing::dispatcher::with_default(&dispatch, || {
+            let mut i = 0;
+            group.bench_function("ringtel_layer_emit_time", |b| {
+                b.iter(|| {
+                    i += 1;
+                    event(i)
+                })
+            });
+        });
+        drop(dispatch);
+        report("event/ringtel_layer_emit_time", guard);
+    }
+    {
+        let (writer, guard) = tracing_appender::non_blocking(std::io::sink());
+        let dispatch = Dispatch::new(
+            tracing_subscriber::registry().with(tracing_subscriber::fmt::layer().with_writer(writer)),
+        );
+        tracing::dispatcher::with_default(&dispatch, || {
+            let mut i = 0;
+            group.bench_function("fmt_non_blocking", |b| {
+                b.iter(|| {
+                    i += 1;
+                    event(i)
+                })
+            });
+        });
+        drop(dispatch);
+        drop(guard);
+    }
+    {
+        let provider = SdkLoggerProvider::builder()
+            .with_log_processor(BatchLogProcessor::builder(NoopLogs).build())
+            .build();
+        let bridge = opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(&provider);
+        let dispatch = Dispatch::new(tracing_subscriber::registry().with(bridge));
+        tracing::dispatcher::with_default(&dispatch, || {
+            let mut i = 0;
+            group.bench_function("otel_batch", |b| {
+                b.iter(|| {
+                    i += 1;
+                    event(i)
+                })
+            });
+        });
+        drop(dispatch);
+        let _ = provider.shutdown();
+        let _ = provider.logger("unused");
+    }
+    {
+        let dispatch = Dispatch::new(tracing_subscriber::registry().with(NoopLayer));
+        tracing::dispatcher::with_default(&dispatch, || {
+            let mut i = 0;
+            group.bench_function("noop_layer", |b| {
+                b.iter(|| {
+                    i += 1;
+                    event(i)
+                })
+            });
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("disabled");
+    {
+        let (dispatch, guard) = ringtel_layer(LevelFilter::INFO);
+        tracing::dispatcher::with_default(&dispatch, || {
+            let mut i = 0;
+            group.bench_function("ringtel_layer", |b| {
+                b.iter(|| {
+                    i += 1;
+                    disabled(i)
+                })
+            });
+        });
+        drop(dispatch);
+        drop(guard);
+    }
+    {
+        let mut i = 0;
+        group.bench_function("no_subscriber", |b| {
+            b.iter(|| {
+                i += 1;
+                disabled(i)
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench_spans(c: &mut Criterion) {
+    let mut group = c.benchmark_group("span");
+    {
+        let (dispatch, guard) = ringtel_layer(LevelFilter::TRACE);
+        tracing::dispatcher::with_default(&dispatch, || {
+            let mut i = 0;
+            group.bench_function("ringtel_layer", |b| {
+                b.iter(|| {
+                    i += 1;
+                    span(i)
+                })
+            });
+        });
+        drop(dispatch);
+        report("span/ringtel_layer", guard);
+    }
+    {
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(BatchSpanProcessor::builder(NoopSpans).build())
+            .build();
+        let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
+        let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+        tracing::dispatcher::with_default(&dispatch, || {
+            let mut i = 0;
+            group.bench_function("tracing_opentelemetry", |b| {
+                b.iter(|| {
+                    i += 1;
+                    span(i)
+                })
+            });
+        });
+        drop(dispatch);
+        let _ = provider.shutdown();
+    }
+    {
+        let dispatch = Dispatch::new(tracing_subscriber::registry().with(NoopLayer));
+        tracing::dispatcher::with_default(&dispatch, || {
+            let mut i = 0;
+            group.bench_function("noop_layer", |b| {
+                b.iter(|| {
+                    i += 1;
+                    span(i)
+                })
+            });
+        });
+    }
+    group.finish();
+}
+
+#[derive(Clone, Copy)]
+struct Sized<const N: usize>([u8; N]);
+impl<const N: usize> Event for Sized<N> {
+    fn granularity(&self) -> Granularity {
+        Granularity::Rows
+    }
+}
+
+fn emit_sized<const N: usize>(c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    let telemetry = Telemetry::<Sized<N>>::builder()
+        .capacity(1 << 16)
+        .backpressure(Backpressure::Drop)
+        .exporter(Null::new())
+        .start()
+        .unwrap();
+    let mut i = 0u8;
+    c.bench_function(format!("{N}_bytes"), |b| {
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            let _ = telemetry.emit(Sized([black_box(i); N]));
+        })
+    });
+    let report = telemetry.close(Duration::from_secs(5)).unwrap();
+    let h = report.health();
+    eprintln!(
+        "record_size/{N}: offered {}, delivered {}, dropped {}",
+        h.offered(),
+        h.delivered(),
+        h.dropped_total()
+    );
+}
+
+fn bench_record_size(c: &mut Criterion) {
+    let mut group = c.benchmark_group("record_size");
+    emit_sized::<56>(&mut group);
+    emit_sized::<64>(&mut group);
+    group.finish();
+}
+
+fn quick() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
+        .configure_from_args()
+}
+
+criterion_group! {
+    name = benches;
+    config = quick();
+    targets = bench_events, bench_spans, bench_record_size
+}
+criterion_main!(benches);
