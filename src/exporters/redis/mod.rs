@@ -3,6 +3,10 @@
 //!
 //! - [`RedisStreams`]: an exporter; each batch is one pipelined round trip
 //!   of `XADD <stream> MAXLEN ~ N * <fields>`, fields as in JSON Lines.
+//! - [`StreamConsumer`]: reads those streams back through a consumer
+//!   group: own pending entries first, then new ones; acks; reclaiming of
+//!   dead consumers' entries (`XAUTOCLAIM`); a dead-letter stream for
+//!   entries delivered too often; each [`Entry`] decodable into the event.
 //! - [`HeartbeatPublisher`]: a thread of its own writing the consumer's
 //!   exact last beat, pid, host and publish time to a key with a TTL, and
 //!   the key to an index; a graceful stop writes a final "stopped" record.
@@ -19,12 +23,18 @@
 //! coming back is picked up without a restart.
 
 mod connection;
+mod consumer;
 mod error;
 mod heartbeat;
 mod publisher;
 mod streams;
 
 pub use connection::{DEFAULT_REDIS_CONNECT_TIMEOUT, DEFAULT_REDIS_IO_TIMEOUT};
+pub use consumer::{
+    ConsumerError, ConsumerErrorKind, ConsumerStats, DecodeError, Entry, GroupStart, Origin, Poll, Reclaimed,
+    Scan, StreamConsumer, StreamConsumerBuilder, DEFAULT_CONSUMER_GROUP, DEFAULT_DEAD_LETTER_SUFFIX,
+    DEFAULT_MAX_DELIVERIES,
+};
 pub use error::{HeartbeatError, HeartbeatStartError, RedisConfigError};
 pub use heartbeat::{
     AgentLiveness, HeartbeatReader, HeartbeatReaderBuilder, HeartbeatRecord, Liveness, StaleCause,
