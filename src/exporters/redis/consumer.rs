@@ -517,6 +517,8 @@ pub struct StreamConsumerBuilder {
     dead_letter: Option<String>,
     max_deliveries: u64,
     start: GroupStart,
+    /// The cluster's node URLs, when reading from a Redis Cluster.
+    cluster: Option<Vec<String>>,
 }
 
 impl StreamConsumerBuilder {
@@ -582,10 +584,22 @@ impl StreamConsumerBuilder {
                 "a non-empty key other than the stream",
             ));
         }
-        // Validates the timeouts.
-        drop(self.settings.connector()?);
-        let (client, target) = self.settings.client()?;
-        let link = |client| Link { client, connect_timeout: self.settings.connect_timeout, connection: None };
+        let (client, target) = match &self.cluster {
+            None => {
+                // Validates the timeouts too.
+                drop(self.settings.connector()?);
+                let (client, target) = self.settings.client()?;
+                (Target::Single(client), target)
+            }
+            #[cfg(feature = "redis-cluster")]
+            Some(nodes) => {
+                let client = super::cluster::client(nodes, &self.settings)?;
+                (Target::Cluster(client), super::cluster::target(nodes))
+            }
+            #[cfg(not(feature = "redis-cluster"))]
+            Some(_) => unreachable!("only `cluster_builder` (feature `redis-cluster`) sets nodes"),
+        };
+        let link = |target| Link { target, connect_timeout: self.settings.connect_timeout, connection: None };
         Ok(StreamConsumer {
             stream: self.stream,
             group: self.group,
@@ -608,25 +622,53 @@ impl StreamConsumerBuilder {
 /// A connection made on first use and dropped after a failure that may
 /// have left it out of step.
 struct Link {
-    client: redis::Client,
+    target: Target,
     connect_timeout: Duration,
-    connection: Option<redis::Connection>,
+    connection: Option<Connection>,
+}
+
+/// What a [`Link`] connects to.
+#[derive(Clone)]
+pub(crate) enum Target {
+    /// One server.
+    Single(redis::Client),
+    /// A Redis Cluster, through the redis crate's cluster client.
+    #[cfg(feature = "redis-cluster")]
+    Cluster(redis::cluster::ClusterClient),
+}
+
+enum Connection {
+    Single(redis::Connection),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(redis::cluster::ClusterConnection),
 }
 
 impl Link {
     fn run<T>(
         &mut self,
         timeout: Duration,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        f: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<T>,
     ) -> redis::RedisResult<T> {
         if self.connection.is_none() {
-            self.connection = Some(self.client.get_connection_with_timeout(self.connect_timeout)?);
+            self.connection = Some(match &self.target {
+                Target::Single(client) => {
+                    Connection::Single(client.get_connection_with_timeout(self.connect_timeout)?)
+                }
+                #[cfg(feature = "redis-cluster")]
+                Target::Cluster(client) => Connection::Cluster(client.get_connection()?),
+            });
         }
-        let connection = self.connection.as_mut().expect("connected just above");
-        let result = connection
-            .set_read_timeout(Some(timeout))
-            .and_then(|()| connection.set_write_timeout(Some(timeout)))
-            .and_then(|()| f(connection));
+        let result = match self.connection.as_mut().expect("connected just above") {
+            Connection::Single(connection) => connection
+                .set_read_timeout(Some(timeout))
+                .and_then(|()| connection.set_write_timeout(Some(timeout)))
+                .and_then(|()| f(connection)),
+            #[cfg(feature = "redis-cluster")]
+            Connection::Cluster(connection) => connection
+                .set_read_timeout(Some(timeout))
+                .and_then(|()| connection.set_write_timeout(Some(timeout)))
+                .and_then(|()| f(connection)),
+        };
         if let Err(err) = &result {
             if err.is_io_error()
                 || err.is_timeout()
@@ -750,7 +792,41 @@ impl StreamConsumer {
             dead_letter: None,
             max_deliveries: DEFAULT_MAX_DELIVERIES,
             start: GroupStart::default(),
+            cluster: None,
         }
+    }
+
+    /// A builder for a consumer of `stream` on a Redis Cluster reached
+    /// through any of `nodes` (`redis://host:port` URLs; the client learns
+    /// the others from them). Feature `redis-cluster`.
+    ///
+    /// On a cluster the stream, its pending list and the group live on the
+    /// master owning the stream key's slot. The dead-letter stream may be
+    /// elsewhere: it is written with commands of its own.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringtel::exporters::redis::{partition_key, StreamConsumer};
+    ///
+    /// let nodes = ["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"];
+    /// let stream = partition_key("ringtel:events", "producer-1");
+    /// assert_eq!(stream, "ringtel:events:{producer-1}");
+    /// let consumer = StreamConsumer::cluster_builder(nodes, &stream, "audit", "w1").build()?;
+    /// assert_eq!(consumer.dead_letter_stream(), "ringtel:events:{producer-1}:dead");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "redis-cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
+    pub fn cluster_builder<N: Into<String>>(
+        nodes: impl IntoIterator<Item = N>,
+        stream: impl Into<String>,
+        group: impl Into<String>,
+        consumer: impl Into<String>,
+    ) -> StreamConsumerBuilder {
+        let nodes: Vec<String> = nodes.into_iter().map(Into::into).collect();
+        let mut builder = Self::builder(nodes.first().cloned().unwrap_or_default(), stream, group, consumer);
+        builder.cluster = Some(nodes);
+        builder
     }
 
     /// The stream key read.
@@ -826,10 +902,9 @@ impl StreamConsumer {
             GroupStart::Beginning => "0",
             GroupStart::NewEntries => "$",
         };
-        let (stream, group) = (self.stream.clone(), self.group.clone());
-        let result: redis::RedisResult<()> = self
-            .commands
-            .run(self.io_timeout, |c| redis::Commands::xgroup_create_mkstream(c, &stream, &group, start));
+        let mut command = redis::cmd("XGROUP");
+        command.arg("CREATE").arg(&self.stream).arg(&self.group).arg(start).arg("MKSTREAM");
+        let result: redis::RedisResult<()> = self.commands.run(self.io_timeout, |c| command.query(c));
         match result {
             Ok(()) => {}
             Err(err) if err.code() == Some("BUSYGROUP") => {}
@@ -953,10 +1028,15 @@ impl StreamConsumer {
                 .arg(&self.consumer)
                 .ignore();
         }
-        let ids: Vec<&str> = dead.iter().map(|(entry, _)| entry.id.as_str()).collect();
-        pipe.cmd("XACK").arg(&self.stream).arg(&self.group).arg(&ids).ignore();
         let result: redis::RedisResult<()> = self.commands.run(self.io_timeout, |c| pipe.query(c));
         result.map_err(|err| self.error("XADD (dead letter)", err))?;
+        // A command of its own: on a cluster the dead-letter stream may be
+        // on another master than the stream.
+        let ids: Vec<&str> = dead.iter().map(|(entry, _)| entry.id.as_str()).collect();
+        let mut ack = redis::cmd("XACK");
+        ack.arg(&self.stream).arg(&self.group).arg(&ids);
+        let result: redis::RedisResult<u64> = self.commands.run(self.io_timeout, |c| ack.query(c));
+        result.map_err(|err| self.error("XACK (dead letter)", err))?;
         self.stats.dead_lettered += dead.len() as u64;
         Ok(())
     }
@@ -974,8 +1054,9 @@ impl StreamConsumer {
         }
         let ids: Vec<&str> = ids.iter().map(AsRef::as_ref).collect();
         let (stream, group) = (self.stream.clone(), self.group.clone());
-        let result: redis::RedisResult<u64> =
-            self.commands.run(self.io_timeout, |c| redis::Commands::xack(c, &stream, &group, &ids));
+        let mut command = redis::cmd("XACK");
+        command.arg(&stream).arg(&group).arg(&ids);
+        let result: redis::RedisResult<u64> = self.commands.run(self.io_timeout, |c| command.query(c));
         let result = result.map_err(|err| self.error("XACK", err));
         let acked = self.counted(result)?;
         self.stats.acked += acked;

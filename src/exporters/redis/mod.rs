@@ -22,6 +22,8 @@
 //! error (`Transport`, `Timeout`, `Rejected`) and never a hang, and Redis
 //! coming back is picked up without a restart.
 
+#[cfg(feature = "redis-cluster")]
+mod cluster;
 mod connection;
 mod consumer;
 mod error;
@@ -45,6 +47,6 @@ pub use publisher::{
     DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_STOPPED_TTL, DEFAULT_HEARTBEAT_TTL, HEARTBEAT_THREAD_NAME,
 };
 pub use streams::{
-    RedisStreams, RedisStreamsBuilder, StreamEncoding, DEFAULT_REDIS_JSON_FIELD, DEFAULT_REDIS_STREAM,
-    DEFAULT_REDIS_STREAMS_NAME, DEFAULT_REDIS_STREAM_MAX_LEN,
+    partition_key, Partition, RedisStreams, RedisStreamsBuilder, StreamEncoding, DEFAULT_REDIS_JSON_FIELD,
+    DEFAULT_REDIS_STREAM, DEFAULT_REDIS_STREAMS_NAME, DEFAULT_REDIS_STREAM_MAX_LEN,
 };
