@@ -211,7 +211,7 @@ fn a_poison_entry_ends_in_the_dead_letter_stream_acked_and_counted() {
     let mut c = builder("c").build().unwrap();
     let reclaimed = c.reclaim(Duration::ZERO, 10).unwrap();
     assert!(reclaimed.entries.is_empty(), "{reclaimed:?}");
-    assert_eq!(reclaimed.dead_lettered, [poison.clone()]);
+    assert_eq!(reclaimed.dead_lettered, std::slice::from_ref(&poison));
     assert!(pending(port, "jobs", "g").is_empty(), "the poison entry is acked");
     assert_eq!(c.stats().dead_lettered, 1);
 
@@ -225,6 +225,28 @@ fn a_poison_entry_ends_in_the_dead_letter_stream_acked_and_counted() {
     assert_eq!(get("dead_letter_consumer"), Some("c"));
     assert_eq!(get("seq"), Some("1"));
     assert_eq!(c.dead_letter_stream(), "jobs:dead");
+}
+
+#[test]
+fn a_consumer_restarting_on_a_poison_entry_dead_letters_it_from_its_own_pending_list() {
+    let test = "a_consumer_restarting_on_a_poison_entry_dead_letters_it_from_its_own_pending_list";
+    let Some((port, _server)) = redis(test) else { return };
+    publish(port, "jobs", StreamEncoding::Fields, &[job(5, 0)]);
+    let build = || StreamConsumer::builder(url(port), "jobs", "g", "w").max_deliveries(2).build().unwrap();
+    // Delivery 1 (new), then 2 (re-read from its own pending list after a
+    // restart under the same name): returned, and the consumer dies each time.
+    let first = events(build().poll(10, Duration::ZERO).unwrap());
+    assert_eq!(first[0].origin, Origin::New);
+    let second = events(build().poll(10, Duration::ZERO).unwrap());
+    assert_eq!((second[0].origin, second[0].id.as_str()), (Origin::Pending, first[0].id.as_str()));
+    assert_eq!(pending(port, "jobs", "g")[0].3, 2);
+    // Delivery 3 > 2: dead-lettered instead of returned.
+    let mut third = build();
+    assert!(matches!(third.poll(10, Duration::ZERO).unwrap(), Poll::Idle { .. }));
+    assert_eq!(third.stats().dead_lettered, 1);
+    assert!(pending(port, "jobs", "g").is_empty());
+    let dead: usize = redis::cmd("XLEN").arg("jobs:dead").query(&mut client(port)).unwrap();
+    assert_eq!(dead, 1);
 }
 
 #[test]

@@ -439,7 +439,10 @@ pub enum ConsumerErrorKind {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
-pub struct ConsumerError {
+pub struct ConsumerError(Box<ErrorInner>);
+
+#[derive(Debug)]
+struct ErrorInner {
     kind: ConsumerErrorKind,
     command: &'static str,
     stream: String,
@@ -453,30 +456,30 @@ pub struct ConsumerError {
 impl ConsumerError {
     /// The kind of failure.
     pub fn kind(&self) -> ConsumerErrorKind {
-        self.kind
+        self.0.kind
     }
     /// The Redis command that failed (`XREADGROUP`, `XACK`, …).
     pub fn command(&self) -> &'static str {
-        self.command
+        self.0.command
     }
     /// The stream key.
     pub fn stream(&self) -> &str {
-        &self.stream
+        &self.0.stream
     }
     /// The consumer group.
     pub fn group(&self) -> &str {
-        &self.group
+        &self.0.group
     }
     /// The consumer name.
     pub fn consumer(&self) -> &str {
-        &self.consumer
+        &self.0.consumer
     }
     /// Whether calling again may succeed (transport failures, timeouts, a
     /// group that will be re-created, a server loading or failing over).
     pub fn is_retryable(&self) -> bool {
-        match self.kind {
+        match self.0.kind {
             ConsumerErrorKind::Transport | ConsumerErrorKind::Timeout | ConsumerErrorKind::NoGroup => true,
-            ConsumerErrorKind::Rejected => self.source.as_ref().is_some_and(|err| {
+            ConsumerErrorKind::Rejected => self.0.source.as_ref().is_some_and(|err| {
                 matches!(
                     err.kind(),
                     redis::ErrorKind::BusyLoadingError
@@ -495,14 +498,14 @@ impl fmt::Display for ConsumerError {
         write!(
             f,
             "{} on stream `{}`, group `{}`, consumer `{}` at {}: {}",
-            self.command, self.stream, self.group, self.consumer, self.target, self.detail
+            self.0.command, self.0.stream, self.0.group, self.0.consumer, self.0.target, self.0.detail
         )
     }
 }
 
 impl Error for ConsumerError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.source.as_ref().map(|err| err as &(dyn Error + 'static))
+        self.0.source.as_ref().map(|err| err as &(dyn Error + 'static))
     }
 }
 
@@ -872,7 +875,7 @@ impl StreamConsumer {
         detail: String,
         source: Option<RedisError>,
     ) -> ConsumerError {
-        ConsumerError {
+        ConsumerError(Box::new(ErrorInner {
             kind,
             command,
             stream: self.stream.clone(),
@@ -881,13 +884,13 @@ impl StreamConsumer {
             target: self.target.clone(),
             detail,
             source,
-        }
+        }))
     }
 
     fn counted<T>(&mut self, result: Result<T, ConsumerError>) -> Result<T, ConsumerError> {
         if let Err(err) = &result {
             self.stats.errors += 1;
-            if err.kind == ConsumerErrorKind::NoGroup {
+            if err.0.kind == ConsumerErrorKind::NoGroup {
                 self.group_ready = false;
             }
         }
@@ -918,7 +921,9 @@ impl StreamConsumer {
     /// they are all read, new entries only), waiting up to `block` for new
     /// ones. `block` zero does not wait. Entries delivered more than the
     /// maximum number of times are dead-lettered instead (see the type's
-    /// documentation), so `Events` may hold fewer than were read.
+    /// documentation), so `Events` may hold fewer than were read. `max` is
+    /// at least 1. An own pending entry whose stream entry was trimmed away
+    /// meanwhile comes back with no fields; ack it like any other.
     ///
     /// # Errors
     /// A [`ConsumerError`] for any failure; the consumer stays usable.
@@ -1053,9 +1058,8 @@ impl StreamConsumer {
             return Ok(0);
         }
         let ids: Vec<&str> = ids.iter().map(AsRef::as_ref).collect();
-        let (stream, group) = (self.stream.clone(), self.group.clone());
         let mut command = redis::cmd("XACK");
-        command.arg(&stream).arg(&group).arg(&ids);
+        command.arg(&self.stream).arg(&self.group).arg(&ids);
         let result: redis::RedisResult<u64> = self.commands.run(self.io_timeout, |c| command.query(c));
         let result = result.map_err(|err| self.error("XACK", err));
         let acked = self.counted(result)?;

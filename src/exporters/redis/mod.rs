@@ -16,6 +16,10 @@
 //!   server's clock (from the key's remaining TTL), never by comparing two
 //!   hosts' clocks.
 //!
+//! - On a Redis Cluster (feature `redis-cluster`): `RedisStreams::cluster_builder`
+//!   and `StreamConsumer::cluster_builder`, with a [`Partition`] spreading
+//!   stream keys over slots by hash tag ([`partition_key`]).
+//!
 //! Connections are made lazily with a connect timeout, read and write
 //! timeouts are always set, every round trip has one deadline, and a failed
 //! connection is remade on next use, so Redis going away is a typed, counted

@@ -170,7 +170,9 @@ pub struct RedisStreamsBuilder {
     cluster: Option<Vec<String>>,
 }
 
-/// Where the batches go.
+/// Where the batches go. One per exporter, built once and never moved on
+/// the hot path, so the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 enum Backend {
     Single(Connector),
     #[cfg(feature = "redis-cluster")]
@@ -740,6 +742,40 @@ mod tests {
                 "j",
                 r#"{"ts":5,"run":1,"event":"row_created","severity":"INFO","row":1,"token":1}"#
             ]
+        );
+    }
+
+    #[test]
+    fn partitions_put_events_under_hash_tagged_keys() {
+        let clock = ManualClock::new(Timestamp::from_nanos(5));
+        let (one, two) = (RunContext::new(RunId::new(7), &clock), RunContext::new(RunId::new(8), &clock));
+        let events = [
+            PipelineEvent::row_created(one, RowId::new(1), TokenId::new(1)),
+            PipelineEvent::row_created(two, RowId::new(2), TokenId::new(2)),
+        ];
+        let mut exporter = RedisStreams::builder("redis://127.0.0.1:1")
+            .stream("s")
+            .partition(Partition::Run)
+            .build()
+            .unwrap();
+        exporter.encode(&events, Timestamp::EPOCH).unwrap();
+        let keys: Vec<String> = args(&exporter, 2).into_iter().map(|a| a[1].clone()).collect();
+        assert_eq!(keys, ["s:{run-7}", "s:{run-8}"]);
+        let mut exporter = RedisStreams::builder("redis://127.0.0.1:1")
+            .stream("s")
+            .partition(Partition::Fixed("p1".into()))
+            .build()
+            .unwrap();
+        exporter.encode(&events, Timestamp::EPOCH).unwrap();
+        let keys: Vec<String> = args(&exporter, 2).into_iter().map(|a| a[1].clone()).collect();
+        assert_eq!(keys, ["s:{p1}", "s:{p1}"]);
+        let err = RedisStreams::builder("redis://127.0.0.1:1")
+            .partition(Partition::Fixed("a}b".into()))
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"invalid value "a}b" for `partition`: expected a non-empty name without `{` or `}`"#
         );
     }
 
