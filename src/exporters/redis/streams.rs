@@ -262,7 +262,12 @@ impl RedisStreams {
     ///
     /// Each batch is one cluster pipeline (one write per master it
     /// touches). A batch fails as a whole when a master it needs is down:
-    /// exporters whose partitions live on other masters keep flowing.
+    /// exporters whose partitions live on other masters keep flowing. Unlike
+    /// the single-node path, which reuses its packed request, the cluster
+    /// pipeline takes its commands by value: one command is copied per event.
+    /// A command is retried at most twice (a `MOVED`/`ASK` redirect, a
+    /// broken connection), so a dead master fails a batch within a few I/O
+    /// timeouts.
     ///
     /// # Examples
     /// ```
