@@ -391,7 +391,6 @@ fn redis_streams_carry_tracing_records() {
     assert!(get("span_id").is_some());
 }
 
-#[cfg(feature = "log")]
 #[test]
 fn log_records_go_through_the_same_record() {
     let memory = Memory::<PairedRecord>::new(16);

@@ -2,6 +2,7 @@
 //! hang on command, and waiting on a condition with a deadline (never sleeping).
 #![allow(dead_code, unreachable_pub)]
 
+pub mod cluster;
 pub mod server;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

@@ -33,6 +33,14 @@ impl ConnectionSettings {
         }
     }
 
+    /// Parses the URL into a client and its `host:port`; does not connect.
+    pub(crate) fn client(&self) -> Result<(redis::Client, String), RedisConfigError> {
+        let client = redis::Client::open(self.url.as_str())
+            .map_err(|source| RedisConfigError::InvalidUrl { url: self.url.clone(), source })?;
+        let target = client.get_connection_info().addr.to_string();
+        Ok((client, target))
+    }
+
     /// Validates the settings and parses the URL; does not connect.
     pub(crate) fn connector(&self) -> Result<Connector, RedisConfigError> {
         if self.connect_timeout.is_zero() {
@@ -41,9 +49,7 @@ impl ConnectionSettings {
         if self.io_timeout.is_zero() {
             return Err(RedisConfigError::invalid("io_timeout", self.io_timeout, "a duration > 0"));
         }
-        let client = redis::Client::open(self.url.as_str())
-            .map_err(|source| RedisConfigError::InvalidUrl { url: self.url.clone(), source })?;
-        let target = client.get_connection_info().addr.to_string();
+        let (client, target) = self.client()?;
         Ok(Connector {
             client,
             target,

@@ -43,6 +43,39 @@ pub enum StreamEncoding {
     },
 }
 
+/// Which stream key each event goes to. With a partition the key is
+/// [`partition_key`]`(stream, partition)`: the stream key followed by the
+/// partition in a hash tag, `<stream>:{<partition>}`, so on a Redis Cluster
+/// each partition's stream lives in one slot and partitions spread over the
+/// masters. Order is kept per partition (one key), not across partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Partition {
+    /// Every event to the stream key as given. The default.
+    #[default]
+    None,
+    /// Every event to one partition, such as this producer's name:
+    /// `<stream>:{<name>}`.
+    Fixed(String),
+    /// Each event to its run's partition, `<stream>:{run-<id>}`
+    /// (`<stream>:{run-none}` for events without a run id).
+    Run,
+}
+
+/// The stream key of `partition` of `stream`: `<stream>:{<partition>}`. On a
+/// Redis Cluster the hash tag (`{…}`) decides the slot, so every key of one
+/// partition (the stream, and the consumer's default dead-letter stream
+/// `<stream>:{<partition>}:dead`) lives on one master.
+///
+/// # Examples
+/// ```
+/// use ringtel::exporters::redis::partition_key;
+/// assert_eq!(partition_key("ringtel:events", "run-7"), "ringtel:events:{run-7}");
+/// ```
+pub fn partition_key(stream: &str, partition: &str) -> String {
+    format!("{stream}:{{{partition}}}")
+}
+
 /// How the stream's length is bounded on every `XADD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Trim {
@@ -107,7 +140,11 @@ pub struct RedisStreams {
     trim: Trim,
     encoding: StreamEncoding,
     names: Option<Arc<Names>>,
-    connector: Connector,
+    partition: Partition,
+    /// The key under `Partition::Fixed`; the key of the current event under
+    /// `Partition::Run` (reused).
+    key: String,
+    backend: Backend,
     /// One `XADD` per event of the batch being sent; commands past the
     /// batch's length are kept (cleared) for the next batch.
     commands: Vec<redis::Cmd>,
@@ -128,6 +165,54 @@ pub struct RedisStreamsBuilder {
     max_len: usize,
     exact_trim: bool,
     encoding: StreamEncoding,
+    partition: Partition,
+    /// The cluster's node URLs, when writing to a Redis Cluster.
+    cluster: Option<Vec<String>>,
+}
+
+/// Where the batches go. One per exporter, built once and never moved on
+/// the hot path, so the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Backend {
+    Single(Connector),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(ClusterBackend),
+}
+
+#[cfg(feature = "redis-cluster")]
+struct ClusterBackend {
+    client: redis::cluster::ClusterClient,
+    target: String,
+    connection: Option<redis::cluster::ClusterConnection>,
+}
+
+#[cfg(feature = "redis-cluster")]
+impl ClusterBackend {
+    /// Sends the batch's commands as one cluster pipeline: the redis crate
+    /// groups them by master, sends each group in one write and reads every
+    /// reply, in order per master (so per key).
+    fn send(&mut self, commands: &[redis::Cmd]) -> Result<(), ExportError> {
+        let mut pipe = redis::cluster::cluster_pipe();
+        for command in commands {
+            pipe.add_command(command.clone()).ignore();
+        }
+        let result = (|| {
+            if self.connection.is_none() {
+                self.connection = Some(self.client.get_connection()?);
+            }
+            pipe.query::<()>(self.connection.as_mut().expect("connected just above"))
+        })();
+        result.map_err(|err| {
+            if err.is_io_error()
+                || err.is_timeout()
+                || err.is_connection_dropped()
+                || err.is_unrecoverable_error()
+            {
+                self.connection = None;
+            }
+            super::connection::map_error(&self.target, err)
+        })
+    }
 }
 
 impl RedisStreams {
@@ -164,14 +249,55 @@ impl RedisStreams {
             max_len: DEFAULT_REDIS_STREAM_MAX_LEN,
             exact_trim: false,
             encoding: StreamEncoding::default(),
+            partition: Partition::default(),
+            cluster: None,
         }
+    }
+
+    /// A builder for an exporter to a Redis Cluster reached through any of
+    /// `nodes` (`redis://host:port` URLs; the client learns the others from
+    /// them), over the redis crate's sync cluster client. Feature
+    /// `redis-cluster`. Give it a [`Partition`] so that producers' streams
+    /// spread over the masters.
+    ///
+    /// Each batch is one cluster pipeline (one write per master it
+    /// touches). A batch fails as a whole when a master it needs is down:
+    /// exporters whose partitions live on other masters keep flowing. Unlike
+    /// the single-node path, which reuses its packed request, the cluster
+    /// pipeline takes its commands by value: one command is copied per event.
+    /// A command is retried at most twice (a `MOVED`/`ASK` redirect, a
+    /// broken connection), so a dead master fails a batch within a few I/O
+    /// timeouts.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringtel::exporters::redis::{Partition, RedisStreams};
+    ///
+    /// let exporter = RedisStreams::cluster_builder(["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"])
+    ///     .stream("ringtel:events")
+    ///     .partition(Partition::Fixed("producer-1".into()))
+    ///     .build()?;
+    /// assert_eq!(exporter.target(), "cluster(127.0.0.1:7000,127.0.0.1:7001)");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "redis-cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
+    pub fn cluster_builder<N: Into<String>>(nodes: impl IntoIterator<Item = N>) -> RedisStreamsBuilder {
+        let nodes: Vec<String> = nodes.into_iter().map(Into::into).collect();
+        let mut builder = Self::builder(nodes.first().cloned().unwrap_or_default());
+        builder.cluster = Some(nodes);
+        builder
     }
 
     /// Drops the connection (what [`Exporter::close`] does, callable without
     /// naming the event type). Nothing is buffered, so there is nothing to
     /// flush.
     pub fn close(&mut self) {
-        self.connector.disconnect();
+        match &mut self.backend {
+            Backend::Single(connector) => connector.disconnect(),
+            #[cfg(feature = "redis-cluster")]
+            Backend::Cluster(cluster) => cluster.connection = None,
+        }
     }
 
     /// The stream key written to.
@@ -179,9 +305,18 @@ impl RedisStreams {
         &self.stream
     }
 
-    /// The server's `host:port`.
+    /// How events are spread over stream keys.
+    pub fn partition(&self) -> &Partition {
+        &self.partition
+    }
+
+    /// The server's `host:port` (`cluster(host:port,…)` for a cluster).
     pub fn target(&self) -> &str {
-        self.connector.target()
+        match &self.backend {
+            Backend::Single(connector) => connector.target(),
+            #[cfg(feature = "redis-cluster")]
+            Backend::Cluster(cluster) => &cluster.target,
+        }
     }
 
     /// The bytes [`export`](Exporter::export) sends for `batch`, without
@@ -225,7 +360,22 @@ impl RedisStreams {
         self.packed.clear();
         for (command, event) in self.commands.iter_mut().zip(batch) {
             command.clear();
-            command.arg("XADD").arg(&self.stream).arg("MAXLEN");
+            command.arg("XADD");
+            match &self.partition {
+                Partition::None => command.arg(&self.stream),
+                Partition::Fixed(_) => command.arg(&self.key),
+                Partition::Run => {
+                    use std::fmt::Write as _;
+                    self.key.clear();
+                    // Writing into a String cannot fail.
+                    let _ = match event.correlation().run {
+                        Some(run) => write!(self.key, "{}:{{run-{run}}}", self.stream),
+                        None => write!(self.key, "{}:{{run-none}}", self.stream),
+                    };
+                    command.arg(&self.key)
+                }
+            };
+            command.arg("MAXLEN");
             match self.trim {
                 Trim::Approx(n) => command.arg("~").arg(n),
                 Trim::Exact(n) => command.arg("=").arg(n),
@@ -240,7 +390,9 @@ impl RedisStreams {
                 }
                 StreamEncoding::Fields => fields_args(command, &resolved, &mut self.scratch)?,
             }
-            command.write_packed_command(&mut self.packed);
+            if matches!(self.backend, Backend::Single(_)) {
+                command.write_packed_command(&mut self.packed);
+            }
         }
         Ok(())
     }
@@ -345,7 +497,11 @@ impl<E: Event> Exporter<E> for RedisStreams {
             return Ok(());
         }
         self.encode(batch, taken_at)?;
-        self.connector.round_trip(&self.packed, batch.len()).map(drop)
+        match &mut self.backend {
+            Backend::Single(connector) => connector.round_trip(&self.packed, batch.len()).map(drop),
+            #[cfg(feature = "redis-cluster")]
+            Backend::Cluster(cluster) => cluster.send(&self.commands[..batch.len()]),
+        }
     }
 
     /// Nothing is buffered: every batch is sent before `export` returns.
@@ -395,6 +551,12 @@ impl RedisStreamsBuilder {
         self
     }
 
+    /// Which stream key each event goes to; default [`Partition::None`].
+    pub fn partition(mut self, partition: Partition) -> Self {
+        self.partition = partition;
+        self
+    }
+
     /// Time to connect; default
     /// [`DEFAULT_REDIS_CONNECT_TIMEOUT`](super::DEFAULT_REDIS_CONNECT_TIMEOUT).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
@@ -441,7 +603,30 @@ impl RedisStreamsBuilder {
                 return Err(RedisConfigError::invalid("encoding.field", field, "a non-empty field name"));
             }
         }
-        let connector = self.settings.connector()?;
+        if let Partition::Fixed(partition) = &self.partition {
+            if partition.is_empty() || partition.contains(['{', '}']) {
+                return Err(RedisConfigError::invalid(
+                    "partition",
+                    partition,
+                    "a non-empty name without `{` or `}`",
+                ));
+            }
+        }
+        let backend = match &self.cluster {
+            None => Backend::Single(self.settings.connector()?),
+            #[cfg(feature = "redis-cluster")]
+            Some(nodes) => Backend::Cluster(ClusterBackend {
+                client: super::cluster::client(nodes, &self.settings)?,
+                target: super::cluster::target(nodes),
+                connection: None,
+            }),
+            #[cfg(not(feature = "redis-cluster"))]
+            Some(_) => unreachable!("only `cluster_builder` (feature `redis-cluster`) sets nodes"),
+        };
+        let key = match &self.partition {
+            Partition::Fixed(partition) => partition_key(&self.stream, partition),
+            Partition::None | Partition::Run => String::new(),
+        };
         let trim = if self.exact_trim { Trim::Exact(self.max_len) } else { Trim::Approx(self.max_len) };
         Ok(RedisStreams {
             name: self.name,
@@ -449,7 +634,9 @@ impl RedisStreamsBuilder {
             trim,
             encoding: self.encoding,
             names: self.names,
-            connector,
+            partition: self.partition,
+            key,
+            backend,
             commands: Vec::new(),
             packed: Vec::new(),
             scratch: Vec::with_capacity(256),
@@ -464,7 +651,8 @@ impl fmt::Debug for RedisStreams {
             .field("stream", &self.stream)
             .field("trim", &self.trim)
             .field("encoding", &self.encoding)
-            .field("connector", &self.connector)
+            .field("partition", &self.partition)
+            .field("target", &self.target())
             .finish_non_exhaustive()
     }
 }
@@ -559,6 +747,40 @@ mod tests {
                 "j",
                 r#"{"ts":5,"run":1,"event":"row_created","severity":"INFO","row":1,"token":1}"#
             ]
+        );
+    }
+
+    #[test]
+    fn partitions_put_events_under_hash_tagged_keys() {
+        let clock = ManualClock::new(Timestamp::from_nanos(5));
+        let (one, two) = (RunContext::new(RunId::new(7), &clock), RunContext::new(RunId::new(8), &clock));
+        let events = [
+            PipelineEvent::row_created(one, RowId::new(1), TokenId::new(1)),
+            PipelineEvent::row_created(two, RowId::new(2), TokenId::new(2)),
+        ];
+        let mut exporter = RedisStreams::builder("redis://127.0.0.1:1")
+            .stream("s")
+            .partition(Partition::Run)
+            .build()
+            .unwrap();
+        exporter.encode(&events, Timestamp::EPOCH).unwrap();
+        let keys: Vec<String> = args(&exporter, 2).into_iter().map(|a| a[1].clone()).collect();
+        assert_eq!(keys, ["s:{run-7}", "s:{run-8}"]);
+        let mut exporter = RedisStreams::builder("redis://127.0.0.1:1")
+            .stream("s")
+            .partition(Partition::Fixed("p1".into()))
+            .build()
+            .unwrap();
+        exporter.encode(&events, Timestamp::EPOCH).unwrap();
+        let keys: Vec<String> = args(&exporter, 2).into_iter().map(|a| a[1].clone()).collect();
+        assert_eq!(keys, ["s:{p1}", "s:{p1}"]);
+        let err = RedisStreams::builder("redis://127.0.0.1:1")
+            .partition(Partition::Fixed("a}b".into()))
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"invalid value "a}b" for `partition`: expected a non-empty name without `{` or `}`"#
         );
     }
 
