@@ -80,9 +80,10 @@ impl Serialize for FieldKey<'_> {
 /// A field named like an envelope key is written `field.<name>`.
 ///
 /// The line: `<secs>.<millis> <SEVERITY> [run=<id> ]<event>[: <message>] key=value…`,
-/// text (names, strings, the message, nested JSON) written bare when
-/// unambiguous and quoted with Rust escapes otherwise, so a value can never
-/// split the line or forge a `key=value` pair; floats in their shortest
+/// text (names, strings, nested JSON) written bare when unambiguous and
+/// quoted with Rust escapes otherwise, the message bare unless it holds a
+/// `=`, a quote, a backslash or a control character, so nothing can split
+/// the line or forge a `key=value` pair; floats in their shortest
 /// exact form (`2.5`, `1e300`); durations as durations (`duration=3ms`, the
 /// `_ns` dropped).
 ///
@@ -317,9 +318,17 @@ impl<E: Event + ?Sized> fmt::Display for Resolved<'_, E> {
         }
         LineText(self.event.name()).fmt(f)?;
         if let Some(message) = self.event.message() {
-            // Quoted unless bare, as any text: a message can neither split
-            // the line nor pass for a `key=value` pair.
-            write!(f, ": {}", LineText(message))?;
+            // Bare when it cannot be mistaken (spaces are fine: it reads
+            // like `fmt`'s output); quoted when it holds a `=`, a quote, a
+            // backslash or a control character, so it can neither split the
+            // line nor pass for a `key=value` pair.
+            if message.is_empty()
+                || message.contains(|c: char| c.is_control() || matches!(c, '"' | '\\' | '='))
+            {
+                write!(f, ": {message:?}")?;
+            } else {
+                write!(f, ": {message}")?;
+            }
         }
         self.write_fields(f)
     }
