@@ -1,5 +1,5 @@
-//! C2: every backpressure policy, critical events, re-entrancy. Ports seed
-//! 001's "drop when full" and "block when full" scenarios.
+//! C2: every backpressure policy, critical events, re-entrancy, including
+//! ELSPETH's "drop when full" and "block when full" scenarios.
 
 mod common;
 

@@ -133,7 +133,7 @@ fn intervals_are_validated() {
 }
 
 #[test]
-fn defaults_are_the_seed_values() {
+fn defaults_are_every_100_rows_or_5_seconds() {
     let clock = ManualClock::default();
     let ticker = ProgressTicker::with_defaults(RunContext::new(RunId::new(1), &clock));
     assert_eq!((ticker.every_rows(), ticker.every()), (100, Duration::from_secs(5)));
