@@ -22,29 +22,22 @@ export RUSTFLAGS="--cfg loom"
 # A twin build must never leak into the correct run.
 unset RINGTEL_BROKEN
 
-# twin name | test file (tests/<file>.rs) | test function asserting it is caught
-TWINS=(
-  "drop_log_check_then_act|drop_log|twin_drop_log_check_then_act_is_caught"
-  "drop_publish_unclaimed|drop_log|twin_drop_publish_unclaimed_is_caught"
-  "close_skip_residual|close|twin_close_skip_residual_is_caught"
-  "ledger_double_resolve|close|twin_ledger_double_resolve_is_caught"
-  "ledger_double_resolve|close|twin_ledger_double_resolve_is_caught_end_to_end"
-  "flush_relaxed_request|flush|twin_flush_relaxed_request_is_caught"
-  "flush_target_after_drain|flush|twin_flush_target_after_drain_is_caught"
-  "flush_notify_one|flush|twin_flush_notify_one_is_caught"
-  "doorbell_check_then_ring|flush|twin_doorbell_check_then_ring_is_caught"
-  "worker_check_then_hand|flush|twin_worker_check_then_hand_is_caught"
-  "block_register_late|block|twin_block_register_late_is_caught"
-  "block_register_late|block|twin_block_register_late_is_caught_end_to_end"
-  "close_no_wake|block|twin_close_no_wake_is_caught"
-  "drop_oldest_uncounted|drop_oldest|twin_drop_oldest_uncounted_is_caught"
-  "death_no_wake|death|twin_death_no_wake_is_caught"
-  "control_torn|reconfigure|twin_control_torn_is_caught"
-  "control_torn|reconfigure|twin_control_torn_lost_update_is_caught"
-  "remove_before_drain|reconfigure|twin_remove_before_drain_is_caught"
-  "close_unsealed_commands|reconfigure|twin_close_unsealed_commands_is_caught"
-  "start_no_handshake|start|twin_start_no_handshake_is_caught"
-)
+# The twins, from the one list (twins.txt): "name|file|test" per entry.
+TWINS=()
+while read -r name file test rest; do
+  [[ -z $name || $name == \#* ]] && continue
+  if [[ -z $test || -n $rest ]]; then
+    echo "loom-tests/twins.txt: malformed line: $name $file $test $rest"; exit 2
+  fi
+  TWINS+=("$name|$file|$test")
+done <loom-tests/twins.txt
+
+# Every twin test in tests/ must be listed, or CI would never run it.
+for test in $(grep -ho 'fn twin_[a-z0-9_]*' loom-tests/tests/*.rs | sed 's/^fn //' | sort -u); do
+  if ! printf '%s\n' "${TWINS[@]}" | grep -q "|$test\$"; then
+    echo "loom-tests: $test is a twin test not listed in loom-tests/twins.txt"; exit 2
+  fi
+done
 
 now() { date +%s; }
 
