@@ -2,7 +2,6 @@
 //! written through a bounded buffer to a file, with optional size-based
 //! rotation.
 
-use std::error::Error;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -14,25 +13,15 @@ use crate::encoding::Resolved;
 use crate::pipeline::Names;
 use crate::{Event, ExportError, ExportErrorKind, Exporter, Timestamp};
 
+mod builder;
+
+pub use builder::{JsonLinesBuilder, JsonLinesError, Rotation};
+
 /// The default name of a [`JsonLines`] exporter.
 pub const DEFAULT_JSON_LINES_NAME: &str = "json_lines";
 /// Default size of the write buffer: lines are gathered up to this many bytes
 /// (plus one line) before one `write` call.
 pub const DEFAULT_JSON_LINES_BUFFER_CAPACITY: usize = 64 * 1024;
-
-/// Size-based rotation: when writing the next lines would take the file past
-/// `max_bytes`, it is renamed to `<path>.1` (`<path>.1` to `<path>.2`, and so
-/// on, keeping `keep` rotated files) and a new file is started.
-///
-/// A file that already holds lines never grows past `max_bytes`; a single
-/// line longer than `max_bytes` gets a file of its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rotation {
-    /// Largest size of one file, in bytes (at least 1).
-    pub max_bytes: u64,
-    /// How many rotated files to keep (at least 1); older ones are deleted.
-    pub keep: usize,
-}
 
 /// An exporter that writes each event, of any [`Event`] type, as one JSON
 /// object per line: the [encoding contract](crate::encoding)'s envelope
@@ -119,18 +108,6 @@ pub struct JsonLinesStats {
     pub lines_discarded: u64,
 }
 
-/// Configures a [`JsonLines`] exporter; from [`JsonLines::builder`].
-#[derive(Debug, Clone)]
-#[must_use = "a builder does nothing until `create` is called"]
-pub struct JsonLinesBuilder {
-    path: PathBuf,
-    names: Option<Arc<Names>>,
-    name: String,
-    buffer_capacity: usize,
-    rotation: Option<Rotation>,
-    append: bool,
-}
-
 impl JsonLines {
     /// The exporter's name, as shown in `Health` (what [`Exporter::name`]
     /// returns, callable without naming the event type).
@@ -172,14 +149,7 @@ impl JsonLines {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn builder(path: impl AsRef<Path>) -> JsonLinesBuilder {
-        JsonLinesBuilder {
-            path: path.as_ref().to_owned(),
-            names: None,
-            name: DEFAULT_JSON_LINES_NAME.to_owned(),
-            buffer_capacity: DEFAULT_JSON_LINES_BUFFER_CAPACITY,
-            rotation: None,
-            append: false,
-        }
+        JsonLinesBuilder::new(path.as_ref().to_owned())
     }
 
     /// The file written to.
@@ -410,83 +380,6 @@ impl<E: Event> Exporter<E> for JsonLines {
     }
 }
 
-impl JsonLinesBuilder {
-    /// The registry that interned names ([`FieldValue::Name`](crate::encoding::FieldValue::Name))
-    /// resolve through; without one they are written `"#index"`.
-    pub fn names(mut self, names: Arc<Names>) -> Self {
-        self.names = Some(names);
-        self
-    }
-
-    /// Gathers lines up to `bytes` (plus one line) before each write;
-    /// default [`DEFAULT_JSON_LINES_BUFFER_CAPACITY`]. Every batch is written
-    /// out before `export` returns, whatever this is.
-    pub fn buffer_capacity(mut self, bytes: usize) -> Self {
-        self.buffer_capacity = bytes;
-        self
-    }
-
-    /// Rotates the file before it would pass `max_bytes`, keeping `keep`
-    /// rotated files (see [`Rotation`]).
-    pub fn rotate(mut self, max_bytes: u64, keep: usize) -> Self {
-        self.rotation = Some(Rotation { max_bytes, keep });
-        self
-    }
-
-    /// Appends to an existing file instead of truncating it (default: truncate).
-    pub fn append(mut self, append: bool) -> Self {
-        self.append = append;
-        self
-    }
-
-    /// Names the exporter (as shown in `Health`); default [`DEFAULT_JSON_LINES_NAME`].
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// Validates the settings and opens the file.
-    ///
-    /// # Errors
-    /// [`JsonLinesError::InvalidSetting`] naming a bad setting;
-    /// [`JsonLinesError::Open`] if the file cannot be opened for writing.
-    pub fn create(self) -> Result<JsonLines, JsonLinesError> {
-        if let Some(rotation) = self.rotation {
-            if rotation.max_bytes == 0 {
-                return Err(JsonLinesError::InvalidSetting {
-                    field: "rotation.max_bytes",
-                    value: "0".to_owned(),
-                    expected: "an integer >= 1",
-                });
-            }
-            if rotation.keep == 0 {
-                return Err(JsonLinesError::InvalidSetting {
-                    field: "rotation.keep",
-                    value: "0".to_owned(),
-                    expected: "an integer >= 1",
-                });
-            }
-        }
-        let (file, regular, file_len) = JsonLines::open(&self.path, self.append)
-            .map_err(|source| JsonLinesError::Open { path: self.path.clone(), source })?;
-        Ok(JsonLines {
-            name: self.name,
-            path: self.path,
-            names: self.names,
-            append: self.append,
-            file: Some(file),
-            regular,
-            closed: false,
-            file_len,
-            buffer: Vec::with_capacity(self.buffer_capacity.min(DEFAULT_JSON_LINES_BUFFER_CAPACITY * 16)),
-            buffered_lines: 0,
-            buffer_capacity: self.buffer_capacity,
-            rotation: self.rotation,
-            stats: JsonLinesStats::default(),
-        })
-    }
-}
-
 /// An `Io` export error naming the file.
 fn io_error(path: &Path, err: io::Error) -> ExportError {
     let retryable = matches!(
@@ -532,47 +425,5 @@ impl fmt::Debug for JsonLines {
             .field("rotation", &self.rotation)
             .field("stats", &self.stats)
             .finish_non_exhaustive()
-    }
-}
-
-/// Why a [`JsonLines`] exporter could not be created.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum JsonLinesError {
-    /// The file could not be opened for writing.
-    Open {
-        /// The file.
-        path: PathBuf,
-        /// The operating system's error.
-        source: io::Error,
-    },
-    /// A setting is out of range.
-    InvalidSetting {
-        /// The setting.
-        field: &'static str,
-        /// The rejected value.
-        value: String,
-        /// The accepted range, in words.
-        expected: &'static str,
-    },
-}
-
-impl fmt::Display for JsonLinesError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JsonLinesError::Open { path, source } => write!(f, "cannot open `{}`: {source}", path.display()),
-            JsonLinesError::InvalidSetting { field, value, expected } => {
-                write!(f, "invalid value {value} for `{field}`: expected {expected}")
-            }
-        }
-    }
-}
-
-impl Error for JsonLinesError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        match self {
-            JsonLinesError::Open { source, .. } => Some(source),
-            JsonLinesError::InvalidSetting { .. } => None,
-        }
     }
 }
