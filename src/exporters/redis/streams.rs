@@ -179,40 +179,20 @@ enum Backend {
     Cluster(ClusterBackend),
 }
 
+/// A cluster exporter's connection.
 #[cfg(feature = "redis-cluster")]
-struct ClusterBackend {
-    client: redis::cluster::ClusterClient,
-    target: String,
-    connection: Option<redis::cluster::ClusterConnection>,
-}
+type ClusterBackend = super::cluster::ClusterLink;
 
 #[cfg(feature = "redis-cluster")]
-impl ClusterBackend {
-    /// Sends the batch's commands as one cluster pipeline: the redis crate
-    /// groups them by master, sends each group in one write and reads every
-    /// reply, in order per master (so per key).
-    fn send(&mut self, commands: &[redis::Cmd]) -> Result<(), ExportError> {
-        let mut pipe = redis::cluster::cluster_pipe();
-        for command in commands {
-            pipe.add_command(command.clone()).ignore();
-        }
-        let result = (|| {
-            if self.connection.is_none() {
-                self.connection = Some(self.client.get_connection()?);
-            }
-            pipe.query::<()>(self.connection.as_mut().expect("connected just above"))
-        })();
-        result.map_err(|err| {
-            if err.is_io_error()
-                || err.is_timeout()
-                || err.is_connection_dropped()
-                || err.is_unrecoverable_error()
-            {
-                self.connection = None;
-            }
-            super::connection::map_error(&self.target, err)
-        })
+/// Sends the batch's commands as one cluster pipeline: the redis crate
+/// groups them by master, sends each group in one write and reads every
+/// reply, in order per master (so per key).
+fn send_to_cluster(cluster: &mut ClusterBackend, commands: &[redis::Cmd]) -> Result<(), ExportError> {
+    let mut pipe = redis::cluster::cluster_pipe();
+    for command in commands {
+        pipe.add_command(command.clone()).ignore();
     }
+    cluster.run(|connection| pipe.query::<()>(connection))
 }
 
 impl RedisStreams {
@@ -296,7 +276,7 @@ impl RedisStreams {
         match &mut self.backend {
             Backend::Single(connector) => connector.disconnect(),
             #[cfg(feature = "redis-cluster")]
-            Backend::Cluster(cluster) => cluster.connection = None,
+            Backend::Cluster(cluster) => cluster.disconnect(),
         }
     }
 
@@ -315,7 +295,7 @@ impl RedisStreams {
         match &self.backend {
             Backend::Single(connector) => connector.target(),
             #[cfg(feature = "redis-cluster")]
-            Backend::Cluster(cluster) => &cluster.target,
+            Backend::Cluster(cluster) => cluster.target(),
         }
     }
 
@@ -500,7 +480,7 @@ impl<E: Event> Exporter<E> for RedisStreams {
         match &mut self.backend {
             Backend::Single(connector) => connector.round_trip(&self.packed, batch.len()).map(drop),
             #[cfg(feature = "redis-cluster")]
-            Backend::Cluster(cluster) => cluster.send(&self.commands[..batch.len()]),
+            Backend::Cluster(cluster) => send_to_cluster(cluster, &self.commands[..batch.len()]),
         }
     }
 
@@ -615,11 +595,7 @@ impl RedisStreamsBuilder {
         let backend = match &self.cluster {
             None => Backend::Single(self.settings.connector()?),
             #[cfg(feature = "redis-cluster")]
-            Some(nodes) => Backend::Cluster(ClusterBackend {
-                client: super::cluster::client(nodes, &self.settings)?,
-                target: super::cluster::target(nodes),
-                connection: None,
-            }),
+            Some(nodes) => Backend::Cluster(ClusterBackend::new(nodes, &self.settings)?),
             #[cfg(not(feature = "redis-cluster"))]
             Some(_) => unreachable!("only `cluster_builder` (feature `redis-cluster`) sets nodes"),
         };
