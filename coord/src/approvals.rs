@@ -22,19 +22,25 @@
 //! its own, so a response wakes it at once.
 //!
 //! # Keys
-//! With prefix `P`: `P:appr:seq` (id counter), `P:appr:req:<id>` (a hash),
-//! `P:appr:pending` (sorted set, score = deadline in server ms) and
-//! `P:appr:events:<id>` (a stream with one entry per decision). A request
+//! With prefix `P`: `{P:appr}:seq` (id counter), `{P:appr}:req:<id>` (a
+//! hash), `{P:appr}:pending` (sorted set, score = deadline in server ms) and
+//! `{P:appr}:events:<id>` (a stream with one entry per decision). The hash
+//! tag `{P:appr}` keeps every approval key in one slot on a Redis Cluster
+//! (feature `redis-cluster`, `Approvals::cluster_builder`), where the
+//! compare-and-set script writes three keys at once. A request
 //! and its events are kept `retention` after its deadline.
 
 use std::fmt;
 use std::time::Duration;
 
 use redis::streams::{StreamReadOptions, StreamReadReply};
-use redis::{Commands, Script};
+use redis::Script;
 use ringtel::Timestamp;
 
-use crate::conn::{check_duration, check_name, from_millis, millis, parse_u64, Conn, Settings, LUA_NOW};
+use crate::conn::{
+    check_duration, check_name, from_millis, millis, parse_u64, query_pipeline, tagged, Conn, Settings,
+    LUA_NOW,
+};
 pub use crate::error::ApprovalError;
 use crate::error::{BackendError, ConfigError, InvalidValue};
 
@@ -316,8 +322,35 @@ enum Reply {
 impl Approvals {
     /// A builder for agent `agent` on the server at `url`.
     pub fn builder(url: impl Into<String>, agent: impl Into<String>) -> ApprovalsBuilder {
+        Self::with_settings(Settings::new(url), agent)
+    }
+
+    /// A builder for agent `agent` on a Redis Cluster reached through any
+    /// of `nodes` (`redis://host:port` URLs; the redis crate's cluster
+    /// client learns the others from them). Feature `redis-cluster`. Every
+    /// approval key carries the hash tag `{<prefix>:appr}`, so the
+    /// compare-and-set scripts run on the one master owning that slot.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringtel_coord::approvals::Approvals;
+    ///
+    /// let approvals = Approvals::cluster_builder(["redis://127.0.0.1:7000"], "deployer").build()?;
+    /// assert_eq!(approvals.agent(), "deployer");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "redis-cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
+    pub fn cluster_builder<N: Into<String>>(
+        nodes: impl IntoIterator<Item = N>,
+        agent: impl Into<String>,
+    ) -> ApprovalsBuilder {
+        Self::with_settings(Settings::cluster(nodes), agent)
+    }
+
+    fn with_settings(settings: Settings, agent: impl Into<String>) -> ApprovalsBuilder {
         ApprovalsBuilder {
-            settings: Settings::new(url),
+            settings,
             agent: agent.into(),
             max_timeout: DEFAULT_MAX_TIMEOUT,
             retention: DEFAULT_RETENTION,
@@ -348,8 +381,9 @@ impl Approvals {
         check_duration("timeout", timeout, Duration::from_millis(1), Some(self.max_timeout))?;
         check_text("step", step, 200)?;
         self.check_size("payload", payload.len())?;
-        let seq = format!("{}:appr:seq", self.prefix);
-        let id: u64 = self.commands.run(|c| c.incr(&seq, 1))?;
+        let mut incr = redis::cmd("INCR");
+        incr.arg(format!("{}:seq", tagged(&self.prefix, "appr")));
+        let id: u64 = self.commands.run(|c| incr.query(c))?;
         let mut invocation = self.create_script.prepare_invoke();
         invocation
             .key(self.req_key(id))
@@ -441,7 +475,7 @@ impl Approvals {
     /// [`ApprovalError::Backend`] if Redis fails (within the connect and I/O
     /// timeouts: nothing hangs).
     pub fn wait(&mut self, id: ApprovalId) -> Result<ApprovalOutcome, ApprovalError> {
-        let events = format!("{}:appr:events:{}", self.prefix, id.0);
+        let events = self.events_key(id.0);
         loop {
             let (deadline, now) = match self.decide(id, "expire", "", "")? {
                 Reply::Decided(outcome) => return Ok(outcome),
@@ -457,8 +491,9 @@ impl Approvals {
             let options = StreamReadOptions::default().count(1).block(millis(block) as usize);
             // From the start: the stream only ever holds the decision, so
             // any entry (even one written before this read) means "decided".
-            let _: Option<StreamReadReply> =
-                self.blocking.run_blocking(block, |c| c.xread_options(&[&events], &["0-0"], &options))?;
+            let mut read = redis::cmd("XREAD");
+            read.arg(&options).arg("STREAMS").arg(&events).arg("0-0");
+            let _: Option<StreamReadReply> = self.blocking.run_blocking(block, |c| read.query(c))?;
         }
     }
 
@@ -492,7 +527,7 @@ impl Approvals {
                 "deadline",
             ]);
         }
-        let rows: Vec<Vec<Option<Vec<u8>>>> = self.commands.run(|c| pipe.query(c))?;
+        let rows: Vec<Vec<Option<Vec<u8>>>> = self.commands.run(|c| query_pipeline(c, &pipe))?;
         let mut pending = Vec::with_capacity(ids.len());
         for (id, row) in ids.into_iter().zip(rows) {
             let [Some(state), Some(step), Some(payload), Some(requester), Some(requested), Some(deadline)] =
@@ -527,7 +562,7 @@ impl Approvals {
         invocation
             .key(self.req_key(id.0))
             .key(self.pending_key())
-            .key(format!("{}:appr:events:{}", self.prefix, id.0))
+            .key(self.events_key(id.0))
             .arg(action)
             .arg(by)
             .arg(reason)
@@ -578,11 +613,15 @@ impl Approvals {
     }
 
     fn req_key(&self, id: u64) -> String {
-        format!("{}:appr:req:{id}", self.prefix)
+        format!("{}:req:{id}", tagged(&self.prefix, "appr"))
     }
 
     fn pending_key(&self) -> String {
-        format!("{}:appr:pending", self.prefix)
+        format!("{}:pending", tagged(&self.prefix, "appr"))
+    }
+
+    fn events_key(&self, id: u64) -> String {
+        format!("{}:events:{id}", tagged(&self.prefix, "appr"))
     }
 }
 

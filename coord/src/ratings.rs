@@ -24,14 +24,18 @@
 //!   bound 0) never outranks a well-rated one.
 //!
 //! # Keys
-//! With prefix `P` and namespace `N`: `P:ratings:N:item:<item>` (a hash with
-//! `good` and `bad`) and `P:ratings:N:audit` (a stream, `MAXLEN ~`).
+//! With prefix `P` and namespace `N`: `{P:ratings:N}:item:<item>` (a hash
+//! with `good` and `bad`) and `{P:ratings:N}:audit` (a stream, `MAXLEN ~`).
+//! The hash tag keeps a namespace in one slot on a Redis Cluster (feature
+//! `redis-cluster`, `Ratings::cluster_builder`), where a rating's
+//! transaction writes the item and the audit stream together; namespaces
+//! spread over the masters.
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::conn::{check_name, Conn, Settings};
+use crate::conn::{check_name, query_pipeline, tagged, Conn, Settings};
 pub use crate::error::RatingError;
 use crate::error::{BackendError, ConfigError, InvalidValue};
 
@@ -300,8 +304,36 @@ pub struct RatingsBuilder {
 impl Ratings {
     /// A builder for `namespace` on the server at `url`.
     pub fn builder(url: impl Into<String>, namespace: impl Into<String>) -> RatingsBuilder {
+        Self::with_settings(Settings::new(url), namespace)
+    }
+
+    /// A builder for `namespace` on a Redis Cluster reached through any of
+    /// `nodes` (`redis://host:port` URLs; the redis crate's cluster client
+    /// learns the others from them). Feature `redis-cluster`. A namespace's
+    /// keys carry the hash tag `{<prefix>:ratings:<namespace>}`: one slot
+    /// per namespace, so a rating's transaction and a ranking's pipeline
+    /// each go to one master.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringtel_coord::ratings::Ratings;
+    ///
+    /// let ratings = Ratings::cluster_builder(["redis://127.0.0.1:7000"], "reviews").build()?;
+    /// assert_eq!(ratings.namespace(), "reviews");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "redis-cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
+    pub fn cluster_builder<N: Into<String>>(
+        nodes: impl IntoIterator<Item = N>,
+        namespace: impl Into<String>,
+    ) -> RatingsBuilder {
+        Self::with_settings(Settings::cluster(nodes), namespace)
+    }
+
+    fn with_settings(settings: Settings, namespace: impl Into<String>) -> RatingsBuilder {
         RatingsBuilder {
-            settings: Settings::new(url),
+            settings,
             namespace: namespace.into(),
             prior: Prior::default(),
             z: DEFAULT_Z,
@@ -329,7 +361,6 @@ impl Ratings {
             .arg(&key)
             .arg(rating.as_str())
             .arg(1)
-            .ignore()
             .cmd("XADD")
             .arg(self.audit_key())
             .arg("MAXLEN")
@@ -340,11 +371,11 @@ impl Ratings {
             .arg(item)
             .arg("rating")
             .arg(rating.as_str())
-            .ignore()
             .cmd("HMGET")
             .arg(&key)
             .arg(&["good", "bad"]);
-        let (counts,): ((Option<u64>, Option<u64>),) = self.conn.run(|c| pipe.query(c))?;
+        let (_count, _entry, counts): (redis::Value, redis::Value, (Option<u64>, Option<u64>)) =
+            self.conn.run(|c| query_pipeline(c, &pipe))?;
         Ok(Counts { good: counts.0.unwrap_or(0), bad: counts.1.unwrap_or(0) })
     }
 
@@ -406,7 +437,7 @@ impl Ratings {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<(Option<u64>, Option<u64>)> = self.conn.run(|c| pipe.query(c))?;
+        let rows: Vec<(Option<u64>, Option<u64>)> = self.conn.run(|c| query_pipeline(c, &pipe))?;
         if rows.len() != items.len() {
             return Err(BackendError::malformed(self.conn.target(), "fewer replies than items").into());
         }
@@ -417,11 +448,11 @@ impl Ratings {
     }
 
     fn item_key(&self, item: &str) -> String {
-        format!("{}:ratings:{}:item:{item}", self.prefix, self.namespace)
+        format!("{}:item:{item}", tagged(&self.prefix, &format!("ratings:{}", self.namespace)))
     }
 
     fn audit_key(&self) -> String {
-        format!("{}:ratings:{}:audit", self.prefix, self.namespace)
+        format!("{}:audit", tagged(&self.prefix, &format!("ratings:{}", self.namespace)))
     }
 }
 

@@ -25,8 +25,11 @@
 //! one agent; a broadcast is [`Target::Broadcast`], never a magic name.
 //!
 //! # Keys
-//! With prefix `P`: `P:sig:stream:<agent>` and `P:sig:latest:<agent>`
-//! (targeted), `P:sig:bcast:stream` and `P:sig:bcast:latest` (broadcast).
+//! With prefix `P`: `{P:sig}:stream:<agent>` and `{P:sig}:latest:<agent>`
+//! (targeted), `{P:sig}:bcast:stream` and `{P:sig}:bcast:latest`
+//! (broadcast). The hash tag `{P:sig}` keeps every signal key in one slot
+//! on a Redis Cluster (feature `redis-cluster`, `Signals::cluster_builder`),
+//! where the send script writes two keys and a wait reads two streams.
 //! Both expire `retention` after the last send to them.
 
 use std::collections::VecDeque;
@@ -35,10 +38,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::streams::{StreamReadOptions, StreamReadReply};
-use redis::{Commands, Script, Value};
+use redis::{Script, Value};
 use ringtel::{Clock, SystemClock, Timestamp};
 
-use crate::conn::{check_duration, check_name, from_millis, millis, parse_u64, Conn, Settings, LUA_NOW};
+use crate::conn::{
+    check_duration, check_name, from_millis, millis, parse_u64, tagged, Conn, Settings, LUA_NOW,
+};
 pub use crate::error::SignalError;
 use crate::error::{BackendError, ConfigError, InvalidValue};
 
@@ -300,11 +305,42 @@ const CHECK_LUA: &str = "
 return {redis.call('HGET', KEYS[1], ARGV[1]), redis.call('HGET', KEYS[2], ARGV[1]), fmt(now)}
 ";
 
+/// The server's time, on the server holding KEYS[1] (declared only to
+/// route the script on a cluster).
+const TIME_LUA: &str = "return redis.call('TIME')";
+
 impl Signals {
     /// A builder for agent `agent` on the server at `url`.
     pub fn builder(url: impl Into<String>, agent: impl Into<String>) -> SignalsBuilder {
+        Self::with_settings(Settings::new(url), agent)
+    }
+
+    /// A builder for agent `agent` on a Redis Cluster reached through any
+    /// of `nodes` (`redis://host:port` URLs; the redis crate's cluster
+    /// client learns the others from them). Feature `redis-cluster`. Every
+    /// signal key carries the hash tag `{<prefix>:sig}`, so the scripts and
+    /// the two-stream blocking read run on the one master owning that slot.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringtel_coord::signals::Signals;
+    ///
+    /// let signals = Signals::cluster_builder(["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"], "a").build()?;
+    /// assert_eq!(signals.agent(), "a");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "redis-cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
+    pub fn cluster_builder<N: Into<String>>(
+        nodes: impl IntoIterator<Item = N>,
+        agent: impl Into<String>,
+    ) -> SignalsBuilder {
+        Self::with_settings(Settings::cluster(nodes), agent)
+    }
+
+    fn with_settings(settings: Settings, agent: impl Into<String>) -> SignalsBuilder {
         SignalsBuilder {
-            settings: Settings::new(url),
+            settings,
             agent: agent.into(),
             max_ttl: DEFAULT_MAX_TTL,
             retention: DEFAULT_RETENTION,
@@ -460,8 +496,9 @@ impl Signals {
         let options = StreamReadOptions::default().count(READ_COUNT).block(millis(block) as usize);
         let stream_keys = [mine.clone(), all];
         let cursors = self.cursors.clone();
-        let reply: Option<StreamReadReply> =
-            self.blocking.run_blocking(block, |c| c.xread_options(&stream_keys, &cursors, &options))?;
+        let mut read = redis::cmd("XREAD");
+        read.arg(&options).arg("STREAMS").arg(&stream_keys).arg(&cursors);
+        let reply: Option<StreamReadReply> = self.blocking.run_blocking(block, |c| read.query(c))?;
         let Some(reply) = reply else { return Ok(()) };
         let target = self.blocking.target().to_owned();
         let mut arrived = Vec::new();
@@ -485,7 +522,12 @@ impl Signals {
         if !self.buffered.iter().any(|s| s.kind == kind) {
             return Ok(None);
         }
-        let seconds_micros: (u64, u64) = self.commands.run(|c| redis::cmd("TIME").query(c))?;
+        // The clock of the server holding this agent's channel (on a
+        // cluster, the master owning the signal keys' slot), as in `check`.
+        let (mine, _) = keys(&self.prefix, &Target::Agent(self.agent.clone()));
+        let mut time = redis::cmd("EVAL");
+        time.arg(TIME_LUA).arg(1).arg(mine);
+        let seconds_micros: (u64, u64) = self.commands.run(|c| time.query(c))?;
         let now = Timestamp::from_nanos(seconds_micros.0 * 1_000_000_000 + seconds_micros.1 * 1_000);
         let mut latest_expired = None;
         let mut kept = VecDeque::with_capacity(self.buffered.len());
@@ -639,9 +681,10 @@ fn check_kind(kind: &str) -> Result<(), InvalidValue> {
 
 /// The stream and latest-hash keys of `target`'s channel.
 fn keys(prefix: &str, target: &Target) -> (String, String) {
+    let tag = tagged(prefix, "sig");
     match target {
-        Target::Agent(name) => (format!("{prefix}:sig:stream:{name}"), format!("{prefix}:sig:latest:{name}")),
-        Target::Broadcast => (format!("{prefix}:sig:bcast:stream"), format!("{prefix}:sig:bcast:latest")),
+        Target::Agent(name) => (format!("{tag}:stream:{name}"), format!("{tag}:latest:{name}")),
+        Target::Broadcast => (format!("{tag}:bcast:stream"), format!("{tag}:bcast:latest")),
     }
 }
 
