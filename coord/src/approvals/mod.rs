@@ -29,20 +29,19 @@
 //! (feature `redis-cluster`, `Approvals::cluster_builder`), where the
 //! compare-and-set script writes three keys at once. A request
 //! and its events are kept `retention` after its deadline.
+//!
+//! Modules: `types` (ids, decisions, outcomes), `builder` (the settings);
+//! requesting, answering and waiting are here.
 
 use std::fmt;
 use std::time::Duration;
 
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use redis::Script;
-use ringtel::Timestamp;
 
-use crate::conn::{
-    check_duration, check_name, from_millis, millis, parse_u64, query_pipeline, tagged, Conn, Settings,
-    LUA_NOW,
-};
+use crate::conn::{check_duration, from_millis, millis, parse_u64, query_pipeline, tagged, Conn};
 pub use crate::error::ApprovalError;
-use crate::error::{BackendError, ConfigError, InvalidValue};
+use crate::error::{BackendError, InvalidValue};
 
 /// Default longest timeout a request may have.
 pub const DEFAULT_MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
@@ -54,157 +53,13 @@ pub const DEFAULT_WAIT_SLICE: Duration = Duration::from_millis(500);
 /// Default largest payload (and reason), in bytes.
 pub const DEFAULT_MAX_PAYLOAD: usize = 64 * 1024;
 
-/// An approval request's id, unique per prefix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ApprovalId(u64);
+mod builder;
+mod types;
 
-impl ApprovalId {
-    /// The id from its number (as shown by `Display`).
-    pub const fn from_u64(id: u64) -> ApprovalId {
-        ApprovalId(id)
-    }
-
-    /// The id's number.
-    pub const fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for ApprovalId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "approval#{}", self.0)
-    }
-}
-
-/// What a responder decides.
-///
-/// # Examples
-/// ```
-/// use ringtel_coord::approvals::{Decision, Verdict};
-///
-/// let decision = Decision::approve("alice", "looks good");
-/// assert_eq!(decision.verdict, Verdict::Approve);
-/// assert_eq!(Decision::reject("bob", "too risky").verdict, Verdict::Reject);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Decision {
-    /// Approve or reject.
-    pub verdict: Verdict,
-    /// Who decides.
-    pub by: String,
-    /// Why.
-    pub reason: String,
-}
-
-impl Decision {
-    /// An approval by `by` for `reason`.
-    pub fn approve(by: impl Into<String>, reason: impl Into<String>) -> Decision {
-        Decision { verdict: Verdict::Approve, by: by.into(), reason: reason.into() }
-    }
-
-    /// A rejection by `by` for `reason`.
-    pub fn reject(by: impl Into<String>, reason: impl Into<String>) -> Decision {
-        Decision { verdict: Verdict::Reject, by: by.into(), reason: reason.into() }
-    }
-}
-
-/// Approve or reject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Verdict {
-    /// Let the step go ahead.
-    Approve,
-    /// Do not.
-    Reject,
-}
-
-/// How a request ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ApprovalOutcome {
-    /// A responder approved it in time.
-    Approved {
-        /// Who.
-        by: String,
-        /// Why.
-        reason: String,
-        /// When, on the server's clock.
-        at: Timestamp,
-    },
-    /// A responder rejected it in time.
-    Rejected {
-        /// Who.
-        by: String,
-        /// Why.
-        reason: String,
-        /// When, on the server's clock.
-        at: Timestamp,
-    },
-    /// Nobody answered before the deadline.
-    TimedOut {
-        /// The deadline, on the server's clock.
-        deadline: Timestamp,
-    },
-    /// The requester withdrew it.
-    Cancelled {
-        /// Who.
-        by: String,
-        /// When, on the server's clock.
-        at: Timestamp,
-    },
-}
-
-/// What became of a [`respond`](Approvals::respond) (or
-/// [`cancel`](Approvals::cancel)).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RespondOutcome {
-    /// This answer decided the request.
-    Recorded,
-    /// Another answer (or a cancel) came first; here is what it decided.
-    AlreadyDecided(ApprovalOutcome),
-    /// The deadline had passed; the request is timed out, and this answer
-    /// changed nothing.
-    Expired {
-        /// The deadline, on the server's clock.
-        deadline: Timestamp,
-    },
-    /// No such request (never made, or older than the retention).
-    Unknown,
-}
-
-/// A request still open for answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PendingApproval {
-    /// Its id.
-    pub id: ApprovalId,
-    /// The step it gates.
-    pub step: String,
-    /// The requester's payload.
-    pub payload: Vec<u8>,
-    /// The requesting agent.
-    pub requester: String,
-    /// When it was made, on the server's clock.
-    pub requested_at: Timestamp,
-    /// Its deadline, on the server's clock.
-    pub deadline: Timestamp,
-}
-
-/// Where a request stands, without waiting.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ApprovalStatus {
-    /// Open for answers until the deadline.
-    Pending {
-        /// The deadline, on the server's clock.
-        deadline: Timestamp,
-    },
-    /// Decided (or timed out).
-    Decided(ApprovalOutcome),
-    /// No such request.
-    Unknown,
-}
+pub use builder::ApprovalsBuilder;
+pub use types::{
+    ApprovalId, ApprovalOutcome, ApprovalStatus, Decision, PendingApproval, RespondOutcome, Verdict,
+};
 
 /// Requests, answers and waits for approvals, as one agent.
 ///
@@ -253,18 +108,6 @@ pub struct Approvals {
     create_script: Script,
     decide_script: Script,
     pending_script: Script,
-}
-
-/// Configures [`Approvals`]; from [`Approvals::builder`].
-#[derive(Debug, Clone)]
-#[must_use = "a builder does nothing until `build` is called"]
-pub struct ApprovalsBuilder {
-    settings: Settings,
-    agent: String,
-    max_timeout: Duration,
-    retention: Duration,
-    wait_slice: Duration,
-    max_payload: usize,
 }
 
 const CREATE_LUA: &str = "
@@ -318,47 +161,7 @@ enum Reply {
     Decided(ApprovalOutcome),
     Recorded,
 }
-
 impl Approvals {
-    /// A builder for agent `agent` on the server at `url`.
-    pub fn builder(url: impl Into<String>, agent: impl Into<String>) -> ApprovalsBuilder {
-        Self::with_settings(Settings::new(url), agent)
-    }
-
-    /// A builder for agent `agent` on a Redis Cluster reached through any
-    /// of `nodes` (`redis://host:port` URLs; the redis crate's cluster
-    /// client learns the others from them). Feature `redis-cluster`. Every
-    /// approval key carries the hash tag `{<prefix>:appr}`, so the
-    /// compare-and-set scripts run on the one master owning that slot.
-    ///
-    /// # Examples
-    /// ```
-    /// use ringtel_coord::approvals::Approvals;
-    ///
-    /// let approvals = Approvals::cluster_builder(["redis://127.0.0.1:7000"], "deployer").build()?;
-    /// assert_eq!(approvals.agent(), "deployer");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[cfg(feature = "redis-cluster")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
-    pub fn cluster_builder<N: Into<String>>(
-        nodes: impl IntoIterator<Item = N>,
-        agent: impl Into<String>,
-    ) -> ApprovalsBuilder {
-        Self::with_settings(Settings::cluster(nodes), agent)
-    }
-
-    fn with_settings(settings: Settings, agent: impl Into<String>) -> ApprovalsBuilder {
-        ApprovalsBuilder {
-            settings,
-            agent: agent.into(),
-            max_timeout: DEFAULT_MAX_TIMEOUT,
-            retention: DEFAULT_RETENTION,
-            wait_slice: DEFAULT_WAIT_SLICE,
-            max_payload: DEFAULT_MAX_PAYLOAD,
-        }
-    }
-
     /// This agent's name (stored as the requester).
     pub fn agent(&self) -> &str {
         &self.agent
@@ -638,89 +441,6 @@ impl fmt::Debug for Approvals {
     }
 }
 
-impl ApprovalsBuilder {
-    /// Key prefix; default [`DEFAULT_PREFIX`](crate::DEFAULT_PREFIX).
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.settings.prefix = prefix.into();
-        self
-    }
-
-    /// Longest timeout [`Approvals::request`] accepts; default
-    /// [`DEFAULT_MAX_TIMEOUT`]; at least 1 ms.
-    pub fn max_timeout(mut self, max_timeout: Duration) -> Self {
-        self.max_timeout = max_timeout;
-        self
-    }
-
-    /// How long a request is kept after its deadline (answers then read
-    /// [`RespondOutcome::Expired`]; after it, [`RespondOutcome::Unknown`]);
-    /// default [`DEFAULT_RETENTION`]; at least 1 s.
-    pub fn retention(mut self, retention: Duration) -> Self {
-        self.retention = retention;
-        self
-    }
-
-    /// Longest single blocking read inside [`Approvals::wait`]; default
-    /// [`DEFAULT_WAIT_SLICE`]; from 1 ms to 60 s.
-    pub fn wait_slice(mut self, wait_slice: Duration) -> Self {
-        self.wait_slice = wait_slice;
-        self
-    }
-
-    /// Largest payload and reason, in bytes; default
-    /// [`DEFAULT_MAX_PAYLOAD`]; at most 512 MiB.
-    pub fn max_payload(mut self, max_payload: usize) -> Self {
-        self.max_payload = max_payload;
-        self
-    }
-
-    /// Time to connect; default [`DEFAULT_CONNECT_TIMEOUT`](crate::DEFAULT_CONNECT_TIMEOUT).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.connect_timeout = timeout;
-        self
-    }
-
-    /// Time one command may take; default [`DEFAULT_IO_TIMEOUT`](crate::DEFAULT_IO_TIMEOUT).
-    pub fn io_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.io_timeout = timeout;
-        self
-    }
-
-    /// Validates the settings; does not connect.
-    ///
-    /// # Errors
-    /// [`ConfigError`] naming the bad setting and its value.
-    pub fn build(self) -> Result<Approvals, ConfigError> {
-        check_name("agent", &self.agent)?;
-        check_duration("max_timeout", self.max_timeout, Duration::from_millis(1), None)?;
-        check_duration("retention", self.retention, Duration::from_secs(1), None)?;
-        check_duration(
-            "wait_slice",
-            self.wait_slice,
-            Duration::from_millis(1),
-            Some(Duration::from_secs(60)),
-        )?;
-        if self.max_payload > 512 * 1024 * 1024 {
-            return Err(InvalidValue::new("max_payload", self.max_payload, "at most 536870912 bytes").into());
-        }
-        let commands = self.settings.conn()?;
-        let blocking = self.settings.conn()?;
-        Ok(Approvals {
-            agent: self.agent,
-            prefix: self.settings.prefix,
-            max_timeout: self.max_timeout,
-            retention: self.retention,
-            wait_slice: self.wait_slice,
-            max_payload: self.max_payload,
-            commands,
-            blocking,
-            create_script: Script::new(&format!("{LUA_NOW}{CREATE_LUA}")),
-            decide_script: Script::new(&format!("{LUA_NOW}{DECIDE_LUA}")),
-            pending_script: Script::new(&format!("{LUA_NOW}{PENDING_LUA}")),
-        })
-    }
-}
-
 /// Text of 1 to `max` bytes without control characters.
 fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), InvalidValue> {
     if value.is_empty() || value.len() > max || value.chars().any(char::is_control) {
@@ -730,27 +450,4 @@ fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), Invali
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bad_arguments_are_named() {
-        let mut gate = Approvals::builder("redis://127.0.0.1:1", "a")
-            .max_timeout(Duration::from_secs(5))
-            .build()
-            .unwrap();
-        let err = gate.request("deploy", b"", Duration::from_secs(6)).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "approval: invalid value 6s for `timeout`: expected a duration from 1ms to 5s"
-        );
-        let err = gate.request("", b"", Duration::from_secs(1)).unwrap_err();
-        assert!(matches!(err, ApprovalError::Invalid(ref v) if v.field == "step"));
-        let err = gate.respond(ApprovalId(1), Decision::approve("", "")).unwrap_err();
-        assert!(matches!(err, ApprovalError::Invalid(ref v) if v.field == "by"));
-        let err =
-            Approvals::builder("redis://127.0.0.1:1", "a").wait_slice(Duration::ZERO).build().unwrap_err();
-        assert!(matches!(err, ConfigError::Invalid(ref v) if v.field == "wait_slice"));
-        assert_eq!(ApprovalId::from_u64(7).to_string(), "approval#7");
-    }
-}
+mod tests;
