@@ -48,6 +48,7 @@
 
 mod conn;
 mod error;
+mod lua;
 
 pub mod approvals;
 pub mod ratings;

@@ -170,6 +170,14 @@ fn signals_approvals_and_ratings_on_a_cluster_and_a_dead_master_is_a_typed_error
     assert_eq!(order.last(), Some(&"unrated"), "{order:?}");
 
     // ---- Kill the signal keys' master: typed errors within the timeouts.
+    let (live_prefix, live_master) = (0..)
+        .map(|i| format!("live{i}"))
+        .map(|prefix| {
+            let owner = cluster.owner(&format!("{{{prefix}:appr}}"));
+            (prefix, owner)
+        })
+        .find(|(_, owner)| *owner != sig_master)
+        .unwrap();
     let dead_namespace = (0..)
         .map(|i| format!("dead{i}"))
         .find(|ns| cluster.owner(&format!("{{ringtel:coord:ratings:{ns}}}")) == sig_master)
@@ -200,6 +208,20 @@ fn signals_approvals_and_ratings_on_a_cluster_and_a_dead_master_is_a_typed_error
     } else {
         assert_eq!(requester.pending().unwrap().len(), 1);
     }
+    // A live master lacking the scripts (flushed, as after a restart, or a
+    // replica just promoted) still runs them while another master is down:
+    // on a cluster they go as EVAL, never through a SCRIPT LOAD to every node.
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut node(live_master)).unwrap();
+    let mut gate = Approvals::cluster_builder(urls.clone(), "requester")
+        .prefix(&live_prefix)
+        .connect_timeout(Duration::from_millis(500))
+        .io_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let id = gate.request("after-the-kill", b"", Duration::from_secs(60)).unwrap();
+    assert_eq!(gate.respond(id, Decision::approve("alice", "ok")).unwrap(), RespondOutcome::Recorded);
+    assert!(matches!(gate.wait(id).unwrap(), ApprovalOutcome::Approved { .. }));
+
     let mut on_dead = ratings(&urls, &dead_namespace);
     assert!(matches!(on_dead.rate("x", Rating::Good), Err(RatingError::Backend(_))));
 }

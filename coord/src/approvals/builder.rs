@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use redis::Script;
+use crate::lua::Lua;
 
 #[cfg(doc)]
 use super::RespondOutcome;
@@ -144,9 +144,9 @@ impl ApprovalsBuilder {
             max_payload: self.max_payload,
             commands,
             blocking,
-            create_script: Script::new(&format!("{LUA_NOW}{CREATE_LUA}")),
-            decide_script: Script::new(&format!("{LUA_NOW}{DECIDE_LUA}")),
-            pending_script: Script::new(&format!("{LUA_NOW}{PENDING_LUA}")),
+            create_script: Lua::new(&format!("{LUA_NOW}{CREATE_LUA}")),
+            decide_script: Lua::new(&format!("{LUA_NOW}{DECIDE_LUA}")),
+            pending_script: Lua::new(&format!("{LUA_NOW}{PENDING_LUA}")),
         })
     }
 }

@@ -36,8 +36,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::lua::Lua;
 use redis::streams::{StreamReadOptions, StreamReadReply};
-use redis::Script;
 
 use crate::conn::{check_duration, from_millis, millis, parse_u64, query_pipeline, tagged, Conn};
 pub use crate::error::ApprovalError;
@@ -105,9 +105,9 @@ pub struct Approvals {
     max_payload: usize,
     commands: Conn,
     blocking: Conn,
-    create_script: Script,
-    decide_script: Script,
-    pending_script: Script,
+    create_script: Lua,
+    decide_script: Lua,
+    pending_script: Lua,
 }
 
 const CREATE_LUA: &str = "

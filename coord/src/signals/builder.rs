@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::Script;
+use crate::lua::Lua;
 use ringtel::{Clock, SystemClock};
 
 use super::{
@@ -169,8 +169,8 @@ impl SignalsBuilder {
             blocking,
             cursors: ["0-0".to_owned(), "0-0".to_owned()],
             buffered: VecDeque::new(),
-            send_script: Script::new(&format!("{LUA_NOW}{SEND_LUA}")),
-            check_script: Script::new(&format!("{LUA_NOW}{CHECK_LUA}")),
+            send_script: Lua::new(&format!("{LUA_NOW}{SEND_LUA}")),
+            check_script: Lua::new(&format!("{LUA_NOW}{CHECK_LUA}")),
         })
     }
 }

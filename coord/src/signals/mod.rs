@@ -41,8 +41,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::lua::Lua;
 use redis::streams::{StreamReadOptions, StreamReadReply};
-use redis::Script;
 use ringtel::{Clock, Timestamp};
 
 use crate::conn::{check_duration, from_millis, millis, parse_u64, Conn};
@@ -126,8 +126,8 @@ pub struct Signals {
     cursors: [String; 2],
     /// Entries read while waiting for another kind, oldest first.
     buffered: VecDeque<Signal>,
-    send_script: Script,
-    check_script: Script,
+    send_script: Lua,
+    check_script: Lua,
 }
 
 const SEND_LUA: &str = "
