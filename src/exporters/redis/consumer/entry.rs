@@ -8,6 +8,9 @@ use serde::de::{DeserializeOwned, IntoDeserializer};
 
 use crate::Timestamp;
 
+#[cfg(doc)]
+use super::StreamConsumer;
+
 /// How an [`Entry`] reached this consumer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -24,11 +27,11 @@ pub enum Origin {
 
 /// One stream entry: its ID and its fields, in the order they were written.
 ///
-/// Under [`StreamEncoding::Fields`](super::StreamEncoding::Fields) the fields
+/// Under [`StreamEncoding::Fields`](crate::exporters::redis::StreamEncoding::Fields) the fields
 /// are the event's JSON Lines keys (`ts`, correlation ids, `event`,
 /// `severity`, `message`, then the event's own fields), string values as
 /// their text and every other value as its JSON text; under
-/// [`StreamEncoding::Json`](super::StreamEncoding::Json) there is one field
+/// [`StreamEncoding::Json`](crate::exporters::redis::StreamEncoding::Json) there is one field
 /// holding the whole JSON object.
 ///
 /// # Examples

@@ -1,4 +1,4 @@
-//! [`StreamConsumer`]: reads what [`RedisStreams`](super::RedisStreams)
+//! [`StreamConsumer`]: reads what [`RedisStreams`](crate::exporters::redis::RedisStreams)
 //! writes back, through a consumer group, with acks, reclaiming of dead
 //! consumers' entries and a dead-letter stream.
 
@@ -97,7 +97,7 @@ enum Phase {
     New,
 }
 
-/// Reads a Redis stream written by [`RedisStreams`](super::RedisStreams)
+/// Reads a Redis stream written by [`RedisStreams`](crate::exporters::redis::RedisStreams)
 /// as one consumer of a consumer group.
 ///
 /// - The group is created on first use (`XGROUP CREATE … MKSTREAM`, from the

@@ -11,6 +11,8 @@ use super::{
     partition_key, Backend, Partition, RedisStreams, StreamEncoding, Trim, DEFAULT_REDIS_STREAM,
     DEFAULT_REDIS_STREAMS_NAME, DEFAULT_REDIS_STREAM_MAX_LEN,
 };
+#[cfg(doc)]
+use crate::encoding::FieldValue;
 use crate::pipeline::Names;
 
 /// Configures a [`RedisStreams`] exporter; from [`RedisStreams::builder`].
@@ -140,14 +142,14 @@ impl RedisStreamsBuilder {
     }
 
     /// Time to connect; default
-    /// [`DEFAULT_REDIS_CONNECT_TIMEOUT`](super::DEFAULT_REDIS_CONNECT_TIMEOUT).
+    /// [`DEFAULT_REDIS_CONNECT_TIMEOUT`](crate::exporters::redis::DEFAULT_REDIS_CONNECT_TIMEOUT).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.settings.connect_timeout = timeout;
         self
     }
 
     /// Time one batch's round trip may take; default
-    /// [`DEFAULT_REDIS_IO_TIMEOUT`](super::DEFAULT_REDIS_IO_TIMEOUT). Keep it
+    /// [`DEFAULT_REDIS_IO_TIMEOUT`](crate::exporters::redis::DEFAULT_REDIS_IO_TIMEOUT). Keep it
     /// below the telemetry's `export_timeout`, so a slow server is a counted
     /// `Timeout` rather than a hung exporter.
     pub fn io_timeout(mut self, timeout: Duration) -> Self {

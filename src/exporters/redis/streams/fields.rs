@@ -1,5 +1,5 @@
 //! The `key value` arguments of one entry under
-//! [`StreamEncoding::Fields`](super::StreamEncoding::Fields).
+//! [`StreamEncoding::Fields`](crate::exporters::redis::StreamEncoding::Fields).
 
 use std::fmt;
 

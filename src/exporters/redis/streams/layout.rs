@@ -1,6 +1,11 @@
 //! Where and how events land: the stream key ([`Partition`]), the fields
 //! of an entry ([`StreamEncoding`]), the length bound.
 
+#[cfg(doc)]
+use super::DEFAULT_REDIS_JSON_FIELD;
+#[cfg(doc)]
+use crate::encoding::Resolved;
+
 /// How an event becomes the fields of one stream entry. Either way the
 /// content is exactly that of the event's JSON Lines object (see
 /// [`Resolved`]).

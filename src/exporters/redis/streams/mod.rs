@@ -12,6 +12,8 @@ use super::connection::Connector;
 use crate::clock::wall_now;
 use crate::encoding::Resolved;
 use crate::pipeline::Names;
+#[cfg(doc)]
+use crate::ExportErrorKind;
 use crate::{Event, ExportError, Exporter, Timestamp};
 
 mod builder;
