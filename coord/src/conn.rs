@@ -1,10 +1,12 @@
-//! One lazily (re)connected Redis connection with its timeouts always set,
-//! the server's clock, and the validation helpers the builders share.
+//! One lazily (re)connected Redis connection (one server, or a Redis
+//! Cluster through the redis crate's cluster client) with its timeouts
+//! always set, the server's clock, the hash-tagged key layout, and the
+//! validation helpers the builders share.
 
 use std::fmt;
 use std::time::Duration;
 
-use redis::{Client, Connection, RedisResult};
+use redis::{Client, ConnectionLike, FromRedisValue, Pipeline, RedisResult, Value};
 use ringtel::Timestamp;
 
 use crate::error::{BackendError, ConfigError, InvalidValue};
@@ -24,6 +26,8 @@ pub(crate) struct Settings {
     pub(crate) prefix: String,
     pub(crate) connect_timeout: Duration,
     pub(crate) io_timeout: Duration,
+    /// The cluster's node URLs, when talking to a Redis Cluster.
+    pub(crate) nodes: Option<Vec<String>>,
 }
 
 impl Settings {
@@ -33,7 +37,17 @@ impl Settings {
             prefix: DEFAULT_PREFIX.to_owned(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             io_timeout: DEFAULT_IO_TIMEOUT,
+            nodes: None,
         }
+    }
+
+    /// Settings for a Redis Cluster reached through any of `nodes`.
+    #[cfg(feature = "redis-cluster")]
+    pub(crate) fn cluster<N: Into<String>>(nodes: impl IntoIterator<Item = N>) -> Self {
+        let nodes: Vec<String> = nodes.into_iter().map(Into::into).collect();
+        let mut settings = Settings::new(nodes.first().cloned().unwrap_or_default());
+        settings.nodes = Some(nodes);
+        settings
     }
 
     /// Validates the settings and parses the URL; does not connect.
@@ -41,17 +55,67 @@ impl Settings {
         check_prefix(&self.prefix)?;
         check_duration("connect_timeout", self.connect_timeout, Duration::from_millis(1), None)?;
         check_duration("io_timeout", self.io_timeout, Duration::from_millis(1), None)?;
-        let client = Client::open(self.url.as_str())
-            .map_err(|source| ConfigError::InvalidUrl { url: self.url.clone(), source })?;
-        let target = client.get_connection_info().addr.to_string();
+        let (target, label) = match &self.nodes {
+            None => {
+                let client = Client::open(self.url.as_str())
+                    .map_err(|source| ConfigError::InvalidUrl { url: self.url.clone(), source })?;
+                let label = client.get_connection_info().addr.to_string();
+                (Target::Single(client), label)
+            }
+            #[cfg(feature = "redis-cluster")]
+            Some(nodes) => (Target::Cluster(self.cluster_client(nodes)?), cluster_label(nodes)),
+            #[cfg(not(feature = "redis-cluster"))]
+            Some(_) => unreachable!("only the `cluster_builder`s (feature `redis-cluster`) set nodes"),
+        };
         Ok(Conn {
-            client,
-            target,
+            client: target,
+            target: label,
             connect_timeout: self.connect_timeout,
             io_timeout: self.io_timeout,
             connection: None,
         })
     }
+
+    /// The redis crate's cluster client with these timeouts: a command is
+    /// retried at most twice (a `MOVED`/`ASK` redirect, a broken
+    /// connection), so a dead master fails a call within a few I/O timeouts.
+    #[cfg(feature = "redis-cluster")]
+    fn cluster_client(&self, nodes: &[String]) -> Result<redis::cluster::ClusterClient, ConfigError> {
+        if nodes.is_empty() {
+            return Err(InvalidValue::new("cluster nodes", nodes, "at least one node URL").into());
+        }
+        redis::cluster::ClusterClientBuilder::new(nodes.to_vec())
+            .connection_timeout(self.connect_timeout)
+            .response_timeout(self.io_timeout)
+            .retries(2)
+            .min_retry_wait(10)
+            .max_retry_wait(100)
+            .build()
+            .map_err(|source| ConfigError::InvalidUrl { url: nodes.join(","), source })
+    }
+}
+
+/// The nodes as one `cluster(host:port,…)` string, for errors.
+#[cfg(feature = "redis-cluster")]
+fn cluster_label(nodes: &[String]) -> String {
+    let hosts: Vec<&str> = nodes
+        .iter()
+        .map(|url| {
+            let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+            let rest = rest.rsplit_once('@').map_or(rest, |(_, rest)| rest);
+            rest.split('/').next().unwrap_or(rest)
+        })
+        .collect();
+    format!("cluster({})", hosts.join(","))
+}
+
+/// The hash-tagged start of every key of one concept under `prefix`:
+/// `{<prefix>:<concept>}`. On a Redis Cluster every key of the concept
+/// then lives in one slot, so its multi-key scripts, transactions and
+/// multi-stream reads are legal; different concepts (and rating
+/// namespaces) spread over the masters.
+pub(crate) fn tagged(prefix: &str, concept: &str) -> String {
+    format!("{{{prefix}:{concept}}}")
 }
 
 /// A name used inside a key: non-empty, at most 200 bytes, no `*`, no
@@ -72,19 +136,20 @@ pub(crate) fn check_name(field: &'static str, name: &str) -> Result<(), InvalidV
     }
 }
 
-/// A key prefix: non-empty, at most 200 bytes, no `*`, whitespace or
-/// control characters (`:` separates its parts).
+/// A key prefix: non-empty, at most 200 bytes, no `*`, `{`, `}`,
+/// whitespace or control characters (`:` separates its parts; the braces
+/// are the keys' hash tags, see [`tagged`]).
 pub(crate) fn check_prefix(prefix: &str) -> Result<(), InvalidValue> {
     let ok = !prefix.is_empty()
         && prefix.len() <= 200
-        && !prefix.chars().any(|c| c == '*' || c.is_whitespace() || c.is_control());
+        && !prefix.chars().any(|c| matches!(c, '*' | '{' | '}') || c.is_whitespace() || c.is_control());
     if ok {
         Ok(())
     } else {
         Err(InvalidValue::new(
             "prefix",
             prefix,
-            "1 to 200 bytes without `*`, whitespace or control characters",
+            "1 to 200 bytes without `*`, `{`, `}`, whitespace or control characters",
         ))
     }
 }
@@ -117,10 +182,25 @@ pub(crate) fn from_millis(ms: u64) -> Timestamp {
     Timestamp::from_nanos(ms.saturating_mul(1_000_000))
 }
 
+/// What a [`Conn`] connects to.
+enum Target {
+    Single(Client),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(redis::cluster::ClusterClient),
+}
+
+/// A made connection.
+enum Connection {
+    Single(redis::Connection),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(redis::cluster::ClusterConnection),
+}
+
 /// A Redis connection made on first use and dropped after any failure that
-/// may have left it out of step, so the next call reconnects.
+/// may have left it out of step, so the next call reconnects. On a cluster,
+/// each command goes to the master owning its first key's slot.
 pub(crate) struct Conn {
-    client: Client,
+    client: Target,
     target: String,
     connect_timeout: Duration,
     io_timeout: Duration,
@@ -128,7 +208,7 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    /// `host:port`, for errors.
+    /// `host:port` (`cluster(host:port,…)` on a cluster), for errors.
     pub(crate) fn target(&self) -> &str {
         &self.target
     }
@@ -136,7 +216,7 @@ impl Conn {
     /// Runs `f` on the connection with the I/O timeout.
     pub(crate) fn run<T>(
         &mut self,
-        f: impl FnOnce(&mut Connection) -> RedisResult<T>,
+        f: impl FnOnce(&mut dyn ConnectionLike) -> RedisResult<T>,
     ) -> Result<T, BackendError> {
         self.run_with_read_timeout(self.io_timeout, f)
     }
@@ -146,7 +226,7 @@ impl Conn {
     pub(crate) fn run_blocking<T>(
         &mut self,
         block: Duration,
-        f: impl FnOnce(&mut Connection) -> RedisResult<T>,
+        f: impl FnOnce(&mut dyn ConnectionLike) -> RedisResult<T>,
     ) -> Result<T, BackendError> {
         self.run_with_read_timeout(block.saturating_add(self.io_timeout), f)
     }
@@ -154,11 +234,18 @@ impl Conn {
     fn run_with_read_timeout<T>(
         &mut self,
         read_timeout: Duration,
-        f: impl FnOnce(&mut Connection) -> RedisResult<T>,
+        f: impl FnOnce(&mut dyn ConnectionLike) -> RedisResult<T>,
     ) -> Result<T, BackendError> {
-        let result = self.connect().and_then(|connection| {
-            connection.set_read_timeout(Some(read_timeout))?;
-            f(connection)
+        let result = self.connect().and_then(|connection| match connection {
+            Connection::Single(connection) => {
+                connection.set_read_timeout(Some(read_timeout))?;
+                f(connection)
+            }
+            #[cfg(feature = "redis-cluster")]
+            Connection::Cluster(connection) => {
+                connection.set_read_timeout(Some(read_timeout))?;
+                f(connection)
+            }
         });
         result.map_err(|err| {
             let err = BackendError::redis(&self.target, err);
@@ -171,10 +258,21 @@ impl Conn {
 
     fn connect(&mut self) -> RedisResult<&mut Connection> {
         if self.connection.is_none() {
-            let connection = self.client.get_connection_with_timeout(self.connect_timeout)?;
-            connection.set_write_timeout(Some(self.io_timeout))?;
-            connection.set_read_timeout(Some(self.io_timeout))?;
-            self.connection = Some(connection);
+            self.connection = Some(match &self.client {
+                Target::Single(client) => {
+                    let connection = client.get_connection_with_timeout(self.connect_timeout)?;
+                    connection.set_write_timeout(Some(self.io_timeout))?;
+                    connection.set_read_timeout(Some(self.io_timeout))?;
+                    Connection::Single(connection)
+                }
+                #[cfg(feature = "redis-cluster")]
+                Target::Cluster(client) => {
+                    let connection = client.get_connection()?;
+                    connection.set_write_timeout(Some(self.io_timeout))?;
+                    connection.set_read_timeout(Some(self.io_timeout))?;
+                    Connection::Cluster(connection)
+                }
+            });
         }
         Ok(self.connection.as_mut().expect("connected just above"))
     }
@@ -189,6 +287,48 @@ impl fmt::Debug for Conn {
             .field("connected", &self.connection.is_some())
             .finish()
     }
+}
+
+/// Runs `pipe` (a pipeline, or a `MULTI`/`EXEC` transaction) in one round
+/// trip and converts its replies, none ignored.
+///
+/// On one server this is the redis crate's `Pipeline::query`. That refuses
+/// a cluster connection, which cannot know the commands share a node; the
+/// redis crate's cluster connection instead sends a packed pipeline whole
+/// to the master owning its first command's key. Every key of a pipeline
+/// in this crate shares one hash tag ([`tagged`]), so that master owns them
+/// all (a stray key would be a `CROSSSLOT` error reply, never a wrong
+/// answer).
+pub(crate) fn query_pipeline<T: FromRedisValue>(
+    c: &mut dyn ConnectionLike,
+    pipe: &Pipeline,
+) -> RedisResult<T> {
+    if c.supports_pipelining() {
+        return pipe.query(c);
+    }
+    if pipe.is_empty() {
+        return redis::from_owned_redis_value(Value::Array(Vec::new()));
+    }
+    let packed = pipe.get_packed_pipeline();
+    // `Pipeline::is_transaction` needs the crate's async feature; an atomic
+    // pipeline is one packed after a `MULTI`.
+    let replies = if packed.starts_with(b"*1\r\n$5\r\nMULTI\r\n") {
+        // MULTI's OK and one QUEUED per command come first; EXEC's array last.
+        match c.req_packed_commands(&packed, pipe.len() + 1, 1)?.pop() {
+            Some(Value::Array(replies)) => replies,
+            other => {
+                return Err(redis::RedisError::from((
+                    redis::ErrorKind::ResponseError,
+                    "unexpected EXEC reply",
+                    format!("{other:?}"),
+                )))
+            }
+        }
+    } else {
+        c.req_packed_commands(&packed, 0, pipe.len())?
+    };
+    let replies = replies.into_iter().map(Value::extract_error).collect::<RedisResult<Vec<Value>>>()?;
+    redis::from_owned_redis_value(Value::Array(replies))
 }
 
 /// The Lua line every script starts with: the server's time in ms.

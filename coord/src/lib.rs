@@ -25,6 +25,16 @@
 //!   [`RatingError`], [`ConfigError`]) are only for invalid input and for
 //!   Redis failures, never for "expired" or "not yet".
 //!
+//! # On a Redis Cluster
+//! With the feature `redis-cluster`, each handle has a `cluster_builder`
+//! taking node URLs, over the redis crate's sync cluster client. Every key
+//! of one concept carries one hash tag (`{<prefix>:sig}`,
+//! `{<prefix>:appr}`, `{<prefix>:ratings:<namespace>}`), so each script,
+//! transaction and multi-stream read touches one slot, on one master; the
+//! layout is the same on a single server. On a cluster scripts run as
+//! `EVAL`, so a master that lost its script cache can run them while
+//! another master is down.
+//!
 //! # Modules
 //! - [`signals`]: `send`/`broadcast`, `check`, `wait`.
 //! - [`approvals`]: `request`, `wait`, `respond`, `cancel`, `pending`.
@@ -48,6 +58,7 @@
 
 mod conn;
 mod error;
+mod lua;
 
 pub mod approvals;
 pub mod ratings;

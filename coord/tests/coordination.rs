@@ -412,7 +412,7 @@ fn eight_threads_rating_500_times_each_count_exactly_4000() {
     assert_eq!(counts.total(), 4_000);
     assert_eq!(counts.bad, 1_000);
     let audit: u64 = redis::cmd("XLEN")
-        .arg("ringtel:coord:ratings:concurrency:audit")
+        .arg("{ringtel:coord:ratings:concurrency}:audit")
         .query(&mut server.client())
         .unwrap();
     assert_eq!(audit, 4_000, "one audit entry per rating");

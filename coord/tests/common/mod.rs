@@ -1,10 +1,14 @@
 //! Shared fixtures: a real `redis-server` on a free loopback port (the main
-//! crate's `tests/common/server.rs`, included as is), and waiting on a
-//! condition with a deadline (never sleeping for a fixed time).
+//! crate's `tests/common/server.rs`, included as is), a 3-master Redis
+//! Cluster (the main crate's `tests/common/cluster.rs`, included as is), and
+//! waiting on a condition with a deadline (never sleeping for a fixed time).
 #![allow(dead_code, unreachable_pub)]
 
 #[path = "../../../tests/common/server.rs"]
 pub mod server;
+
+#[path = "../../../tests/common/cluster.rs"]
+pub mod cluster;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

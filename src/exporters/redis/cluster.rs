@@ -1,10 +1,13 @@
 //! Redis Cluster support (feature `redis-cluster`): the redis crate's sync
-//! cluster client, with ringtel's timeouts.
+//! cluster client, with ringtel's timeouts, and one lazily (re)made cluster
+//! connection whose failures are [`ExportError`]s.
 
+use std::fmt;
 use std::time::Duration;
 
-use super::connection::ConnectionSettings;
+use super::connection::{map_error, ConnectionSettings};
 use super::error::RedisConfigError;
+use crate::ExportError;
 
 /// Retries of one command on a cluster (after a `MOVED`/`ASK` redirect or a
 /// broken connection): enough to follow a slot that moved, few enough that
@@ -47,4 +50,96 @@ pub(crate) fn target(nodes: &[String]) -> String {
         })
         .collect();
     format!("cluster({})", hosts.join(","))
+}
+
+/// A cluster connection made on first use and dropped after any failure
+/// that may have left it out of step, so the next call reconnects (and
+/// re-reads the slot map).
+pub(crate) struct ClusterLink {
+    client: redis::cluster::ClusterClient,
+    target: String,
+    connection: Option<redis::cluster::ClusterConnection>,
+}
+
+impl ClusterLink {
+    /// A link to the cluster reached through `nodes`; does not connect.
+    pub(crate) fn new(nodes: &[String], settings: &ConnectionSettings) -> Result<Self, RedisConfigError> {
+        Ok(ClusterLink { client: client(nodes, settings)?, target: target(nodes), connection: None })
+    }
+
+    /// `cluster(host:port,…)`, for error messages.
+    pub(crate) fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Drops the connection, if any.
+    pub(crate) fn disconnect(&mut self) {
+        self.connection = None;
+    }
+
+    /// Runs `f` on the connection (made first if there is none); a failure
+    /// is mapped to an [`ExportError`] (`Transport`, `Timeout`, `Rejected`),
+    /// and one that may have broken the connection drops it.
+    pub(crate) fn run<T>(
+        &mut self,
+        f: impl FnOnce(&mut redis::cluster::ClusterConnection) -> redis::RedisResult<T>,
+    ) -> Result<T, ExportError> {
+        let result = (|| {
+            if self.connection.is_none() {
+                self.connection = Some(self.client.get_connection()?);
+            }
+            f(self.connection.as_mut().expect("connected just above"))
+        })();
+        result.map_err(|err| {
+            if err.is_io_error()
+                || err.is_timeout()
+                || err.is_connection_dropped()
+                || err.is_unrecoverable_error()
+            {
+                self.connection = None;
+            }
+            map_error(&self.target, err)
+        })
+    }
+
+    /// Sends one command to the master owning its first key's slot (a
+    /// random master for a command without keys) and returns its reply.
+    pub(crate) fn query(&mut self, command: &redis::Cmd) -> Result<redis::Value, ExportError> {
+        self.run(|connection| command.query(connection))
+    }
+}
+
+impl fmt::Debug for ClusterLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClusterLink")
+            .field("target", &self.target)
+            .field("connected", &self.connection.is_some())
+            .finish()
+    }
+}
+
+/// The hash tag of `key`: what lies between its first `{` and the first
+/// `}` after it, if that is not empty (the Redis Cluster rule). Keys with
+/// the same tag live in one slot, so one script or transaction may use them
+/// all; the slot itself is the redis crate's business.
+pub(crate) fn hash_tag(key: &str) -> Option<&str> {
+    let (_, rest) = key.split_once('{')?;
+    let (tag, _) = rest.split_once('}')?;
+    (!tag.is_empty()).then_some(tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_tags_follow_the_cluster_rule() {
+        assert_eq!(hash_tag("{user1000}.following"), Some("user1000"));
+        assert_eq!(hash_tag("a:{tag}:b:{other}"), Some("tag"));
+        assert_eq!(hash_tag("a{b{c}d"), Some("b{c"));
+        // An empty tag does not count: the whole key is hashed.
+        assert_eq!(hash_tag("{}x{y}"), None);
+        assert_eq!(hash_tag("ringtel:heartbeat"), None);
+        assert_eq!(hash_tag("open{only"), None);
+    }
 }

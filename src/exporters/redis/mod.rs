@@ -18,7 +18,10 @@
 //!
 //! - On a Redis Cluster (feature `redis-cluster`): `RedisStreams::cluster_builder`
 //!   and `StreamConsumer::cluster_builder`, with a [`Partition`] spreading
-//!   stream keys over slots by hash tag ([`partition_key`]).
+//!   stream keys over slots by hash tag ([`partition_key`]);
+//!   `HeartbeatPublisher::cluster_builder` and
+//!   `HeartbeatReader::cluster_builder`, the heartbeat key and its index
+//!   sharing a hash tag.
 //!
 //! Connections are made lazily with a connect timeout, read and write
 //! timeouts are always set, every round trip has one deadline, and a failed
@@ -32,7 +35,6 @@ mod connection;
 mod consumer;
 mod error;
 mod heartbeat;
-mod publisher;
 mod streams;
 
 pub use connection::{DEFAULT_REDIS_CONNECT_TIMEOUT, DEFAULT_REDIS_IO_TIMEOUT};
@@ -43,12 +45,11 @@ pub use consumer::{
 };
 pub use error::{HeartbeatError, HeartbeatStartError, RedisConfigError};
 pub use heartbeat::{
-    AgentLiveness, HeartbeatReader, HeartbeatReaderBuilder, HeartbeatRecord, Liveness, StaleCause,
-    DEFAULT_HEARTBEAT_INDEX, DEFAULT_HEARTBEAT_KEY, DEFAULT_HEARTBEAT_STALE_AFTER,
-};
-pub use publisher::{
-    HeartbeatPublisher, HeartbeatPublisherBuilder, HeartbeatStats, DEFAULT_HEARTBEAT_FORGET_AFTER,
-    DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_STOPPED_TTL, DEFAULT_HEARTBEAT_TTL, HEARTBEAT_THREAD_NAME,
+    AgentLiveness, HeartbeatPublisher, HeartbeatPublisherBuilder, HeartbeatReader, HeartbeatReaderBuilder,
+    HeartbeatRecord, HeartbeatStats, Liveness, StaleCause, DEFAULT_HEARTBEAT_FORGET_AFTER,
+    DEFAULT_HEARTBEAT_INDEX, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_KEY,
+    DEFAULT_HEARTBEAT_STALE_AFTER, DEFAULT_HEARTBEAT_STOPPED_TTL, DEFAULT_HEARTBEAT_TTL,
+    HEARTBEAT_THREAD_NAME,
 };
 pub use streams::{
     partition_key, Partition, RedisStreams, RedisStreamsBuilder, StreamEncoding, DEFAULT_REDIS_JSON_FIELD,

@@ -24,14 +24,20 @@
 //!   bound 0) never outranks a well-rated one.
 //!
 //! # Keys
-//! With prefix `P` and namespace `N`: `P:ratings:N:item:<item>` (a hash with
-//! `good` and `bad`) and `P:ratings:N:audit` (a stream, `MAXLEN ~`).
+//! With prefix `P` and namespace `N`: `{P:ratings:N}:item:<item>` (a hash
+//! with `good` and `bad`) and `{P:ratings:N}:audit` (a stream, `MAXLEN ~`).
+//! The hash tag keeps a namespace in one slot on a Redis Cluster (feature
+//! `redis-cluster`, `Ratings::cluster_builder`), where a rating's
+//! transaction writes the item and the audit stream together; namespaces
+//! spread over the masters.
+//!
+//! Modules: `model` (a rating, the prior, counts, confidence, ranking
+//! entries: no server needed); recording and reading are here.
 
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
-use crate::conn::{check_name, Conn, Settings};
+use crate::conn::{check_name, query_pipeline, tagged, Conn, Settings};
 pub use crate::error::RatingError;
 use crate::error::{BackendError, ConfigError, InvalidValue};
 
@@ -40,220 +46,9 @@ pub const DEFAULT_Z: f64 = 1.96;
 /// Default approximate length the audit stream is trimmed to.
 pub const DEFAULT_AUDIT_LEN: u64 = 100_000;
 
-/// One rating.
-///
-/// # Examples
-/// ```
-/// use ringtel_coord::ratings::{ParseRatingError, Rating};
-///
-/// assert_eq!("good".parse::<Rating>()?, Rating::Good);
-/// assert_eq!("BAD".parse::<Rating>()?, Rating::Bad);
-/// // An unknown value is an error, never silently ignored.
-/// let err = "meh".parse::<Rating>().unwrap_err();
-/// assert_eq!(err.to_string(), r#"unknown rating "meh": expected `good` or `bad`"#);
-/// # Ok::<(), ParseRatingError>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Rating {
-    /// The item did its job.
-    Good,
-    /// It did not.
-    Bad,
-}
+mod model;
 
-impl Rating {
-    /// `"good"` or `"bad"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Rating::Good => "good",
-            Rating::Bad => "bad",
-        }
-    }
-}
-
-impl fmt::Display for Rating {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Rating {
-    type Err = ParseRatingError;
-
-    /// `good` or `bad`, in any case, surrounding whitespace ignored.
-    fn from_str(s: &str) -> Result<Rating, ParseRatingError> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "good" => Ok(Rating::Good),
-            "bad" => Ok(Rating::Bad),
-            _ => Err(ParseRatingError { value: s.to_owned() }),
-        }
-    }
-}
-
-/// A string that is not a [`Rating`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseRatingError {
-    /// The rejected text.
-    pub value: String,
-}
-
-impl fmt::Display for ParseRatingError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown rating {:?}: expected `good` or `bad`", self.value)
-    }
-}
-
-impl std::error::Error for ParseRatingError {}
-
-/// The prior of the Beta-Binomial model: `Beta(alpha, beta)`.
-///
-/// # Examples
-/// ```
-/// use ringtel_coord::ratings::Prior;
-///
-/// let prior = Prior::default();
-/// assert_eq!((prior.alpha(), prior.beta(), prior.mean()), (2.0, 2.0, 0.5));
-/// assert!(Prior::new(0.0, 1.0).is_err());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Prior {
-    alpha: f64,
-    beta: f64,
-}
-
-impl Prior {
-    /// `Beta(alpha, beta)`; both finite and > 0.
-    ///
-    /// # Errors
-    /// [`InvalidValue`] naming `alpha` or `beta`.
-    pub fn new(alpha: f64, beta: f64) -> Result<Prior, InvalidValue> {
-        for (field, value) in [("alpha", alpha), ("beta", beta)] {
-            if !(value.is_finite() && value > 0.0) {
-                return Err(InvalidValue::new(field, value, "a finite number > 0"));
-            }
-        }
-        Ok(Prior { alpha, beta })
-    }
-
-    /// Pseudo-count of good ratings.
-    pub fn alpha(self) -> f64 {
-        self.alpha
-    }
-
-    /// Pseudo-count of bad ratings.
-    pub fn beta(self) -> f64 {
-        self.beta
-    }
-
-    /// The mean before any rating: `alpha / (alpha + beta)`.
-    pub fn mean(self) -> f64 {
-        self.alpha / (self.alpha + self.beta)
-    }
-}
-
-impl Default for Prior {
-    /// `Beta(2, 2)`.
-    fn default() -> Prior {
-        Prior { alpha: 2.0, beta: 2.0 }
-    }
-}
-
-/// An item's good and bad counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub struct Counts {
-    /// Good ratings.
-    pub good: u64,
-    /// Bad ratings.
-    pub bad: u64,
-}
-
-impl Counts {
-    /// `good + bad`.
-    pub fn total(self) -> u64 {
-        self.good.saturating_add(self.bad)
-    }
-}
-
-/// What the ratings say about an item.
-///
-/// # Examples
-/// ```
-/// use ringtel_coord::ratings::{Confidence, Prior};
-///
-/// let prior = Prior::default();
-/// let strong = Confidence::from_counts(100, 1, prior, 1.96);
-/// let thin = Confidence::from_counts(2, 0, prior, 1.96);
-/// assert!(strong.score() > thin.score());
-/// assert_eq!(Confidence::from_counts(0, 0, prior, 1.96), Confidence::Unrated { prior_mean: 0.5 });
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[non_exhaustive]
-pub enum Confidence {
-    /// No ratings yet.
-    Unrated {
-        /// The prior's mean (the estimate before any evidence).
-        prior_mean: f64,
-    },
-    /// At least one rating.
-    Estimated {
-        /// The Beta-Binomial posterior mean.
-        mean: f64,
-        /// The Wilson score lower bound of the good share.
-        lower_bound: f64,
-        /// Ratings counted.
-        n: u64,
-    },
-}
-
-impl Confidence {
-    /// The confidence for `good` and `bad` counts under `prior`, with the
-    /// Wilson bound at `z`.
-    pub fn from_counts(good: u64, bad: u64, prior: Prior, z: f64) -> Confidence {
-        let n = good.saturating_add(bad);
-        if n == 0 {
-            return Confidence::Unrated { prior_mean: prior.mean() };
-        }
-        let (g, nf) = (good as f64, n as f64);
-        let mean = (g + prior.alpha) / (nf + prior.alpha + prior.beta);
-        let p = g / nf;
-        let z2 = z * z;
-        let centre = p + z2 / (2.0 * nf);
-        let spread = z * (p * (1.0 - p) / nf + z2 / (4.0 * nf * nf)).sqrt();
-        let lower_bound = ((centre - spread) / (1.0 + z2 / nf)).clamp(0.0, 1.0);
-        Confidence::Estimated { mean, lower_bound, n }
-    }
-
-    /// The ranking score: the Wilson lower bound, 0 when unrated.
-    pub fn score(&self) -> f64 {
-        match *self {
-            Confidence::Unrated { .. } => 0.0,
-            Confidence::Estimated { lower_bound, .. } => lower_bound,
-        }
-    }
-
-    /// The best estimate of the good share: the posterior mean, or the
-    /// prior mean when unrated.
-    pub fn mean(&self) -> f64 {
-        match *self {
-            Confidence::Unrated { prior_mean } => prior_mean,
-            Confidence::Estimated { mean, .. } => mean,
-        }
-    }
-}
-
-/// One entry of [`Ratings::rank`].
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct Ranked {
-    /// The item.
-    pub item: String,
-    /// Its counts.
-    pub counts: Counts,
-    /// Its confidence.
-    pub confidence: Confidence,
-}
+pub use model::{Confidence, Counts, ParseRatingError, Prior, Ranked, Rating};
 
 /// Records and reads ratings in one namespace.
 ///
@@ -300,8 +95,36 @@ pub struct RatingsBuilder {
 impl Ratings {
     /// A builder for `namespace` on the server at `url`.
     pub fn builder(url: impl Into<String>, namespace: impl Into<String>) -> RatingsBuilder {
+        Self::with_settings(Settings::new(url), namespace)
+    }
+
+    /// A builder for `namespace` on a Redis Cluster reached through any of
+    /// `nodes` (`redis://host:port` URLs; the redis crate's cluster client
+    /// learns the others from them). Feature `redis-cluster`. A namespace's
+    /// keys carry the hash tag `{<prefix>:ratings:<namespace>}`: one slot
+    /// per namespace, so a rating's transaction and a ranking's pipeline
+    /// each go to one master.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringtel_coord::ratings::Ratings;
+    ///
+    /// let ratings = Ratings::cluster_builder(["redis://127.0.0.1:7000"], "reviews").build()?;
+    /// assert_eq!(ratings.namespace(), "reviews");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "redis-cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
+    pub fn cluster_builder<N: Into<String>>(
+        nodes: impl IntoIterator<Item = N>,
+        namespace: impl Into<String>,
+    ) -> RatingsBuilder {
+        Self::with_settings(Settings::cluster(nodes), namespace)
+    }
+
+    fn with_settings(settings: Settings, namespace: impl Into<String>) -> RatingsBuilder {
         RatingsBuilder {
-            settings: Settings::new(url),
+            settings,
             namespace: namespace.into(),
             prior: Prior::default(),
             z: DEFAULT_Z,
@@ -329,7 +152,6 @@ impl Ratings {
             .arg(&key)
             .arg(rating.as_str())
             .arg(1)
-            .ignore()
             .cmd("XADD")
             .arg(self.audit_key())
             .arg("MAXLEN")
@@ -340,11 +162,11 @@ impl Ratings {
             .arg(item)
             .arg("rating")
             .arg(rating.as_str())
-            .ignore()
             .cmd("HMGET")
             .arg(&key)
             .arg(&["good", "bad"]);
-        let (counts,): ((Option<u64>, Option<u64>),) = self.conn.run(|c| pipe.query(c))?;
+        let (_count, _entry, counts): (redis::Value, redis::Value, (Option<u64>, Option<u64>)) =
+            self.conn.run(|c| query_pipeline(c, &pipe))?;
         Ok(Counts { good: counts.0.unwrap_or(0), bad: counts.1.unwrap_or(0) })
     }
 
@@ -406,7 +228,7 @@ impl Ratings {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<(Option<u64>, Option<u64>)> = self.conn.run(|c| pipe.query(c))?;
+        let rows: Vec<(Option<u64>, Option<u64>)> = self.conn.run(|c| query_pipeline(c, &pipe))?;
         if rows.len() != items.len() {
             return Err(BackendError::malformed(self.conn.target(), "fewer replies than items").into());
         }
@@ -417,11 +239,11 @@ impl Ratings {
     }
 
     fn item_key(&self, item: &str) -> String {
-        format!("{}:ratings:{}:item:{item}", self.prefix, self.namespace)
+        format!("{}:item:{item}", tagged(&self.prefix, &format!("ratings:{}", self.namespace)))
     }
 
     fn audit_key(&self) -> String {
-        format!("{}:ratings:{}:audit", self.prefix, self.namespace)
+        format!("{}:audit", tagged(&self.prefix, &format!("ratings:{}", self.namespace)))
     }
 }
 
@@ -508,46 +330,4 @@ fn check_item(item: &str) -> Result<(), InvalidValue> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn conf(good: u64, bad: u64) -> Confidence {
-        Confidence::from_counts(good, bad, Prior::default(), DEFAULT_Z)
-    }
-
-    #[test]
-    fn one_bad_rating_moves_an_unrated_item_little() {
-        let before = conf(0, 0);
-        let after = conf(0, 1);
-        assert!((before.mean() - after.mean()).abs() <= 0.1 + 1e-12, "{before:?} -> {after:?}");
-        assert!((before.score() - after.score()).abs() <= 0.1, "{before:?} -> {after:?}");
-    }
-
-    #[test]
-    fn evidence_outranks_a_thin_perfect_record_and_the_unrated() {
-        assert!(conf(100, 1).score() > conf(2, 0).score());
-        assert!(conf(99, 1).score() > conf(0, 0).score());
-        // Known Wilson values (z = 1.96).
-        let Confidence::Estimated { lower_bound, mean, n } = conf(2, 0) else { panic!() };
-        assert!((lower_bound - 0.3424).abs() < 1e-3, "{lower_bound}");
-        assert!((mean - 4.0 / 6.0).abs() < 1e-12);
-        assert_eq!(n, 2);
-    }
-
-    #[test]
-    fn unknown_ratings_are_errors_not_ignored() {
-        assert_eq!(" Good ".parse::<Rating>(), Ok(Rating::Good));
-        for bad in ["", "neutral", "5", "goodish"] {
-            assert_eq!(bad.parse::<Rating>(), Err(ParseRatingError { value: bad.to_owned() }));
-        }
-    }
-
-    #[test]
-    fn bad_settings_are_named() {
-        let err = Ratings::builder("redis://127.0.0.1:1", "a:b").build().unwrap_err();
-        assert!(matches!(err, ConfigError::Invalid(ref v) if v.field == "namespace"));
-        let err = Ratings::builder("redis://127.0.0.1:1", "t").z(f64::NAN).build().unwrap_err();
-        assert!(matches!(err, ConfigError::Invalid(ref v) if v.field == "z"));
-        assert_eq!(Prior::new(1.0, -1.0).unwrap_err().field, "beta");
-    }
-}
+mod tests;

@@ -22,21 +22,26 @@
 //! its own, so a response wakes it at once.
 //!
 //! # Keys
-//! With prefix `P`: `P:appr:seq` (id counter), `P:appr:req:<id>` (a hash),
-//! `P:appr:pending` (sorted set, score = deadline in server ms) and
-//! `P:appr:events:<id>` (a stream with one entry per decision). A request
+//! With prefix `P`: `{P:appr}:seq` (id counter), `{P:appr}:req:<id>` (a
+//! hash), `{P:appr}:pending` (sorted set, score = deadline in server ms) and
+//! `{P:appr}:events:<id>` (a stream with one entry per decision). The hash
+//! tag `{P:appr}` keeps every approval key in one slot on a Redis Cluster
+//! (feature `redis-cluster`, `Approvals::cluster_builder`), where the
+//! compare-and-set script writes three keys at once. A request
 //! and its events are kept `retention` after its deadline.
+//!
+//! Modules: `types` (ids, decisions, outcomes), `builder` (the settings);
+//! requesting, answering and waiting are here.
 
 use std::fmt;
 use std::time::Duration;
 
+use crate::lua::Lua;
 use redis::streams::{StreamReadOptions, StreamReadReply};
-use redis::{Commands, Script};
-use ringtel::Timestamp;
 
-use crate::conn::{check_duration, check_name, from_millis, millis, parse_u64, Conn, Settings, LUA_NOW};
+use crate::conn::{check_duration, from_millis, millis, parse_u64, query_pipeline, tagged, Conn};
 pub use crate::error::ApprovalError;
-use crate::error::{BackendError, ConfigError, InvalidValue};
+use crate::error::{BackendError, InvalidValue};
 
 /// Default longest timeout a request may have.
 pub const DEFAULT_MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
@@ -48,157 +53,13 @@ pub const DEFAULT_WAIT_SLICE: Duration = Duration::from_millis(500);
 /// Default largest payload (and reason), in bytes.
 pub const DEFAULT_MAX_PAYLOAD: usize = 64 * 1024;
 
-/// An approval request's id, unique per prefix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ApprovalId(u64);
+mod builder;
+mod types;
 
-impl ApprovalId {
-    /// The id from its number (as shown by `Display`).
-    pub const fn from_u64(id: u64) -> ApprovalId {
-        ApprovalId(id)
-    }
-
-    /// The id's number.
-    pub const fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for ApprovalId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "approval#{}", self.0)
-    }
-}
-
-/// What a responder decides.
-///
-/// # Examples
-/// ```
-/// use ringtel_coord::approvals::{Decision, Verdict};
-///
-/// let decision = Decision::approve("alice", "looks good");
-/// assert_eq!(decision.verdict, Verdict::Approve);
-/// assert_eq!(Decision::reject("bob", "too risky").verdict, Verdict::Reject);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Decision {
-    /// Approve or reject.
-    pub verdict: Verdict,
-    /// Who decides.
-    pub by: String,
-    /// Why.
-    pub reason: String,
-}
-
-impl Decision {
-    /// An approval by `by` for `reason`.
-    pub fn approve(by: impl Into<String>, reason: impl Into<String>) -> Decision {
-        Decision { verdict: Verdict::Approve, by: by.into(), reason: reason.into() }
-    }
-
-    /// A rejection by `by` for `reason`.
-    pub fn reject(by: impl Into<String>, reason: impl Into<String>) -> Decision {
-        Decision { verdict: Verdict::Reject, by: by.into(), reason: reason.into() }
-    }
-}
-
-/// Approve or reject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Verdict {
-    /// Let the step go ahead.
-    Approve,
-    /// Do not.
-    Reject,
-}
-
-/// How a request ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ApprovalOutcome {
-    /// A responder approved it in time.
-    Approved {
-        /// Who.
-        by: String,
-        /// Why.
-        reason: String,
-        /// When, on the server's clock.
-        at: Timestamp,
-    },
-    /// A responder rejected it in time.
-    Rejected {
-        /// Who.
-        by: String,
-        /// Why.
-        reason: String,
-        /// When, on the server's clock.
-        at: Timestamp,
-    },
-    /// Nobody answered before the deadline.
-    TimedOut {
-        /// The deadline, on the server's clock.
-        deadline: Timestamp,
-    },
-    /// The requester withdrew it.
-    Cancelled {
-        /// Who.
-        by: String,
-        /// When, on the server's clock.
-        at: Timestamp,
-    },
-}
-
-/// What became of a [`respond`](Approvals::respond) (or
-/// [`cancel`](Approvals::cancel)).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RespondOutcome {
-    /// This answer decided the request.
-    Recorded,
-    /// Another answer (or a cancel) came first; here is what it decided.
-    AlreadyDecided(ApprovalOutcome),
-    /// The deadline had passed; the request is timed out, and this answer
-    /// changed nothing.
-    Expired {
-        /// The deadline, on the server's clock.
-        deadline: Timestamp,
-    },
-    /// No such request (never made, or older than the retention).
-    Unknown,
-}
-
-/// A request still open for answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PendingApproval {
-    /// Its id.
-    pub id: ApprovalId,
-    /// The step it gates.
-    pub step: String,
-    /// The requester's payload.
-    pub payload: Vec<u8>,
-    /// The requesting agent.
-    pub requester: String,
-    /// When it was made, on the server's clock.
-    pub requested_at: Timestamp,
-    /// Its deadline, on the server's clock.
-    pub deadline: Timestamp,
-}
-
-/// Where a request stands, without waiting.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ApprovalStatus {
-    /// Open for answers until the deadline.
-    Pending {
-        /// The deadline, on the server's clock.
-        deadline: Timestamp,
-    },
-    /// Decided (or timed out).
-    Decided(ApprovalOutcome),
-    /// No such request.
-    Unknown,
-}
+pub use builder::ApprovalsBuilder;
+pub use types::{
+    ApprovalId, ApprovalOutcome, ApprovalStatus, Decision, PendingApproval, RespondOutcome, Verdict,
+};
 
 /// Requests, answers and waits for approvals, as one agent.
 ///
@@ -244,21 +105,9 @@ pub struct Approvals {
     max_payload: usize,
     commands: Conn,
     blocking: Conn,
-    create_script: Script,
-    decide_script: Script,
-    pending_script: Script,
-}
-
-/// Configures [`Approvals`]; from [`Approvals::builder`].
-#[derive(Debug, Clone)]
-#[must_use = "a builder does nothing until `build` is called"]
-pub struct ApprovalsBuilder {
-    settings: Settings,
-    agent: String,
-    max_timeout: Duration,
-    retention: Duration,
-    wait_slice: Duration,
-    max_payload: usize,
+    create_script: Lua,
+    decide_script: Lua,
+    pending_script: Lua,
 }
 
 const CREATE_LUA: &str = "
@@ -312,20 +161,7 @@ enum Reply {
     Decided(ApprovalOutcome),
     Recorded,
 }
-
 impl Approvals {
-    /// A builder for agent `agent` on the server at `url`.
-    pub fn builder(url: impl Into<String>, agent: impl Into<String>) -> ApprovalsBuilder {
-        ApprovalsBuilder {
-            settings: Settings::new(url),
-            agent: agent.into(),
-            max_timeout: DEFAULT_MAX_TIMEOUT,
-            retention: DEFAULT_RETENTION,
-            wait_slice: DEFAULT_WAIT_SLICE,
-            max_payload: DEFAULT_MAX_PAYLOAD,
-        }
-    }
-
     /// This agent's name (stored as the requester).
     pub fn agent(&self) -> &str {
         &self.agent
@@ -348,8 +184,9 @@ impl Approvals {
         check_duration("timeout", timeout, Duration::from_millis(1), Some(self.max_timeout))?;
         check_text("step", step, 200)?;
         self.check_size("payload", payload.len())?;
-        let seq = format!("{}:appr:seq", self.prefix);
-        let id: u64 = self.commands.run(|c| c.incr(&seq, 1))?;
+        let mut incr = redis::cmd("INCR");
+        incr.arg(format!("{}:seq", tagged(&self.prefix, "appr")));
+        let id: u64 = self.commands.run(|c| incr.query(c))?;
         let mut invocation = self.create_script.prepare_invoke();
         invocation
             .key(self.req_key(id))
@@ -441,7 +278,7 @@ impl Approvals {
     /// [`ApprovalError::Backend`] if Redis fails (within the connect and I/O
     /// timeouts: nothing hangs).
     pub fn wait(&mut self, id: ApprovalId) -> Result<ApprovalOutcome, ApprovalError> {
-        let events = format!("{}:appr:events:{}", self.prefix, id.0);
+        let events = self.events_key(id.0);
         loop {
             let (deadline, now) = match self.decide(id, "expire", "", "")? {
                 Reply::Decided(outcome) => return Ok(outcome),
@@ -457,8 +294,9 @@ impl Approvals {
             let options = StreamReadOptions::default().count(1).block(millis(block) as usize);
             // From the start: the stream only ever holds the decision, so
             // any entry (even one written before this read) means "decided".
-            let _: Option<StreamReadReply> =
-                self.blocking.run_blocking(block, |c| c.xread_options(&[&events], &["0-0"], &options))?;
+            let mut read = redis::cmd("XREAD");
+            read.arg(&options).arg("STREAMS").arg(&events).arg("0-0");
+            let _: Option<StreamReadReply> = self.blocking.run_blocking(block, |c| read.query(c))?;
         }
     }
 
@@ -492,7 +330,7 @@ impl Approvals {
                 "deadline",
             ]);
         }
-        let rows: Vec<Vec<Option<Vec<u8>>>> = self.commands.run(|c| pipe.query(c))?;
+        let rows: Vec<Vec<Option<Vec<u8>>>> = self.commands.run(|c| query_pipeline(c, &pipe))?;
         let mut pending = Vec::with_capacity(ids.len());
         for (id, row) in ids.into_iter().zip(rows) {
             let [Some(state), Some(step), Some(payload), Some(requester), Some(requested), Some(deadline)] =
@@ -527,7 +365,7 @@ impl Approvals {
         invocation
             .key(self.req_key(id.0))
             .key(self.pending_key())
-            .key(format!("{}:appr:events:{}", self.prefix, id.0))
+            .key(self.events_key(id.0))
             .arg(action)
             .arg(by)
             .arg(reason)
@@ -578,11 +416,15 @@ impl Approvals {
     }
 
     fn req_key(&self, id: u64) -> String {
-        format!("{}:appr:req:{id}", self.prefix)
+        format!("{}:req:{id}", tagged(&self.prefix, "appr"))
     }
 
     fn pending_key(&self) -> String {
-        format!("{}:appr:pending", self.prefix)
+        format!("{}:pending", tagged(&self.prefix, "appr"))
+    }
+
+    fn events_key(&self, id: u64) -> String {
+        format!("{}:events:{id}", tagged(&self.prefix, "appr"))
     }
 }
 
@@ -599,89 +441,6 @@ impl fmt::Debug for Approvals {
     }
 }
 
-impl ApprovalsBuilder {
-    /// Key prefix; default [`DEFAULT_PREFIX`](crate::DEFAULT_PREFIX).
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.settings.prefix = prefix.into();
-        self
-    }
-
-    /// Longest timeout [`Approvals::request`] accepts; default
-    /// [`DEFAULT_MAX_TIMEOUT`]; at least 1 ms.
-    pub fn max_timeout(mut self, max_timeout: Duration) -> Self {
-        self.max_timeout = max_timeout;
-        self
-    }
-
-    /// How long a request is kept after its deadline (answers then read
-    /// [`RespondOutcome::Expired`]; after it, [`RespondOutcome::Unknown`]);
-    /// default [`DEFAULT_RETENTION`]; at least 1 s.
-    pub fn retention(mut self, retention: Duration) -> Self {
-        self.retention = retention;
-        self
-    }
-
-    /// Longest single blocking read inside [`Approvals::wait`]; default
-    /// [`DEFAULT_WAIT_SLICE`]; from 1 ms to 60 s.
-    pub fn wait_slice(mut self, wait_slice: Duration) -> Self {
-        self.wait_slice = wait_slice;
-        self
-    }
-
-    /// Largest payload and reason, in bytes; default
-    /// [`DEFAULT_MAX_PAYLOAD`]; at most 512 MiB.
-    pub fn max_payload(mut self, max_payload: usize) -> Self {
-        self.max_payload = max_payload;
-        self
-    }
-
-    /// Time to connect; default [`DEFAULT_CONNECT_TIMEOUT`](crate::DEFAULT_CONNECT_TIMEOUT).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.connect_timeout = timeout;
-        self
-    }
-
-    /// Time one command may take; default [`DEFAULT_IO_TIMEOUT`](crate::DEFAULT_IO_TIMEOUT).
-    pub fn io_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.io_timeout = timeout;
-        self
-    }
-
-    /// Validates the settings; does not connect.
-    ///
-    /// # Errors
-    /// [`ConfigError`] naming the bad setting and its value.
-    pub fn build(self) -> Result<Approvals, ConfigError> {
-        check_name("agent", &self.agent)?;
-        check_duration("max_timeout", self.max_timeout, Duration::from_millis(1), None)?;
-        check_duration("retention", self.retention, Duration::from_secs(1), None)?;
-        check_duration(
-            "wait_slice",
-            self.wait_slice,
-            Duration::from_millis(1),
-            Some(Duration::from_secs(60)),
-        )?;
-        if self.max_payload > 512 * 1024 * 1024 {
-            return Err(InvalidValue::new("max_payload", self.max_payload, "at most 536870912 bytes").into());
-        }
-        let commands = self.settings.conn()?;
-        let blocking = self.settings.conn()?;
-        Ok(Approvals {
-            agent: self.agent,
-            prefix: self.settings.prefix,
-            max_timeout: self.max_timeout,
-            retention: self.retention,
-            wait_slice: self.wait_slice,
-            max_payload: self.max_payload,
-            commands,
-            blocking,
-            create_script: Script::new(&format!("{LUA_NOW}{CREATE_LUA}")),
-            decide_script: Script::new(&format!("{LUA_NOW}{DECIDE_LUA}")),
-            pending_script: Script::new(&format!("{LUA_NOW}{PENDING_LUA}")),
-        })
-    }
-}
-
 /// Text of 1 to `max` bytes without control characters.
 fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), InvalidValue> {
     if value.is_empty() || value.len() > max || value.chars().any(char::is_control) {
@@ -691,27 +450,4 @@ fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), Invali
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bad_arguments_are_named() {
-        let mut gate = Approvals::builder("redis://127.0.0.1:1", "a")
-            .max_timeout(Duration::from_secs(5))
-            .build()
-            .unwrap();
-        let err = gate.request("deploy", b"", Duration::from_secs(6)).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "approval: invalid value 6s for `timeout`: expected a duration from 1ms to 5s"
-        );
-        let err = gate.request("", b"", Duration::from_secs(1)).unwrap_err();
-        assert!(matches!(err, ApprovalError::Invalid(ref v) if v.field == "step"));
-        let err = gate.respond(ApprovalId(1), Decision::approve("", "")).unwrap_err();
-        assert!(matches!(err, ApprovalError::Invalid(ref v) if v.field == "by"));
-        let err =
-            Approvals::builder("redis://127.0.0.1:1", "a").wait_slice(Duration::ZERO).build().unwrap_err();
-        assert!(matches!(err, ConfigError::Invalid(ref v) if v.field == "wait_slice"));
-        assert_eq!(ApprovalId::from_u64(7).to_string(), "approval#7");
-    }
-}
+mod tests;
