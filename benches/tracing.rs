@@ -19,14 +19,20 @@
 //!   through a `Telemetry` (an `ArrayQueue` slot is the event plus an 8-byte
 //!   stamp: 64 bytes, one cache line, for the 56-byte event).
 //!
-//! One quick run: `cargo bench --bench tracing --features tracing`. Each
+//! One quick run: `cargo bench -p ringtel-tests --bench tracing`. Each
 //! peer's subscriber exists only during its own benchmark, so `tracing`'s
 //! callsite interest is never shared between them.
+//!
+//! Instruction counts (callgrind, exact): `RINGTEL_TRACING_CALLGRIND=1 cargo
+//! bench -p ringtel-tests --bench tracing` (see `tracing/instructions.rs`).
+
+#[path = "tracing/instructions.rs"]
+mod instructions;
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use opentelemetry::logs::LoggerProvider as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -74,6 +80,26 @@ impl SpanExporter for NoopSpans {
         black_box(batch.len());
         std::future::ready(Ok(()))
     }
+}
+
+/// Registry + opentelemetry-appender-tracing's bridge + a `BatchLogProcessor`
+/// with a no-op exporter.
+fn otel_logs() -> (Dispatch, SdkLoggerProvider) {
+    let provider = SdkLoggerProvider::builder()
+        .with_log_processor(BatchLogProcessor::builder(NoopLogs).build())
+        .build();
+    let bridge = opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(&provider);
+    (Dispatch::new(tracing_subscriber::registry().with(bridge)), provider)
+}
+
+/// Registry + tracing-opentelemetry + a `BatchSpanProcessor` with a no-op
+/// exporter.
+fn otel_spans() -> (Dispatch, SdkTracerProvider) {
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(BatchSpanProcessor::builder(NoopSpans).build())
+        .build();
+    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
+    (Dispatch::new(tracing_subscriber::registry().with(layer)), provider)
 }
 
 fn ringtel_layer(max: LevelFilter) -> (Dispatch, ringtel::tracing::TracingGuard) {
@@ -154,11 +180,7 @@ fn bench_events(c: &mut Criterion) {
         drop(guard);
     }
     {
-        let provider = SdkLoggerProvider::builder()
-            .with_log_processor(BatchLogProcessor::builder(NoopLogs).build())
-            .build();
-        let bridge = opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(&provider);
-        let dispatch = Dispatch::new(tracing_subscriber::registry().with(bridge));
+        let (dispatch, provider) = otel_logs();
         tracing::dispatcher::with_default(&dispatch, || {
             let mut i = 0;
             group.bench_function("otel_batch", |b| {
@@ -230,11 +252,7 @@ fn bench_spans(c: &mut Criterion) {
         report("span/ringtel_layer", guard);
     }
     {
-        let provider = SdkTracerProvider::builder()
-            .with_span_processor(BatchSpanProcessor::builder(NoopSpans).build())
-            .build();
-        let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
-        let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+        let (dispatch, provider) = otel_spans();
         tracing::dispatcher::with_default(&dispatch, || {
             let mut i = 0;
             group.bench_function("tracing_opentelemetry", |b| {
@@ -314,4 +332,14 @@ criterion_group! {
     config = quick();
     targets = bench_events, bench_spans, bench_record_size
 }
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(scenario) = std::env::var(instructions::SCENARIO_ENV) {
+        instructions::run_scenario(&scenario);
+    } else if std::env::var_os(instructions::PARENT_ENV).is_some() {
+        instructions::run();
+    } else {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+    }
+}
