@@ -85,9 +85,8 @@ impl SpanExporter for NoopSpans {
 /// Registry + opentelemetry-appender-tracing's bridge + a `BatchLogProcessor`
 /// with a no-op exporter.
 fn otel_logs() -> (Dispatch, SdkLoggerProvider) {
-    let provider = SdkLoggerProvider::builder()
-        .with_log_processor(BatchLogProcessor::builder(NoopLogs).build())
-        .build();
+    let provider =
+        SdkLoggerProvider::builder().with_log_processor(BatchLogProcessor::builder(NoopLogs).build()).build();
     let bridge = opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(&provider);
     (Dispatch::new(tracing_subscriber::registry().with(bridge)), provider)
 }

@@ -109,7 +109,11 @@ fn collected_function(scenario: &str) -> &'static str {
 
 /// A ring big enough for every record of the run, so nothing is dropped
 /// whether or not the consumer is scheduled.
-fn ringtel(n: u64, time: ringtel::tracing::EventTime, max: LevelFilter) -> (Dispatch, ringtel::tracing::TracingGuard) {
+fn ringtel(
+    n: u64,
+    time: ringtel::tracing::EventTime,
+    max: LevelFilter,
+) -> (Dispatch, ringtel::tracing::TracingGuard) {
     let (layer, guard) = ringtel::tracing::layer()
         .capacity((2 * n as usize + 64).next_power_of_two())
         .backpressure(Backpressure::Drop)
@@ -235,7 +239,11 @@ pub fn run() {
     eprintln!("{version}, {n} operations per scenario, profiles in {}", dir.display());
     let mut base = None;
     for (name, what) in SCENARIOS {
-        if name != "baseline" && !only.is_empty() && only != "1" && !only.split(',').any(|s| name.starts_with(s)) {
+        if name != "baseline"
+            && !only.is_empty()
+            && only != "1"
+            && !only.split(',').any(|s| name.starts_with(s))
+        {
             continue;
         }
         let out = dir.join(format!("{name}.out"));

@@ -3,7 +3,10 @@
 
 use std::fmt;
 
-use ::tracing::field::{Field, Visit};
+use ::tracing::callsite::{Callsite, Identifier};
+use ::tracing::field::{Field, FieldSet, Visit};
+use ::tracing::metadata::Kind;
+use ::tracing::subscriber::Interest;
 use ::tracing::{Level, Metadata};
 
 use crate::encoding::{FieldValue, FieldVisitor, Severity, SpanId};
@@ -19,6 +22,28 @@ pub(crate) const INLINE: usize = RECORD_SIZE - 4 * 8 - 4;
 const _: () = assert!(std::mem::size_of::<TracingRecord>() == RECORD_SIZE);
 const _: () = assert!(std::mem::size_of::<TracingRecord>() <= 64);
 
+struct CloseCallsite;
+static CLOSE_CALLSITE: CloseCallsite = CloseCallsite;
+
+/// The metadata of every [`RecordKind::CloseSpan`] record.
+pub(crate) static CLOSE_META: Metadata<'static> = Metadata::new(
+    "span close",
+    "ringtel::tracing",
+    Level::INFO,
+    None,
+    None,
+    None,
+    FieldSet::new(&[], Identifier(&CLOSE_CALLSITE)),
+    Kind::SPAN,
+);
+
+impl Callsite for CloseCallsite {
+    fn set_interest(&self, _: Interest) {}
+    fn metadata(&self) -> &Metadata<'_> {
+        &CLOSE_META
+    }
+}
+
 /// What a [`TracingRecord`] records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -27,7 +52,12 @@ pub enum RecordKind {
     Event = 0,
     /// A span was created: its id, its parent and its fields.
     NewSpan = 1,
-    /// A span closed (its last handle dropped).
+    /// A span closed (its last handle dropped). The record carries the
+    /// span's id and time only: its metadata is a placeholder (name
+    /// `span close`, target `ringtel::tracing`), since looking the span's
+    /// own up in the registry would cost a fifth of the layer's work per
+    /// span; [`SpanPairing`](super::SpanPairing) names the finished span
+    /// from its creation record.
     CloseSpan = 2,
     /// A span was entered (only when enter and exit are recorded).
     Enter = 3,
@@ -230,14 +260,24 @@ impl<'r> Filler<'r> {
 
     fn put(&mut self, bytes: &[u8]) {
         let at = usize::from(self.record.len);
-        self.record.buf[at..at + bytes.len()].copy_from_slice(bytes);
+        copy_small(&mut self.record.buf[at..], bytes);
         self.record.len += bytes.len() as u8;
     }
 
     fn int(&mut self, field: &Field, ty: u8, raw: u64) {
         let n = (8 - raw.leading_zeros() as usize / 8).max(1);
+        let at = usize::from(self.record.len);
         match self.index(field) {
-            Some(index) if self.room() >= 2 + n => {
+            // Room for all eight bytes: store them (one move) and keep `n`;
+            // what lies past `len` is never read.
+            Some(index) if at + 10 <= INLINE => {
+                let entry = &mut self.record.buf[at..at + 10];
+                entry[0] = ty | ((n as u8) << 3);
+                entry[1] = index;
+                entry[2..].copy_from_slice(&raw.to_le_bytes());
+                self.record.len = (at + 2 + n) as u8;
+            }
+            Some(index) if at + 2 + n <= INLINE => {
                 self.put(&[ty | ((n as u8) << 3), index]);
                 self.put(&raw.to_le_bytes()[..n]);
             }
@@ -284,12 +324,23 @@ impl<'r> Filler<'r> {
     /// Copies `value` straight in (no formatting machinery), cut at a
     /// character boundary when it does not fit.
     pub(crate) fn str_field(&mut self, field: &Field, value: &str) {
-        match self.begin_text(field) {
-            Some(start) => {
-                let _ = fmt::Write::write_str(&mut TextWriter(self), value);
-                self.end_text(start);
+        let at = usize::from(self.record.len);
+        match self.index(field) {
+            // Header, length and at least one byte of text.
+            Some(index) if at + 4 <= INLINE => {
+                let n = fitting(value, INLINE - at - 3);
+                let entry = &mut self.record.buf[at..];
+                entry[0] = T_STR;
+                entry[1] = index;
+                entry[2] = n as u8;
+                copy_small(&mut entry[3..], &value.as_bytes()[..n]);
+                self.record.len = (at + 3 + n) as u8;
+                self.truncated_bytes += (value.len() - n) as u64;
             }
-            None => self.truncated_bytes += value.len() as u64,
+            _ => {
+                self.truncated_fields += 1;
+                self.truncated_bytes += value.len() as u64;
+            }
         }
     }
 
@@ -305,18 +356,50 @@ struct TextWriter<'f, 'r>(&'f mut Filler<'r>);
 
 impl fmt::Write for TextWriter<'_, '_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = self.0.room();
-        if s.len() <= room {
-            self.0.put(s.as_bytes());
-        } else {
-            let mut cut = room;
-            while !s.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            self.0.put(&s.as_bytes()[..cut]);
-            self.0.truncated_bytes += (s.len() - cut) as u64;
-        }
+        let at = usize::from(self.0.record.len);
+        let n = fitting(s, INLINE - at);
+        copy_small(&mut self.0.record.buf[at..], &s.as_bytes()[..n]);
+        self.0.record.len = (at + n) as u8;
+        self.0.truncated_bytes += (s.len() - n) as u64;
         Ok(())
+    }
+}
+
+/// How many bytes of `s` fit in `room`: all of it, or as many as end on a
+/// character boundary.
+#[inline]
+fn fitting(s: &str, room: usize) -> usize {
+    if s.len() <= room {
+        return s.len();
+    }
+    let mut cut = room;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    cut
+}
+
+/// Copies `src` to the start of `dst` (`src` at most [`INLINE`] bytes) with
+/// fixed-size moves instead of a call to `memcpy`: the texts here are a few
+/// bytes long, and the call cost more than the copy (callgrind).
+#[inline(always)]
+fn copy_small(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    debug_assert!(n <= INLINE && n <= dst.len());
+    let dst = &mut dst[..n];
+    if n >= 16 {
+        dst[..16].copy_from_slice(&src[..16]);
+        dst[n - 16..].copy_from_slice(&src[n - 16..]);
+    } else if n >= 8 {
+        dst[..8].copy_from_slice(&src[..8]);
+        dst[n - 8..].copy_from_slice(&src[n - 8..]);
+    } else if n >= 4 {
+        dst[..4].copy_from_slice(&src[..4]);
+        dst[n - 4..].copy_from_slice(&src[n - 4..]);
+    } else {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
     }
 }
 
