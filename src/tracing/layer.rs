@@ -13,7 +13,8 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-use super::record::{Filler, RecordKind, TracingRecord, CLOSE_META};
+use super::fill::Filler;
+use super::record::{RecordKind, TracingRecord, CLOSE_META};
 use super::{EventTime, SpanActivity};
 use crate::{DropReason, Telemetry};
 

@@ -8,8 +8,9 @@ use ::tracing::metadata::Kind;
 use ::tracing::subscriber::Interest;
 use ::tracing::{Level, Metadata};
 
+use super::fill::Filler;
 use super::layer::{admit, now_nanos, offer};
-use super::record::{Filler, RecordKind, TracingRecord};
+use super::record::{RecordKind, TracingRecord};
 use super::EventTime;
 use crate::Telemetry;
 

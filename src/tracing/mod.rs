@@ -52,6 +52,7 @@
 //! so it is a setting, not the default. Span records always read the clock,
 //! since a span's duration is the difference of two reads.
 
+mod fill;
 mod layer;
 #[cfg(feature = "log")]
 mod log_bridge;
