@@ -255,13 +255,19 @@ where
         offer(&self.telemetry, record, fields, bytes);
     }
 
-    fn on_record(&self, _id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
-        // Values recorded after creation are not carried (a record per
-        // `Span::record` would not fit the pairing); they are counted.
-        let fields = values.len() as u64;
-        if fields != 0 && !crate::role::on_ringtel_thread() {
-            self.telemetry.count_truncated(fields, 0);
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if values.is_empty() {
+            return;
         }
+        // The span's own metadata, so that the fields' names resolve.
+        let Some(meta) = ctx.metadata(id) else { return };
+        let Some(busy) = admit(&self.telemetry) else { return };
+        let mut record = TracingRecord::new(RecordKind::Record, meta, 0, id.into_u64());
+        record.thread = busy.thread();
+        let mut filler = Filler::new(&mut record);
+        values.record(&mut filler);
+        let (fields, bytes) = (filler.truncated_fields, filler.truncated_bytes);
+        offer(&self.telemetry, record, fields, bytes);
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {

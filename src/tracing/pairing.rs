@@ -256,6 +256,20 @@ impl<X> SpanPairing<X> {
         counters.open.store(self.open.len() as u64, Ordering::Relaxed);
     }
 
+    /// Merges `Span::record` values into the open span; passes them on by
+    /// themselves when the span is not open or the merge does not fit.
+    fn on_record(&mut self, record: &TracingRecord) -> Option<PairedRecord> {
+        let merged = record
+            .span_id()
+            .and_then(|id| self.open.get_mut(&id))
+            .is_some_and(|open| open.created.merge(record));
+        if merged {
+            None
+        } else {
+            Some(self.in_span(record))
+        }
+    }
+
     fn on_close(&mut self, record: &TracingRecord) -> Option<PairedRecord> {
         let counters = &self.stats.0;
         let Some(open) = self.open.remove(&record.id) else {
@@ -298,6 +312,7 @@ impl<X> SpanPairing<X> {
                     None
                 }
                 RecordKind::CloseSpan => self.on_close(record),
+                RecordKind::Record => self.on_record(record),
                 RecordKind::Event | RecordKind::Enter | RecordKind::Exit => Some(self.in_span(record)),
             };
             if let Some(paired) = paired {

@@ -63,6 +63,14 @@ pub enum RecordKind {
     Enter = 3,
     /// A span was exited (only when enter and exit are recorded).
     Exit = 4,
+    /// Values recorded on a span after its creation (`Span::record`): the
+    /// span's id and metadata, and the recorded fields. A
+    /// [`SpanPairing`](super::SpanPairing) merges them into the open span
+    /// (a field recorded again replaces its earlier value); when the merged
+    /// fields would not fit one record, or the span is not open, it passes
+    /// the record on by itself (`span.event = "record"`), so no value is
+    /// lost without a count.
+    Record = 5,
 }
 
 /// One `tracing` event, span creation, close, enter or exit, copied into a
@@ -182,6 +190,64 @@ impl TracingRecord {
     /// Visits every stored field with its name, `message` included.
     pub(crate) fn entries<'a>(&'a self, mut f: impl FnMut(&'static str, FieldValue<'a>)) {
         self.raw_entries(|index, value| f(self.field_name(index), value));
+    }
+
+    /// Each stored entry's field index and its bytes, header included.
+    pub(crate) fn entry_ranges(&self, mut f: impl FnMut(u8, std::ops::Range<usize>)) {
+        let buf = &self.buf[..usize::from(self.len).min(INLINE)];
+        let mut at = 0;
+        while at + 2 <= buf.len() {
+            let tag = buf[at];
+            let payload = match tag & 7 {
+                T_U64 | T_I64 => usize::from(tag >> 3),
+                T_F64 => 8,
+                T_BOOL => 0,
+                T_STR => match buf.get(at + 2) {
+                    Some(&n) => 1 + usize::from(n),
+                    None => return,
+                },
+                _ => return,
+            };
+            let end = at + 2 + payload;
+            if end > buf.len() {
+                return;
+            }
+            f(buf[at + 1], at..end);
+            at = end;
+        }
+    }
+
+    /// Merges the entries of `update` (a [`RecordKind::Record`] of this
+    /// span) into this record: an entry whose field `update` records again
+    /// is replaced. Returns `false`, changing nothing, if the merged entries
+    /// do not fit.
+    pub(crate) fn merge(&mut self, update: &TracingRecord) -> bool {
+        let mut replaced = [false; 256];
+        update.entry_ranges(|index, _| replaced[usize::from(index)] = true);
+        let mut buf = [0u8; INLINE];
+        let mut len = 0;
+        let mut fits = true;
+        let mut keep = |from: &[u8], range: std::ops::Range<usize>| {
+            let n = range.len();
+            if len + n > INLINE {
+                fits = false;
+                return;
+            }
+            buf[len..len + n].copy_from_slice(&from[range]);
+            len += n;
+        };
+        self.entry_ranges(|index, range| {
+            if !replaced[usize::from(index)] {
+                keep(&self.buf, range);
+            }
+        });
+        update.entry_ranges(|_, range| keep(&update.buf, range));
+        if !fits {
+            return false;
+        }
+        self.buf = buf;
+        self.len = len as u8;
+        true
     }
 
     /// Visits every stored field with its index in `metadata.fields()`.
@@ -325,6 +391,7 @@ pub(crate) fn write_fields(record: &TracingRecord, out: &mut dyn FieldVisitor) {
         RecordKind::CloseSpan => out.field("span.event", FieldValue::Str("close")),
         RecordKind::Enter => out.field("span.event", FieldValue::Str("enter")),
         RecordKind::Exit => out.field("span.event", FieldValue::Str("exit")),
+        RecordKind::Record => out.field("span.event", FieldValue::Str("record")),
     }
     record.entries(|key, value| {
         if key != "message" {
