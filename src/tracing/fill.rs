@@ -61,8 +61,12 @@ impl<'r> Filler<'r> {
         match self.index(field) {
             // Header, length and at least one byte of text.
             Some(index) if self.room() >= 4 => {
-                self.put(&[T_STR, index, 0]);
-                Some(usize::from(self.record.len))
+                let at = usize::from(self.record.len);
+                let header = &mut self.record.buf[at..at + 3];
+                header[0] = T_STR;
+                header[1] = index;
+                self.record.len = (at + 3) as u8;
+                Some(at + 3)
             }
             _ => {
                 self.truncated_fields += 1;
