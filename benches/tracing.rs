@@ -16,6 +16,8 @@
 //! - `span/*`: `info_span!("row", i)` created and dropped (new + close):
 //!   ringtel's layer, tracing-opentelemetry with an `SdkTracerProvider`, a
 //!   `BatchSpanProcessor` and a no-op exporter, and the no-op layer.
+//! - `span/ringtel_layer_unpaired`: ringtel's span records to a `Null`
+//!   exporter without the span pairing.
 //! - `record_size/*`: the cost of emitting a 56-byte and a 64-byte event
 //!   through a `Telemetry` (an `ArrayQueue` slot is the event plus an 8-byte
 //!   stamp: 64 bytes, one cache line, for the 56-byte event).
@@ -273,6 +275,29 @@ fn bench_spans(c: &mut Criterion) {
         });
         drop(dispatch);
         report("span/ringtel_layer", guard);
+    }
+    {
+        // Records straight to a `Null` exporter, no span pairing: what the
+        // exporter side's pairing (a hash-table insert and remove per span,
+        // on a worker thread sharing the two cores) costs the caller.
+        let (layer, guard) = ringtel::tracing::layer()
+            .capacity(1 << 16)
+            .backpressure(Backpressure::Drop)
+            .telemetry(|t| t.exporter(Null::new()))
+            .start()
+            .unwrap();
+        let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+        tracing::dispatcher::with_default(&dispatch, || {
+            let mut i = 0;
+            group.bench_function("ringtel_layer_unpaired", |b| {
+                b.iter(|| {
+                    i += 1;
+                    span(i)
+                })
+            });
+        });
+        drop(dispatch);
+        report("span/ringtel_layer_unpaired", guard);
     }
     {
         let (dispatch, provider) = otel_spans();
