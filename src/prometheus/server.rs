@@ -28,6 +28,11 @@ pub const METRICS_PATH: &str = "/metrics";
 /// methods on `/metrics` `405`. A collector that panics gets a `500` and the
 /// server keeps serving.
 ///
+/// The thread is ringtel's own, like the consumer and the exporters'
+/// workers: a `tracing` event raised on it (by a collector, say) reaches no
+/// ring through ringtel's layer but is counted as dropped (`OwnThread`), and
+/// an emit under `Block` from it does not wait.
+///
 /// Dropping the server stops it (like [`MetricsServer::shutdown`]), so bind
 /// it to a named variable: `let _ = MetricsServer::bind(..)` stops it at once.
 ///
