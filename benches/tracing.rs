@@ -3,6 +3,7 @@
 //!
 //! - `event/ringtel_layer`: registry + ringtel's layer (ring of 2^16, `Drop`,
 //!   a `Null` exporter behind the span pairing).
+//! - `event/ringtel_layer_ring_4096`: the same with a ring of 4 096.
 //! - `event/ringtel_layer_emit_time`: the same with `EventTime::Emit` (one
 //!   wall-clock read per event; the default, `Batch`, reads none).
 //! - `event/fmt_non_blocking`: registry + `fmt` layer writing through
@@ -15,18 +16,26 @@
 //! - `span/*`: `info_span!("row", i)` created and dropped (new + close):
 //!   ringtel's layer, tracing-opentelemetry with an `SdkTracerProvider`, a
 //!   `BatchSpanProcessor` and a no-op exporter, and the no-op layer.
+//! - `span/ringtel_layer_unpaired`: ringtel's span records to a `Null`
+//!   exporter without the span pairing.
 //! - `record_size/*`: the cost of emitting a 56-byte and a 64-byte event
 //!   through a `Telemetry` (an `ArrayQueue` slot is the event plus an 8-byte
 //!   stamp: 64 bytes, one cache line, for the 56-byte event).
 //!
-//! One quick run: `cargo bench --bench tracing --features tracing`. Each
+//! One quick run: `cargo bench -p ringtel-tests --bench tracing`. Each
 //! peer's subscriber exists only during its own benchmark, so `tracing`'s
 //! callsite interest is never shared between them.
+//!
+//! Instruction counts (callgrind, exact): `RINGTEL_TRACING_CALLGRIND=1 cargo
+//! bench -p ringtel-tests --bench tracing` (see `tracing/instructions.rs`).
+
+#[path = "tracing/instructions.rs"]
+mod instructions;
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use opentelemetry::logs::LoggerProvider as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -76,6 +85,25 @@ impl SpanExporter for NoopSpans {
     }
 }
 
+/// Registry + opentelemetry-appender-tracing's bridge + a `BatchLogProcessor`
+/// with a no-op exporter.
+fn otel_logs() -> (Dispatch, SdkLoggerProvider) {
+    let provider =
+        SdkLoggerProvider::builder().with_log_processor(BatchLogProcessor::builder(NoopLogs).build()).build();
+    let bridge = opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(&provider);
+    (Dispatch::new(tracing_subscriber::registry().with(bridge)), provider)
+}
+
+/// Registry + tracing-opentelemetry + a `BatchSpanProcessor` with a no-op
+/// exporter.
+fn otel_spans() -> (Dispatch, SdkTracerProvider) {
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(BatchSpanProcessor::builder(NoopSpans).build())
+        .build();
+    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
+    (Dispatch::new(tracing_subscriber::registry().with(layer)), provider)
+}
+
 fn ringtel_layer(max: LevelFilter) -> (Dispatch, ringtel::tracing::TracingGuard) {
     ringtel_layer_timed(max, EventTime::Batch)
 }
@@ -123,6 +151,29 @@ fn bench_events(c: &mut Criterion) {
         report("event/ringtel_layer", guard);
     }
     {
+        // The same with a ring of 4 096 records (295 KB of slots, which stay
+        // in a core's L2) instead of 65 536 (4.7 MB): how much of the cost
+        // per event is the slot's cache line coming back from memory.
+        let (layer, guard) = ringtel::tracing::layer()
+            .capacity(1 << 12)
+            .backpressure(Backpressure::Drop)
+            .exporter(Null::new())
+            .start()
+            .unwrap();
+        let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+        tracing::dispatcher::with_default(&dispatch, || {
+            let mut i = 0;
+            group.bench_function("ringtel_layer_ring_4096", |b| {
+                b.iter(|| {
+                    i += 1;
+                    event(i)
+                })
+            });
+        });
+        drop(dispatch);
+        report("event/ringtel_layer_ring_4096", guard);
+    }
+    {
         let (dispatch, guard) = ringtel_layer_timed(LevelFilter::TRACE, EventTime::Emit);
         tracing::dispatcher::with_default(&dispatch, || {
             let mut i = 0;
@@ -154,11 +205,7 @@ fn bench_events(c: &mut Criterion) {
         drop(guard);
     }
     {
-        let provider = SdkLoggerProvider::builder()
-            .with_log_processor(BatchLogProcessor::builder(NoopLogs).build())
-            .build();
-        let bridge = opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(&provider);
-        let dispatch = Dispatch::new(tracing_subscriber::registry().with(bridge));
+        let (dispatch, provider) = otel_logs();
         tracing::dispatcher::with_default(&dispatch, || {
             let mut i = 0;
             group.bench_function("otel_batch", |b| {
@@ -230,11 +277,30 @@ fn bench_spans(c: &mut Criterion) {
         report("span/ringtel_layer", guard);
     }
     {
-        let provider = SdkTracerProvider::builder()
-            .with_span_processor(BatchSpanProcessor::builder(NoopSpans).build())
-            .build();
-        let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
+        // Records straight to a `Null` exporter, no span pairing: what the
+        // exporter side's pairing (a hash-table insert and remove per span,
+        // on a worker thread sharing the two cores) costs the caller.
+        let (layer, guard) = ringtel::tracing::layer()
+            .capacity(1 << 16)
+            .backpressure(Backpressure::Drop)
+            .telemetry(|t| t.exporter(Null::new()))
+            .start()
+            .unwrap();
         let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+        tracing::dispatcher::with_default(&dispatch, || {
+            let mut i = 0;
+            group.bench_function("ringtel_layer_unpaired", |b| {
+                b.iter(|| {
+                    i += 1;
+                    span(i)
+                })
+            });
+        });
+        drop(dispatch);
+        report("span/ringtel_layer_unpaired", guard);
+    }
+    {
+        let (dispatch, provider) = otel_spans();
         tracing::dispatcher::with_default(&dispatch, || {
             let mut i = 0;
             group.bench_function("tracing_opentelemetry", |b| {
@@ -314,4 +380,14 @@ criterion_group! {
     config = quick();
     targets = bench_events, bench_spans, bench_record_size
 }
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(scenario) = std::env::var(instructions::SCENARIO_ENV) {
+        instructions::run_scenario(&scenario);
+    } else if std::env::var_os(instructions::PARENT_ENV).is_some() {
+        instructions::run();
+    } else {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+    }
+}

@@ -95,6 +95,8 @@ fn expected_series(health: &Health) -> Vec<(String, f64)> {
         ("ringtel_consumer_heartbeat_age_seconds".into(), 2.5),
         ("ringtel_consumer_last_heartbeat_timestamp_seconds".into(), 1000.0),
         ("ringtel_total_failure".into(), 0.0),
+        ("ringtel_truncated_fields_total".into(), 0.0),
+        ("ringtel_truncated_bytes_total".into(), 0.0),
     ];
     for reason in DropReason::ALL {
         let count = if reason == DropReason::Closed { 4.0 } else { 0.0 };
@@ -464,3 +466,6 @@ fn a_real_prometheus_scrapes_the_exact_values() {
     server.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[path = "prometheus_tracing.rs"]
+mod prometheus_tracing;

@@ -30,6 +30,8 @@
 //! | `ringtel_events_accepted_total` | | entered the ring |
 //! | `ringtel_events_delivered_total` | | accepted by at least one exporter |
 //! | `ringtel_events_dropped_total` | `reason` | dropped, one series per [`DropReason`](crate::DropReason) (`queue_full`, `overwritten`, `closed`, `disabled`, `export_failed`, `shutdown_timeout`, `consumer_dead`, `own_thread`), zeros included |
+//! | `ringtel_truncated_fields_total` | | fields left out of a record that had no room ([`Health::truncated_fields`](crate::Health::truncated_fields); 0 without the `tracing` integration) |
+//! | `ringtel_truncated_bytes_total` | | bytes of text cut off to fit a record ([`Health::truncated_bytes`](crate::Health::truncated_bytes)) |
 //!
 //! Gauges:
 //!
@@ -81,6 +83,8 @@
 //! ```
 
 mod classic;
+mod encode;
+mod families;
 mod render;
 mod server;
 

@@ -28,6 +28,11 @@ pub const METRICS_PATH: &str = "/metrics";
 /// methods on `/metrics` `405`. A collector that panics gets a `500` and the
 /// server keeps serving.
 ///
+/// The thread is ringtel's own, like the consumer and the exporters'
+/// workers: a `tracing` event raised on it (by a collector, say) reaches no
+/// ring through ringtel's layer but is counted as dropped (`OwnThread`), and
+/// an emit under `Block` from it does not wait.
+///
 /// Dropping the server stops it (like [`MetricsServer::shutdown`]), so bind
 /// it to a named variable: `let _ = MetricsServer::bind(..)` stops it at once.
 ///
@@ -125,7 +130,17 @@ impl MetricsServer {
             .spawn({
                 let server = Arc::clone(&server);
                 let stopping = Arc::clone(&stopping);
-                move || serve(&server, &registry, &stopping)
+                move || {
+                    // A ringtel-owned thread, as the consumer and the workers
+                    // are: a `tracing` event raised while serving a scrape is
+                    // counted (`OwnThread`) instead of fed back into a ring,
+                    // and an emit under `Block` degrades to `Drop` instead of
+                    // waiting here. The owner is this server's own live
+                    // allocation, so it is no telemetry's and
+                    // `flush`/`close` of any telemetry still work from here.
+                    crate::role::enter_consumer(Arc::as_ptr(&server) as *const () as usize);
+                    serve(&server, &registry, &stopping)
+                }
             })
             .map_err(|e| fail(e.into()))?;
         Ok(MetricsServer { server, addr: local, stopping, thread: Some(thread) })

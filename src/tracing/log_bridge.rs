@@ -8,10 +8,10 @@ use ::tracing::metadata::Kind;
 use ::tracing::subscriber::Interest;
 use ::tracing::{Level, Metadata};
 
-use super::layer::{admit, offer};
-use super::record::{Filler, RecordKind, TracingRecord};
+use super::fill::Filler;
+use super::layer::{admit, now_nanos, offer};
+use super::record::{RecordKind, TracingRecord};
 use super::EventTime;
-use crate::clock::wall_now;
 use crate::Telemetry;
 
 /// The fields of a bridged `log` record, in this order.
@@ -118,7 +118,7 @@ impl log::Log for LogBridge {
         let Some(busy) = admit(&self.telemetry) else { return };
         let meta = metadata(record.level());
         let time = match self.event_time {
-            EventTime::Emit => wall_now().as_nanos(),
+            EventTime::Emit => now_nanos(),
             EventTime::Batch => 0,
         };
         let mut out = TracingRecord::new(RecordKind::Event, meta, time, 0);

@@ -35,8 +35,12 @@
 //! creation (with its parent and fields) and its close are records too;
 //! each exporter's [`SpanPairing`] pairs them into one finished span
 //! ([`Shape::Span`](crate::encoding::Shape::Span)), so the OTLP exporter sends
-//! it as a span. Enter and exit are recorded only with
-//! [`SpanActivity::EnterExit`].
+//! it as a span. Values recorded later with `Span::record` are a record of
+//! their own ([`RecordKind::Record`]), merged by the pairing into the open
+//! span (or passed on by themselves when they do not fit beside its
+//! fields). A close record carries no registry lookup: its metadata is a
+//! placeholder, and the pairing names the span from its creation. Enter and
+//! exit are recorded only with [`SpanActivity::EnterExit`].
 //!
 //! Every record is accounted for like any ringtel event: `offered =
 //! filtered + delivered + dropped` after `close`. Records raised on
@@ -52,6 +56,7 @@
 //! so it is a setting, not the default. Span records always read the clock,
 //! since a span's duration is the difference of two reads.
 
+mod fill;
 mod layer;
 #[cfg(feature = "log")]
 mod log_bridge;

@@ -3,7 +3,10 @@
 
 use std::fmt;
 
-use ::tracing::field::{Field, Visit};
+use ::tracing::callsite::{Callsite, Identifier};
+use ::tracing::field::FieldSet;
+use ::tracing::metadata::Kind;
+use ::tracing::subscriber::Interest;
 use ::tracing::{Level, Metadata};
 
 use crate::encoding::{FieldValue, FieldVisitor, Severity, SpanId};
@@ -19,6 +22,28 @@ pub(crate) const INLINE: usize = RECORD_SIZE - 4 * 8 - 4;
 const _: () = assert!(std::mem::size_of::<TracingRecord>() == RECORD_SIZE);
 const _: () = assert!(std::mem::size_of::<TracingRecord>() <= 64);
 
+struct CloseCallsite;
+static CLOSE_CALLSITE: CloseCallsite = CloseCallsite;
+
+/// The metadata of every [`RecordKind::CloseSpan`] record.
+pub(crate) static CLOSE_META: Metadata<'static> = Metadata::new(
+    "span close",
+    "ringtel::tracing",
+    Level::INFO,
+    None,
+    None,
+    None,
+    FieldSet::new(&[], Identifier(&CLOSE_CALLSITE)),
+    Kind::SPAN,
+);
+
+impl Callsite for CloseCallsite {
+    fn set_interest(&self, _: Interest) {}
+    fn metadata(&self) -> &Metadata<'_> {
+        &CLOSE_META
+    }
+}
+
 /// What a [`TracingRecord`] records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -27,12 +52,25 @@ pub enum RecordKind {
     Event = 0,
     /// A span was created: its id, its parent and its fields.
     NewSpan = 1,
-    /// A span closed (its last handle dropped).
+    /// A span closed (its last handle dropped). The record carries the
+    /// span's id and time only: its metadata is a placeholder (name
+    /// `span close`, target `ringtel::tracing`), since looking the span's
+    /// own up in the registry would cost a fifth of the layer's work per
+    /// span; [`SpanPairing`](super::SpanPairing) names the finished span
+    /// from its creation record.
     CloseSpan = 2,
     /// A span was entered (only when enter and exit are recorded).
     Enter = 3,
     /// A span was exited (only when enter and exit are recorded).
     Exit = 4,
+    /// Values recorded on a span after its creation (`Span::record`): the
+    /// span's id and metadata, and the recorded fields. A
+    /// [`SpanPairing`](super::SpanPairing) merges them into the open span
+    /// (a field recorded again replaces its earlier value); when the merged
+    /// fields would not fit one record, or the span is not open, it passes
+    /// the record on by itself (`span.event = "record"`), so no value is
+    /// lost without a count.
+    Record = 5,
 }
 
 /// One `tracing` event, span creation, close, enter or exit, copied into a
@@ -89,11 +127,11 @@ impl fmt::Debug for TracingRecord {
 
 // Entry tags: the low 3 bits are the type; for integers the high bits hold
 // the payload length, for bools the value.
-const T_U64: u8 = 0;
-const T_I64: u8 = 1;
-const T_F64: u8 = 2;
-const T_BOOL: u8 = 3;
-const T_STR: u8 = 4;
+pub(crate) const T_U64: u8 = 0;
+pub(crate) const T_I64: u8 = 1;
+pub(crate) const T_F64: u8 = 2;
+pub(crate) const T_BOOL: u8 = 3;
+pub(crate) const T_STR: u8 = 4;
 
 impl TracingRecord {
     pub(crate) fn new(kind: RecordKind, meta: &'static Metadata<'static>, time: u64, id: u64) -> Self {
@@ -154,6 +192,64 @@ impl TracingRecord {
         self.raw_entries(|index, value| f(self.field_name(index), value));
     }
 
+    /// Each stored entry's field index and its bytes, header included.
+    pub(crate) fn entry_ranges(&self, mut f: impl FnMut(u8, std::ops::Range<usize>)) {
+        let buf = &self.buf[..usize::from(self.len).min(INLINE)];
+        let mut at = 0;
+        while at + 2 <= buf.len() {
+            let tag = buf[at];
+            let payload = match tag & 7 {
+                T_U64 | T_I64 => usize::from(tag >> 3),
+                T_F64 => 8,
+                T_BOOL => 0,
+                T_STR => match buf.get(at + 2) {
+                    Some(&n) => 1 + usize::from(n),
+                    None => return,
+                },
+                _ => return,
+            };
+            let end = at + 2 + payload;
+            if end > buf.len() {
+                return;
+            }
+            f(buf[at + 1], at..end);
+            at = end;
+        }
+    }
+
+    /// Merges the entries of `update` (a [`RecordKind::Record`] of this
+    /// span) into this record: an entry whose field `update` records again
+    /// is replaced. Returns `false`, changing nothing, if the merged entries
+    /// do not fit.
+    pub(crate) fn merge(&mut self, update: &TracingRecord) -> bool {
+        let mut replaced = [false; 256];
+        update.entry_ranges(|index, _| replaced[usize::from(index)] = true);
+        let mut buf = [0u8; INLINE];
+        let mut len = 0;
+        let mut fits = true;
+        let mut keep = |from: &[u8], range: std::ops::Range<usize>| {
+            let n = range.len();
+            if len + n > INLINE {
+                fits = false;
+                return;
+            }
+            buf[len..len + n].copy_from_slice(&from[range]);
+            len += n;
+        };
+        self.entry_ranges(|index, range| {
+            if !replaced[usize::from(index)] {
+                keep(&self.buf, range);
+            }
+        });
+        update.entry_ranges(|_, range| keep(&update.buf, range));
+        if !fits {
+            return false;
+        }
+        self.buf = buf;
+        self.len = len as u8;
+        true
+    }
+
     /// Visits every stored field with its index in `metadata.fields()`.
     fn raw_entries<'a>(&'a self, mut f: impl FnMut(u8, FieldValue<'a>)) {
         let buf = &self.buf[..usize::from(self.len).min(INLINE)];
@@ -200,168 +296,8 @@ impl TracingRecord {
     }
 }
 
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
 fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-/// Fills a record's inline buffer and counts what does not fit.
-pub(crate) struct Filler<'r> {
-    pub(crate) record: &'r mut TracingRecord,
-    pub(crate) truncated_fields: u64,
-    pub(crate) truncated_bytes: u64,
-}
-
-impl<'r> Filler<'r> {
-    pub(crate) fn new(record: &'r mut TracingRecord) -> Self {
-        Filler { record, truncated_fields: 0, truncated_bytes: 0 }
-    }
-
-    fn room(&self) -> usize {
-        INLINE - usize::from(self.record.len)
-    }
-
-    fn index(&mut self, field: &Field) -> Option<u8> {
-        u8::try_from(field.index()).ok()
-    }
-
-    fn put(&mut self, bytes: &[u8]) {
-        let at = usize::from(self.record.len);
-        self.record.buf[at..at + bytes.len()].copy_from_slice(bytes);
-        self.record.len += bytes.len() as u8;
-    }
-
-    fn int(&mut self, field: &Field, ty: u8, raw: u64) {
-        let n = (8 - raw.leading_zeros() as usize / 8).max(1);
-        match self.index(field) {
-            Some(index) if self.room() >= 2 + n => {
-                self.put(&[ty | ((n as u8) << 3), index]);
-                self.put(&raw.to_le_bytes()[..n]);
-            }
-            _ => self.truncated_fields += 1,
-        }
-    }
-
-    /// Starts a text entry; the caller writes the text through `self` as a
-    /// `fmt::Write` and then calls `end_text(start)`.
-    fn begin_text(&mut self, field: &Field) -> Option<usize> {
-        match self.index(field) {
-            // Header, length and at least one byte of text.
-            Some(index) if self.room() >= 4 => {
-                self.put(&[T_STR, index, 0]);
-                Some(usize::from(self.record.len))
-            }
-            _ => {
-                self.truncated_fields += 1;
-                None
-            }
-        }
-    }
-
-    fn end_text(&mut self, start: usize) {
-        let n = usize::from(self.record.len) - start;
-        self.record.buf[start - 1] = n as u8;
-    }
-
-    fn text(&mut self, field: &Field, args: fmt::Arguments<'_>) {
-        match self.begin_text(field) {
-            Some(start) => {
-                let _ = fmt::write(&mut TextWriter(self), args);
-                self.end_text(start);
-            }
-            None => {
-                // Count the bytes of the field left out.
-                let mut counter = ByteCounter(0);
-                let _ = fmt::write(&mut counter, args);
-                self.truncated_bytes += counter.0;
-            }
-        }
-    }
-
-    /// Copies `value` straight in (no formatting machinery), cut at a
-    /// character boundary when it does not fit.
-    pub(crate) fn str_field(&mut self, field: &Field, value: &str) {
-        match self.begin_text(field) {
-            Some(start) => {
-                let _ = fmt::Write::write_str(&mut TextWriter(self), value);
-                self.end_text(start);
-            }
-            None => self.truncated_bytes += value.len() as u64,
-        }
-    }
-
-    #[cfg_attr(not(feature = "log"), allow(dead_code))]
-    pub(crate) fn display_field(&mut self, field: &Field, value: &fmt::Arguments<'_>) {
-        self.text(field, format_args!("{value}"))
-    }
-}
-
-/// Writes text into the record while it has room, then counts the rest:
-/// whole characters only, so the stored text is always valid UTF-8.
-struct TextWriter<'f, 'r>(&'f mut Filler<'r>);
-
-impl fmt::Write for TextWriter<'_, '_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = self.0.room();
-        if s.len() <= room {
-            self.0.put(s.as_bytes());
-        } else {
-            let mut cut = room;
-            while !s.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            self.0.put(&s.as_bytes()[..cut]);
-            self.0.truncated_bytes += (s.len() - cut) as u64;
-        }
-        Ok(())
-    }
-}
-
-struct ByteCounter(u64);
-
-impl fmt::Write for ByteCounter {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.0 += s.len() as u64;
-        Ok(())
-    }
-}
-
-impl Visit for Filler<'_> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        match self.index(field) {
-            Some(index) if self.room() >= 10 => {
-                self.put(&[T_F64, index]);
-                self.put(&value.to_le_bytes());
-            }
-            _ => self.truncated_fields += 1,
-        }
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.int(field, T_I64, zigzag(value));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.int(field, T_U64, value);
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        match self.index(field) {
-            Some(index) if self.room() >= 2 => self.put(&[T_BOOL | (u8::from(value) << 3), index]),
-            _ => self.truncated_fields += 1,
-        }
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.str_field(field, value);
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.text(field, format_args!("{value:?}"));
-    }
 }
 
 pub(crate) fn severity(level: &Level) -> Severity {
@@ -455,6 +391,7 @@ pub(crate) fn write_fields(record: &TracingRecord, out: &mut dyn FieldVisitor) {
         RecordKind::CloseSpan => out.field("span.event", FieldValue::Str("close")),
         RecordKind::Enter => out.field("span.event", FieldValue::Str("enter")),
         RecordKind::Exit => out.field("span.event", FieldValue::Str("exit")),
+        RecordKind::Record => out.field("span.event", FieldValue::Str("record")),
     }
     record.entries(|key, value| {
         if key != "message" {
