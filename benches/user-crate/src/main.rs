@@ -8,10 +8,12 @@
 //! and the consumer's threads never count.
 //!
 //! The events are the user's own, of 16, 40 and 64 bytes; `granularity()`
-//! computes the granularity from a field whose value is only known at run
-//! time (it is passed into the loop through `black_box`), so it cannot be
-//! folded away. Every loop builds its events from the loop index, the raw
-//! queue's loops too, so construction is counted on both sides.
+//! computes the granularity from a level field. Each event's level is read
+//! from a table indexed by the loop index (every entry the same, but only
+//! known at run time), so the mapping runs per event and cannot be hoisted
+//! out of the loop. Every loop builds its events from the loop index and
+//! the table, the raw queue's loops too, so construction is counted on both
+//! sides.
 
 use std::hint::black_box;
 use std::sync::{Arc, Condvar, Mutex};
@@ -24,7 +26,12 @@ use ringtel::{Backpressure, Emitted, ExportError, Exporter, Granularity, Telemet
 const ROWS: u8 = 1;
 const FULL: u8 = 2;
 
-/// The user's events, `SIZE` bytes each.
+/// Entries in the table of levels the loops read.
+const LEVELS: usize = 64;
+/// The table: each event's level, by loop index modulo `LEVELS`.
+type Levels = [u8; LEVELS];
+
+/// The user's events.
 trait UserEvent: ringtel::Event + Sized {
     /// Builds event number `i` at `level`.
     fn build(i: u64, level: u8) -> Self;
@@ -124,17 +131,17 @@ macro_rules! loops {
     ($ev:ty, $raw:ident, $emit:ident) => {
         #[no_mangle]
         #[inline(never)]
-        pub fn $raw(queue: &ArrayQueue<$ev>, n: u64, level: u8) {
+        pub fn $raw(queue: &ArrayQueue<$ev>, n: u64, levels: &Levels) {
             for i in 0..n {
-                black_box(queue.push(<$ev>::build(i, level)).is_ok());
+                black_box(queue.push(<$ev>::build(i, levels[i as usize % LEVELS])).is_ok());
             }
         }
 
         #[no_mangle]
         #[inline(never)]
-        pub fn $emit(telemetry: &Telemetry<$ev>, n: u64, level: u8) {
+        pub fn $emit(telemetry: &Telemetry<$ev>, n: u64, levels: &Levels) {
             for i in 0..n {
-                let _ = black_box(telemetry.emit(<$ev>::build(i, level)));
+                let _ = black_box(telemetry.emit(<$ev>::build(i, levels[i as usize % LEVELS])));
             }
         }
     };
@@ -205,29 +212,30 @@ fn telemetry<E: ringtel::Event>(capacity: usize, gate: &Arc<Gate>) -> Telemetry<
 fn run<E: UserEvent>(
     scenario: &str,
     n: u64,
-    raw: fn(&ArrayQueue<E>, u64, u8),
-    emit: fn(&Telemetry<E>, u64, u8),
+    raw: fn(&ArrayQueue<E>, u64, &Levels),
+    emit: fn(&Telemetry<E>, u64, &Levels),
 ) {
     let small = 1024;
     let rows = black_box(ROWS);
+    let rows_table = black_box([ROWS; LEVELS]);
     match scenario {
         "raw_room" => {
             let queue = ArrayQueue::new(n as usize + 16);
             let _ = queue.push(E::build(0, rows));
-            raw(&queue, n, rows);
+            raw(&queue, n, &rows_table);
             assert_eq!(queue.len() as u64, n + 1, "every push found room");
         }
         "raw_full" => {
             let queue = ArrayQueue::new(small);
             while queue.push(E::build(0, rows)).is_ok() {}
-            raw(&queue, n, rows);
+            raw(&queue, n, &rows_table);
             assert!(queue.is_full());
         }
         "emit_room" => {
             let gate = Arc::new(Gate::default());
             let t = telemetry::<E>(n as usize + 16, &gate);
             assert_eq!(t.emit(E::build(0, rows)), Emitted::Queued);
-            emit(&t, n, rows);
+            emit(&t, n, &rows_table);
             let report = t.close(Duration::from_secs(60)).expect("closes");
             assert_eq!(report.health().dropped_total(), 0, "every emit found room");
         }
@@ -245,7 +253,7 @@ fn run<E: UserEvent>(
                 let _ = t.emit(E::build(0, rows));
             }
             let before = t.health().dropped_total();
-            emit(&t, n, rows);
+            emit(&t, n, &rows_table);
             let after = t.health().dropped_total();
             assert_eq!(after - before, n, "every measured emit was dropped and counted");
             gate.set_closed(false);
@@ -256,7 +264,7 @@ fn run<E: UserEvent>(
             let t = telemetry::<E>(small, &gate);
             let full = black_box(FULL);
             assert_eq!(t.emit(E::build(0, full)), Emitted::Filtered);
-            emit(&t, n, full);
+            emit(&t, n, &black_box([FULL; LEVELS]));
             let report = t.close(Duration::from_secs(60)).expect("closes");
             assert_eq!(report.health().filtered(), n + 1, "every emit was filtered");
         }
