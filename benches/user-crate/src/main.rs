@@ -8,10 +8,10 @@
 //! and the consumer's threads never count.
 //!
 //! The events are the user's own, of 16, 40 and 64 bytes; `granularity()`
-//! computes the granularity from a level field. Each event's level is read
-//! from a table indexed by the loop index (every entry the same, but only
-//! known at run time), so the mapping runs per event and cannot be hoisted
-//! out of the loop. Every loop builds its events from the loop index and
+//! reads it from a field. Each event's granularity is read from a table
+//! indexed by the loop index (every entry the same, but only known at run
+//! time), so it is a value per event that cannot be hoisted out of the
+//! loop. Every loop builds its events from the loop index and
 //! the table, the raw queue's loops too, so construction is counted on both
 //! sides.
 
@@ -22,58 +22,47 @@ use std::time::Duration;
 use crossbeam_queue::ArrayQueue;
 use ringtel::{Backpressure, Emitted, ExportError, Exporter, Granularity, Telemetry};
 
-/// Granularity levels as the events store them.
-const ROWS: u8 = 1;
-const FULL: u8 = 2;
+const ROWS: Granularity = Granularity::Rows;
+const FULL: Granularity = Granularity::Full;
 
-/// Entries in the table of levels the loops read.
+/// Entries in the table of granularities the loops read.
 const LEVELS: usize = 64;
-/// The table: each event's level, by loop index modulo `LEVELS`.
-type Levels = [u8; LEVELS];
+/// The table: each event's granularity, by loop index modulo `LEVELS`.
+type Levels = [Granularity; LEVELS];
 
 /// The user's events.
 trait UserEvent: ringtel::Event + Sized {
     /// Builds event number `i` at `level`.
-    fn build(i: u64, level: u8) -> Self;
+    fn build(i: u64, level: Granularity) -> Self;
 }
 
-/// The user's granularity mapping, computed from the event's level field.
-#[inline]
-fn granularity_of(level: u8) -> Granularity {
-    match level {
-        0 => Granularity::Lifecycle,
-        1 => Granularity::Rows,
-        _ => Granularity::Full,
-    }
-}
-
-/// 16 bytes: a sequence number, a code and a level.
+/// 16 bytes: a sequence number, a code and a granularity.
 // The payload is only carried: nothing here reads it back.
 #[allow(dead_code)]
 #[derive(Debug, Clone, Copy)]
 pub struct Ev16 {
     seq: u64,
     code: u32,
-    level: u8,
+    level: Granularity,
 }
 
-/// 40 bytes: four payload words, a code and a level.
+/// 40 bytes: four payload words, a code and a granularity.
 // The payload is only carried: nothing here reads it back.
 #[allow(dead_code)]
 #[derive(Debug, Clone, Copy)]
 pub struct Ev40 {
     words: [u64; 4],
     code: u32,
-    level: u8,
+    level: Granularity,
 }
 
-/// 64 bytes: seven payload words and a level.
+/// 64 bytes: seven payload words and a granularity.
 // The payload is only carried: nothing here reads it back.
 #[allow(dead_code)]
 #[derive(Debug, Clone, Copy)]
 pub struct Ev64 {
     words: [u64; 7],
-    level: u8,
+    level: Granularity,
 }
 
 const _: () = assert!(std::mem::size_of::<Ev16>() == 16);
@@ -82,35 +71,35 @@ const _: () = assert!(std::mem::size_of::<Ev64>() == 64);
 
 impl ringtel::Event for Ev16 {
     fn granularity(&self) -> Granularity {
-        granularity_of(self.level)
+        self.level
     }
 }
 impl ringtel::Event for Ev40 {
     fn granularity(&self) -> Granularity {
-        granularity_of(self.level)
+        self.level
     }
 }
 impl ringtel::Event for Ev64 {
     fn granularity(&self) -> Granularity {
-        granularity_of(self.level)
+        self.level
     }
 }
 
 impl UserEvent for Ev16 {
     #[inline]
-    fn build(i: u64, level: u8) -> Self {
+    fn build(i: u64, level: Granularity) -> Self {
         Ev16 { seq: i, code: i as u32 ^ 0x5a5a, level }
     }
 }
 impl UserEvent for Ev40 {
     #[inline]
-    fn build(i: u64, level: u8) -> Self {
+    fn build(i: u64, level: Granularity) -> Self {
         Ev40 { words: [i, i ^ 0x5a5a, i.wrapping_mul(3), i + 7], code: i as u32, level }
     }
 }
 impl UserEvent for Ev64 {
     #[inline]
-    fn build(i: u64, level: u8) -> Self {
+    fn build(i: u64, level: Granularity) -> Self {
         let w = [i, i ^ 0x5a5a, i.wrapping_mul(3), i + 7, i >> 3, i | 1, !i];
         Ev64 { words: w, level }
     }
