@@ -36,6 +36,8 @@ mod measures;
 mod peers;
 #[path = "compare/report.rs"]
 mod report;
+#[path = "compare/tsc.rs"]
+mod tsc;
 
 fn main() {
     if let Ok(scenario) = std::env::var(instructions::SCENARIO_ENV) {

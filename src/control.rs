@@ -4,12 +4,13 @@
 //! reconfiguration is seen whole or not at all (C14).
 //!
 //! Layout (most significant first):
-//! `[block_for_nanos:56][unused:1][rejects:2][full_hint:1][policy:2][admission:2]`.
-//! `rejects` holds the granularity setting as one bit per granularity it
-//! filters (`Rows`, `Full`; `Lifecycle` is never filtered), so that
-//! "admitted, open and not full" is one mask test on the hot path. The flags
-//! sit in the low byte, so the masks are 32-bit immediates (no 64-bit
-//! constants to keep in registers across the push).
+//! `[block_for_nanos:56][admission:2][policy:2][full_hint:1][rejects:3]`.
+//! `rejects` holds the granularity setting as one bit per granularity, set
+//! for each one it filters (`Rows`, `Full`; `Lifecycle`'s bit 0 is never
+//! set), so that the filter test is one bit test at bit `granularity` of the
+//! word (`bt` on x86), with no mask to build from the granularity. The flags
+//! sit in the low byte, so the masks are 32-bit immediates (no 64-bit constants
+//! to keep in registers across the push).
 
 use std::time::Duration;
 
@@ -21,12 +22,14 @@ const NANOS_BITS: u32 = 56;
 /// `block_for_nanos` after shifting it down by `NANOS_SHIFT`.
 const NANOS_MASK: u64 = (1 << NANOS_BITS) - 1;
 const NANOS_SHIFT: u32 = 8;
-/// Bit `REJECTS_BASE + k` is set when granularity `k` (1 or 2) is filtered.
-const REJECTS_BASE: u32 = 4;
+/// Bit `REJECTS_BASE + k` is set when granularity `k` (1 or 2) is filtered;
+/// bit `REJECTS_BASE` (`Lifecycle`) is always clear. At the bottom, so the
+/// granularity is the bit index as it is.
+const REJECTS_BASE: u32 = 0;
 const REJECTS_MASK: u64 = 0b110 << REJECTS_BASE;
-const FULL_HINT: u64 = 1 << 4;
-const POLICY_SHIFT: u32 = 2;
-const ADMISSION_SHIFT: u32 = 0;
+const FULL_HINT: u64 = 1 << 3;
+const POLICY_SHIFT: u32 = 4;
+const ADMISSION_SHIFT: u32 = 6;
 const TWO_BITS: u64 = 0b11;
 /// The policy field's value for `Backpressure::Drop`.
 const POLICY_DROP: u64 = 2;
@@ -44,11 +47,10 @@ pub(crate) enum Admission {
     ConsumerDead = 3,
 }
 
-/// The `rejects` bit of granularity `event`.
+/// The `rejects` bit of granularity `event` (never set for `Lifecycle`).
 #[inline(always)]
 fn rejects_bit(event: Granularity) -> u64 {
-    // `Lifecycle` (0) lands on the full hint's bit, which the mask clears.
-    (1 << (REJECTS_BASE + event.to_bits() as u32)) & REJECTS_MASK
+    1 << (REJECTS_BASE + event.to_bits() as u32)
 }
 
 /// A decoded copy of the control word.
@@ -87,18 +89,18 @@ impl ControlWord {
     }
 
     /// Whether a telemetry with this word admits an event of granularity
-    /// `event`: the same as `self.granularity().admits(event)`, compared on
-    /// the raw bits (the first test once `admits_with_room` failed).
+    /// `event`: the same as `self.granularity().admits(event)`, as one bit
+    /// test on the raw word (`emit`'s first test).
     #[inline(always)]
     pub(crate) fn admits(self, event: Granularity) -> bool {
         self.0 & rejects_bit(event) == 0
     }
 
-    /// `event` admitted, admission open and no full hint: `emit` may push
+    /// Admission open and no full hint: `emit` may push an admitted event
     /// straight away. One mask test.
     #[inline(always)]
-    pub(crate) fn admits_with_room(self, event: Granularity) -> bool {
-        self.0 & ((TWO_BITS << ADMISSION_SHIFT) | FULL_HINT | rejects_bit(event)) == 0
+    pub(crate) fn open_without_full_hint(self) -> bool {
+        self.0 & ((TWO_BITS << ADMISSION_SHIFT) | FULL_HINT) == 0
     }
 
     /// Admission open, the full hint set and the policy `Drop`: the state in
@@ -245,6 +247,7 @@ mod tests {
                             word = ControlWord(word.0 | FULL_HINT);
                         }
                         let open = admission == Admission::Open;
+                        assert_eq!(word.open_without_full_hint(), open && !hint, "{word:?}");
                         assert_eq!(
                             word.open_full_dropping(),
                             open && hint && policy == Backpressure::Drop,
@@ -253,11 +256,6 @@ mod tests {
                         for event in Granularity::ALL {
                             let admitted = granularity.admits(event);
                             assert_eq!(word.admits(event), admitted, "{word:?} {event:?}");
-                            assert_eq!(
-                                word.admits_with_room(event),
-                                admitted && open && !hint,
-                                "{word:?} {event:?}"
-                            );
                         }
                     }
                 }
