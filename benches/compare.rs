@@ -1,5 +1,5 @@
 //! ringtel against what users would pick instead, in one run, as ratios
-//! (issue 7; DESIGN.md §7). See BENCHMARKS.md for the method and results.
+//! (issue 7; docs/design.md §8). See BENCHMARKS.md for the method and results.
 //!
 //! `cargo bench --bench compare` measures, per peer and in this order:
 //! emit with room, emit when full (the drop path), filtered emit, end-to-end

@@ -1,5 +1,5 @@
-//! A faithful Rust port of ELSPETH's locked `TelemetryManager` (seeds 000 and
-//! 001): the system ringtel replaces. Kept to its structure on purpose:
+//! A faithful Rust port of ELSPETH's locked `TelemetryManager` (its
+//! telemetry manager and drop handling): the system ringtel replaces. Kept to its structure on purpose:
 //!
 //! - `PyQueue` is CPython's `queue.Queue`: one mutex, the condition variables
 //!   `not_empty`, `not_full` and `all_tasks_done` on it, and an
