@@ -75,7 +75,7 @@ mod control;
 mod counters;
 mod dispatch;
 mod drop_log;
-mod emit;
+mod producer;
 pub mod encoding;
 mod error;
 mod event;

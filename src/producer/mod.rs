@@ -1,0 +1,3 @@
+//! The producer side: what `emit` touches.
+
+mod emit;
