@@ -5,8 +5,8 @@ use std::fmt;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-use crate::breaker::BreakerState;
 use crate::clock::Timestamp;
+use crate::BreakerState;
 use crate::{Backpressure, DropReason, Granularity, TotalFailure};
 
 /// A snapshot of a telemetry: every count of the conservation law (C1), the

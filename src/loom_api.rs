@@ -11,14 +11,14 @@
 
 use std::time::Duration;
 
-use crate::control::{Admission, Control as CoreControl, ControlWord};
-use crate::drop_log::DropLog as CoreDropLog;
-use crate::ledger::{Ledger as CoreLedger, Terminal};
+use crate::consumer::drop_log::DropLog as CoreDropLog;
+use crate::consumer::ledger::{Ledger as CoreLedger, Terminal};
+use crate::producer::{Admission, Control as CoreControl, ControlWord, ProducerCounters, Publish};
+use crate::producer::{WaitOutcome, Waiters as CoreWaiters};
 use crate::ring::Ring as CoreRing;
-use crate::wake::{WaitOutcome, Waiters as CoreWaiters};
 use crate::{Backpressure, DropReason, Granularity};
 
-/// The drop-logging rule (C4), see `drop_log.rs`.
+/// The drop-logging rule (C4), see `consumer/drop_log.rs`.
 #[derive(Debug)]
 pub struct DropLog(CoreDropLog);
 
@@ -50,12 +50,12 @@ impl DropLog {
 }
 
 /// Producer drop counting and its publication to the drop log (C4), see
-/// `counters.rs`: drops are counted per stripe and published in blocks,
+/// `producer/counters.rs`: drops are counted per stripe and published in blocks,
 /// each block claimed by a compare-exchange. Under loom every thread uses
 /// the shared overflow stripe.
 #[derive(Debug)]
 pub struct ProducerDrops {
-    counters: crate::counters::ProducerCounters,
+    counters: ProducerCounters,
     log: CoreDropLog,
 }
 
@@ -63,14 +63,15 @@ impl ProducerDrops {
     /// Counters and a drop log warning once per `interval` drops
     /// (producers publish in blocks: a power of two `<= min(interval, 64)`).
     pub fn new(interval: u64) -> Self {
-        ProducerDrops { counters: crate::counters::ProducerCounters::new(), log: CoreDropLog::new(interval) }
+        ProducerDrops { counters: ProducerCounters::new(), log: CoreDropLog::new(interval) }
     }
 
     /// One producer-side drop; the warning, if publishing crossed a mark.
     pub fn drop_one(&self) -> Vec<DropWarning> {
         let mut warnings = Vec::new();
-        self.counters
-            .add_dropped(DropReason::QueueFull, &self.log, false, |w| warnings.push(Self::warning(w)));
+        self.counters.add_dropped(DropReason::QueueFull, &self.log, Publish::OnBlock, |w| {
+            warnings.push(Self::warning(w))
+        });
         warnings
     }
 
@@ -82,7 +83,7 @@ impl ProducerDrops {
         warnings
     }
 
-    fn warning(w: crate::drop_log::DropWarning) -> DropWarning {
+    fn warning(w: crate::consumer::drop_log::DropWarning) -> DropWarning {
         DropWarning { since_last_warning: w.since_last_warning, mark: w.mark, total: w.total }
     }
 }
@@ -113,7 +114,7 @@ pub struct ControlView {
     pub full_hint: bool,
 }
 
-/// The packed control word (C14), see `control.rs`.
+/// The packed control word (C14), see `producer/control.rs`.
 #[derive(Debug)]
 pub struct Control(CoreControl);
 
@@ -146,7 +147,7 @@ impl Control {
         self.0.update(|w| w.with_granularity(granularity).with_backpressure(backpressure));
     }
 
-    /// Closes admission, as `Shared::begin_close` does.
+    /// Closes admission, as `ProducerSide::close_admission` does.
     pub fn close(&self) {
         self.0.update(|w| match w.admission() {
             Admission::ConsumerDead => w,
@@ -191,7 +192,7 @@ pub struct LedgerCounts {
     pub closed: u64,
 }
 
-/// The consumer-side ledger (C1, C7), see `ledger.rs`.
+/// The consumer-side ledger (C1, C7), see `consumer/ledger.rs`.
 #[derive(Debug, Default)]
 pub struct Ledger(CoreLedger);
 
@@ -250,7 +251,7 @@ pub enum BlockOutcome {
 }
 
 /// The ring with its blocked-producer protocol (C2): `Waiters` around `Ring`,
-/// wired the way `Shared::wait_and_push` and `Consumer::drain` wire them.
+/// wired the way `ProducerSide::wait_and_push` and `Consumer::drain` wire them.
 #[derive(Debug)]
 pub struct BlockingRing {
     ring: CoreRing<u32>,

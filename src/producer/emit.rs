@@ -2,13 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::control::{Admission, ControlWord};
+use super::{Admission, ControlWord, ProducerSide, WaitOutcome};
 use crate::role;
-use crate::shared::Shared;
-use crate::wake::WaitOutcome;
 use crate::{Backpressure, DropReason, Emitted, Event};
 
-impl<E: Event> Shared<E> {
+impl<E: Event> ProducerSide<E> {
     /// Offers one event (see `Telemetry::emit`).
     ///
     /// Steady state with room: one relaxed load of the control word, one
@@ -98,11 +96,11 @@ impl<E: Event> Shared<E> {
                     }
                 }
             }
-            Backpressure::Drop => self.wait_for_room(event, Some(self.settings.critical_wait)),
+            Backpressure::Drop => self.wait_for_room(event, Some(self.critical_wait)),
             Backpressure::DropOldest => self.push_evicting(event),
             Backpressure::Block => self.wait_for_room(event, None),
             Backpressure::BlockFor(wait) => {
-                let wait = if critical { wait.max(self.settings.critical_wait) } else { wait };
+                let wait = if critical { wait.max(self.critical_wait) } else { wait };
                 self.wait_for_room(event, Some(wait))
             }
         }
@@ -247,10 +245,7 @@ impl<E: Event> Shared<E> {
         let rescued = if role::on_ringtel_thread() {
             self.ring.push(evicted).is_ok()
         } else {
-            matches!(
-                self.wait_and_push(evicted, Some(self.settings.critical_wait), None),
-                WaitOutcome::Pushed
-            )
+            matches!(self.wait_and_push(evicted, Some(self.critical_wait), None), WaitOutcome::Pushed)
         };
         if !rescued {
             self.count_drop_and_publish(DropReason::Overwritten);

@@ -10,248 +10,27 @@
 
 use std::time::Duration;
 
-use crate::breaker::{Admit, Breaker, BreakerConfig, BreakerState};
 use crate::clock::Timestamp;
+use crate::consumer::doorbell::Doorbell;
 use crate::error::ExporterFailure;
-use crate::health::{ExporterHealth, ExporterId, ExporterState, LastError};
-use crate::sync::{lock, Arc, AtomicU64, Mutex, Ordering, StdArc};
-use crate::wake::Doorbell;
-use crate::worker::{self, Job, JobKind, JobResult, WorkerLink};
-use crate::{Clock, ExportError, ExportErrorKind, Exporter};
+use crate::health::{ExporterId, ExporterState};
+use crate::sync::{Arc, StdArc};
+use crate::{Clock, Config, Exporter};
 
-/// Per-exporter options; `None` fields take the telemetry-wide defaults.
-///
-/// # Examples
-/// ```
-/// use std::time::Duration;
-/// use ringtel::{BreakerConfig, ExporterOptions};
-/// let options = ExporterOptions {
-///     breaker: Some(BreakerConfig { open_after: 2, ..BreakerConfig::default() }),
-///     export_timeout: Some(Duration::from_secs(2)),
-/// };
-/// assert!(options.breaker.is_some());
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ExporterOptions {
-    /// This exporter's circuit breaker (default: `Config::breaker`).
-    pub breaker: Option<BreakerConfig>,
-    /// How long an export may run before the exporter counts as hung
-    /// (default: `Config::export_timeout`).
-    pub export_timeout: Option<Duration>,
-}
+pub(crate) mod breaker;
+mod handle;
+mod link;
+mod options;
+pub(crate) mod roster;
+mod stats;
+pub(crate) mod worker;
 
-#[derive(Debug, Clone)]
-struct Status {
-    state: ExporterState,
-    breaker: BreakerState,
-    breaker_opened: u64,
-}
-
-/// One exporter's counters. The worker thread writes the export counters,
-/// the consumer writes the skip counters; each field has one writer, so
-/// load + store increments lose nothing. Relaxed everywhere: statistics.
-#[derive(Debug)]
-pub(crate) struct ExporterStats {
-    id: ExporterId,
-    name: String,
-    batches: AtomicU64,
-    events: AtomicU64,
-    failures: AtomicU64,
-    panics: AtomicU64,
-    consecutive_failures: AtomicU64,
-    flush_failures: AtomicU64,
-    skipped_batches: AtomicU64,
-    skipped_events: AtomicU64,
-    last_error: Mutex<Option<LastError>>,
-    status: Mutex<Status>,
-}
-
-fn bump(counter: &AtomicU64, by: u64) {
-    counter.store(counter.load(Ordering::Relaxed) + by, Ordering::Relaxed);
-}
-
-impl ExporterStats {
-    fn new(id: ExporterId, name: String, breaker: BreakerState) -> Self {
-        ExporterStats {
-            id,
-            name,
-            batches: AtomicU64::new(0),
-            events: AtomicU64::new(0),
-            failures: AtomicU64::new(0),
-            panics: AtomicU64::new(0),
-            consecutive_failures: AtomicU64::new(0),
-            flush_failures: AtomicU64::new(0),
-            skipped_batches: AtomicU64::new(0),
-            skipped_events: AtomicU64::new(0),
-            last_error: Mutex::new(None),
-            status: Mutex::new(Status { state: ExporterState::Active, breaker, breaker_opened: 0 }),
-        }
-    }
-
-    /// Statistics for a worker built by hand in a unit test.
-    #[cfg(test)]
-    pub(crate) fn new_for_test(id: ExporterId, name: &str) -> Self {
-        ExporterStats::new(id, name.to_owned(), Breaker::new(BreakerConfig::default()).state())
-    }
-
-    pub(crate) fn id(&self) -> ExporterId {
-        self.id
-    }
-
-    pub(crate) fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// A copy for `Health`.
-    pub(crate) fn snapshot(&self) -> ExporterHealth {
-        let status = lock(&self.status).clone();
-        ExporterHealth {
-            id: self.id,
-            name: self.name.clone(),
-            state: status.state,
-            breaker: status.breaker,
-            breaker_opened: status.breaker_opened,
-            batches_exported: self.batches.load(Ordering::Relaxed),
-            events_exported: self.events.load(Ordering::Relaxed),
-            failures: self.failures.load(Ordering::Relaxed),
-            panics: self.panics.load(Ordering::Relaxed),
-            consecutive_failures: self.consecutive_failures.load(Ordering::Relaxed),
-            flush_failures: self.flush_failures.load(Ordering::Relaxed),
-            skipped_batches: self.skipped_batches.load(Ordering::Relaxed),
-            skipped_events: self.skipped_events.load(Ordering::Relaxed),
-            last_error: lock(&self.last_error).clone(),
-        }
-    }
-
-    pub(crate) fn state(&self) -> ExporterState {
-        lock(&self.status).state
-    }
-
-    fn set_state(&self, state: ExporterState) {
-        let mut status = lock(&self.status);
-        // Closed and CloseFailed are final.
-        if !matches!(status.state, ExporterState::Closed | ExporterState::CloseFailed) {
-            status.state = state;
-        }
-    }
-
-    fn set_breaker(&self, breaker: &Breaker) {
-        let mut status = lock(&self.status);
-        status.breaker = breaker.state();
-        status.breaker_opened = breaker.times_opened();
-    }
-
-    fn record_error(&self, err: &ExportError, at: Timestamp) {
-        if err.kind() == ExportErrorKind::Panicked {
-            bump(&self.panics, 1);
-        }
-        *lock(&self.last_error) = Some(LastError { message: err.to_string(), at });
-    }
-
-    // Written by the worker thread.
-    pub(crate) fn record_export(&self, events: u64) {
-        bump(&self.batches, 1);
-        bump(&self.events, events);
-        self.consecutive_failures.store(0, Ordering::Relaxed);
-    }
-
-    pub(crate) fn record_export_failure(&self, err: &ExportError, at: Timestamp) {
-        bump(&self.failures, 1);
-        bump(&self.consecutive_failures, 1);
-        self.record_error(err, at);
-    }
-
-    pub(crate) fn record_flush_failure(&self, err: &ExportError, at: Timestamp) {
-        bump(&self.flush_failures, 1);
-        self.record_error(err, at);
-    }
-
-    pub(crate) fn record_close(&self, err: Option<&ExportError>, at: Timestamp) {
-        match err {
-            None => self.set_state(ExporterState::Closed),
-            Some(err) => {
-                self.record_error(err, at);
-                self.set_state(ExporterState::CloseFailed);
-            }
-        }
-    }
-
-    // Written by the consumer thread.
-    fn record_skip(&self, events: u64) {
-        bump(&self.skipped_batches, 1);
-        bump(&self.skipped_events, events);
-    }
-}
-
-/// A job handed to a worker whose result has not been collected.
-#[derive(Debug, Clone, Copy)]
-struct Outstanding {
-    ticket: u64,
-    /// The batch sequence number of an export job (0 for other jobs).
-    batch: u64,
-    handed_at: Timestamp,
-    /// The job belongs to the round being awaited (not a hung leftover).
-    current: bool,
-}
-
-/// The consumer's side of one exporter.
-struct ExporterHandle<E> {
-    stats: Arc<ExporterStats>,
-    link: Arc<WorkerLink<E>>,
-    breaker: Breaker,
-    export_timeout: Duration,
-    next_ticket: u64,
-    outstanding: Option<Outstanding>,
-    /// When the job it is hung in was handed over.
-    hung_since: Option<Timestamp>,
-    /// Events skipped (breaker open or hung) since the last flush round.
-    skipped_since_flush: u64,
-    /// Asked to close (removal, shutdown, death).
-    closing: bool,
-    /// Its latest round result: `Some(Ok)` accepted, `Some(Err)` failed.
-    round: Option<Result<(), String>>,
-}
-
-impl<E> ExporterHandle<E> {
-    fn name(&self) -> &str {
-        self.stats.name()
-    }
-
-    fn hand(&mut self, job: Job<E>, batch: u64, now: Timestamp) {
-        let ticket = self.next_ticket;
-        self.next_ticket += 1;
-        self.outstanding = Some(Outstanding { ticket, batch, handed_at: now, current: true });
-        self.round = None;
-        self.link.hand(ticket, job);
-    }
-
-    /// Applies a collected result; it answers the current round if its
-    /// ticket is the outstanding, current one.
-    fn settle(&mut self, result: JobResult, now: Timestamp) {
-        let answers = self.outstanding.filter(|o| o.ticket == result.ticket);
-        let current = answers.is_some_and(|o| o.current);
-        // A close ends everything; it may carry the synthetic ticket of
-        // `close_when_idle`, having overwritten the result of the job before.
-        if answers.is_some() || result.kind == JobKind::Close {
-            self.outstanding = None;
-        }
-        if self.hung_since.take().is_some() {
-            self.stats.set_state(ExporterState::Active);
-        }
-        if result.kind == JobKind::Export {
-            self.breaker.record(result.outcome.is_ok(), now);
-            self.stats.set_breaker(&self.breaker);
-        }
-        if current {
-            self.round = Some(result.outcome);
-        }
-    }
-
-    fn skip(&mut self, events: u64) {
-        self.stats.record_skip(events);
-        self.skipped_since_flush += events;
-    }
-}
+use breaker::{Admit, Breaker, BreakerConfig};
+use handle::{request_close, ExporterHandle, Outstanding};
+use link::{Job, JobKind, Ticket};
+pub(crate) use options::validate_options;
+pub use options::ExporterOptions;
+pub(crate) use stats::ExporterStats;
 
 /// A flush round cannot complete now: an exporter is hung.
 #[derive(Debug)]
@@ -301,31 +80,23 @@ impl<E> std::fmt::Debug for Dispatcher<E> {
     }
 }
 
-/// Settings the dispatcher needs.
-#[derive(Debug, Clone)]
-pub(crate) struct DispatchSettings {
-    pub(crate) batch_size: usize,
-    pub(crate) idle_max: Duration,
-    pub(crate) breaker: BreakerConfig,
-    pub(crate) export_timeout: Duration,
-}
-
 impl<E: Send + Sync + 'static> Dispatcher<E> {
-    pub(crate) fn new(settings: &DispatchSettings, clock: StdArc<dyn Clock>, owner: usize) -> Self {
+    pub(crate) fn new(config: &Config, clock: StdArc<dyn Clock>, owner: usize) -> Self {
+        let batch_size = config.batch_len();
         Dispatcher {
             handles: Vec::new(),
             leaving: Vec::new(),
-            pool: vec![Arc::new(Vec::with_capacity(settings.batch_size))],
-            batch_size: settings.batch_size,
+            pool: vec![Arc::new(Vec::with_capacity(batch_size))],
+            batch_size,
             batch_seq: 0,
             failed_but_held: Vec::new(),
             reclaimed: 0,
             bell: Arc::new(Doorbell::default()),
             clock,
             owner,
-            idle_max: settings.idle_max,
-            default_breaker: settings.breaker,
-            default_export_timeout: settings.export_timeout,
+            idle_max: config.consumer_idle_max,
+            default_breaker: config.breaker,
+            default_export_timeout: config.export_timeout,
         }
     }
 
@@ -529,8 +300,10 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
     fn collect_late(&mut self, now: Timestamp) {
         for handle in self.handles.iter_mut().chain(self.leaving.iter_mut()) {
             if let Some(result) = handle.link.take_result() {
-                let late_batch =
-                    handle.outstanding.filter(|o| o.ticket == result.ticket && o.batch != 0).map(|o| o.batch);
+                let late_batch = handle
+                    .outstanding
+                    .filter(|o| Ticket::Handed(o.ticket) == result.ticket && o.batch != 0)
+                    .map(|o| o.batch);
                 let accepted = result.kind == JobKind::Export && result.outcome.is_ok();
                 handle.settle(result, now);
                 handle.round = None;
@@ -581,22 +354,5 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             }
             self.bell.wait_for_ring(next_check);
         }
-    }
-}
-
-/// Asks one exporter to close: at once if idle, else when its current job
-/// ends (then always flushing first, since it missed the last flush round).
-fn request_close<E>(handle: &mut ExporterHandle<E>, flush_first: bool, now: Timestamp) {
-    if handle.closing {
-        return;
-    }
-    handle.closing = true;
-    if handle.outstanding.is_none() {
-        handle.hand(Job::Close { flush_first }, 0, now);
-        if let Some(o) = handle.outstanding.as_mut() {
-            o.current = false;
-        }
-    } else {
-        handle.link.close_when_idle();
     }
 }

@@ -1,11 +1,17 @@
-//! The flush handshake (C6): callers take a generation number, the consumer
-//! completes generations after draining and flushing every exporter.
+//! The flush handshake (C6), both sides: callers take a generation number
+//! ([`Shared::flush`]), the consumer completes generations after draining
+//! and flushing every exporter ([`Consumer::flush_round`]).
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use super::accounting::Lifecycle;
+use super::Consumer;
 use crate::error::{ExporterFailure, FlushError};
+use crate::role;
+use crate::shared::Shared;
 use crate::sync::{lock, wait, wait_timeout, AtomicU64, Condvar, Mutex, Ordering};
+use crate::Event;
 
 /// How many completed flush rounds keep their per-exporter failures, so a
 /// caller that wakes late still learns its own round's result. Bounded (C13).
@@ -127,6 +133,62 @@ impl FlushSync {
             } else {
                 wait_timeout(&self.condvar, state, deadline - now)
             };
+        }
+    }
+}
+
+impl<E> Shared<E> {
+    /// The caller's side (see `Telemetry::flush`).
+    pub(crate) fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
+        if role::on_consumer_of(self.id()) {
+            return Err(FlushError::OnConsumerThread);
+        }
+        match self.accounting.lifecycle() {
+            Lifecycle::Dead(_) => return Err(FlushError::ConsumerDead),
+            Lifecycle::Stopped => return Err(FlushError::Closed),
+            Lifecycle::Starting | Lifecycle::Running => {}
+        }
+        let deadline = Instant::now() + timeout;
+        let flush = &self.control_plane.flush;
+        let generation = flush.request();
+        self.producer.doorbell.ring();
+        match flush.wait(generation, deadline) {
+            Ok(()) => match self.accounting.total_failure() {
+                Some(failure) => Err(FlushError::TotalFailure(failure)),
+                None => Ok(()),
+            },
+            Err(FlushError::Timeout { waited, .. }) => {
+                Err(FlushError::Timeout { waited, unresponsive: self.control_plane.roster.hung() })
+            }
+            Err(other) => Err(other),
+        }
+    }
+}
+
+impl<E: Event> Consumer<E> {
+    /// The consumer's side, after a drain that covered every event accepted
+    /// before generation `target` was requested: flushes every exporter and
+    /// completes the generations up to `target`. If an exporter is hung the
+    /// round stays pending; waiters time out naming it, and the round
+    /// completes once it returns.
+    pub(super) fn flush_round(&mut self, target: u64) {
+        if let Ok(failures) = self.dispatcher.flush() {
+            self.shared.control_plane.flush.complete(target, failures);
+            self.flushed_upto = target;
+        }
+    }
+
+    /// The final round of a close: everyone who asked for a flush before now
+    /// is covered by it. Returns whether it ran (no exporter hung).
+    pub(super) fn final_flush_round(&mut self) -> bool {
+        let flush = &self.shared.control_plane.flush;
+        let requested = flush.requested();
+        match self.dispatcher.flush() {
+            Ok(failures) => {
+                flush.complete(requested, failures);
+                true
+            }
+            Err(_) => false,
         }
     }
 }

@@ -9,155 +9,12 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::clock::Timestamp;
-use crate::dispatch::ExporterStats;
+use super::link::{Job, JobKind, JobResult, WorkerLink};
+use super::stats::ExporterStats;
+use crate::consumer::doorbell::Doorbell;
 use crate::role;
-use crate::sync::{lock, thread, wait, Arc, Condvar, Mutex, StdArc};
-use crate::wake::Doorbell;
+use crate::sync::{thread, Arc, StdArc};
 use crate::{Clock, ExportError, ExportErrorKind, Exporter};
-
-/// What a worker is asked to do.
-pub(crate) enum Job<E> {
-    /// Export this batch, which the consumer took from the ring at `taken_at`.
-    Export {
-        /// The events.
-        batch: Arc<Vec<E>>,
-        /// When the consumer took them (the stamp of events without a time).
-        taken_at: Timestamp,
-    },
-    /// Flush the exporter.
-    Flush,
-    /// Close the exporter, flushing first if asked (`false` right after a
-    /// flush round); the worker exits afterwards.
-    Close {
-        /// Flush before closing.
-        flush_first: bool,
-    },
-}
-
-impl<E> Job<E> {
-    pub(crate) fn kind(&self) -> JobKind {
-        match self {
-            Job::Export { .. } => JobKind::Export,
-            Job::Flush => JobKind::Flush,
-            Job::Close { .. } => JobKind::Close,
-        }
-    }
-}
-
-/// A job's kind, kept after the job itself is gone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum JobKind {
-    Export,
-    Flush,
-    Close,
-}
-
-/// What became of a job.
-#[derive(Debug)]
-pub(crate) struct JobResult {
-    pub(crate) ticket: u64,
-    pub(crate) kind: JobKind,
-    pub(crate) outcome: Result<(), String>,
-}
-
-struct LinkState<E> {
-    /// The next job; set by the consumer only when the worker is idle.
-    job: Option<(u64, Job<E>)>,
-    /// The result of the last job, until the consumer collects it.
-    result: Option<JobResult>,
-    /// Close as soon as the current job is done (set when the worker was busy
-    /// or hung at close time, or is being removed).
-    close_when_idle: bool,
-    /// The worker thread has closed its exporter and exited.
-    exited: bool,
-    /// The worker waits on `job_ready`: only then does handing it a job
-    /// notify (set and read under the lock the wait releases).
-    idle: bool,
-}
-
-/// The consumer ↔ worker hand-off.
-pub(crate) struct WorkerLink<E> {
-    state: Mutex<LinkState<E>>,
-    /// The worker waits here for a job.
-    job_ready: Condvar,
-}
-
-impl<E> std::fmt::Debug for WorkerLink<E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerLink").finish_non_exhaustive()
-    }
-}
-
-impl<E> WorkerLink<E> {
-    /// A link with no job, no result and the worker not yet waiting.
-    fn new() -> Self {
-        WorkerLink {
-            state: Mutex::new(LinkState {
-                job: None,
-                result: None,
-                close_when_idle: false,
-                exited: false,
-                idle: false,
-            }),
-            job_ready: Condvar::new(),
-        }
-    }
-
-    /// Hands `job` to the idle worker.
-    pub(crate) fn hand(&self, ticket: u64, job: Job<E>) {
-        self.change_and_wake(|state| {
-            debug_assert!(state.job.is_none(), "a worker gets one job at a time");
-            state.job = Some((ticket, job));
-            true
-        });
-    }
-
-    /// Takes the last job's result, if it has arrived.
-    pub(crate) fn take_result(&self) -> Option<JobResult> {
-        lock(&self.state).result.take()
-    }
-
-    /// Asks the worker to close once it is idle (now, if it already is).
-    pub(crate) fn close_when_idle(&self) {
-        self.change_and_wake(|state| {
-            if state.exited {
-                return false;
-            }
-            state.close_when_idle = true;
-            true
-        });
-    }
-
-    /// Applies `change` under the lock (it returns whether it changed
-    /// anything) and then wakes the worker if it waits for a job. Whether it
-    /// waits is read in the same critical section as the change, so a worker
-    /// that has not started waiting yet finds the change before it waits:
-    /// no wake-up is lost, and a busy worker costs no system call.
-    fn change_and_wake(&self, change: impl FnOnce(&mut LinkState<E>) -> bool) {
-        // Broken twin for the loom suite: look whether the worker waits in a
-        // critical section of its own, before making the change. A worker
-        // that finds nothing in between then waits through the change (a
-        // lost wake-up).
-        #[cfg(ringtel_broken = "worker_check_then_hand")]
-        let idle = lock(&self.state).idle;
-        let mut state = lock(&self.state);
-        if !change(&mut state) {
-            return;
-        }
-        #[cfg(not(ringtel_broken = "worker_check_then_hand"))]
-        let idle = state.idle;
-        drop(state);
-        if idle {
-            self.job_ready.notify_one();
-        }
-    }
-
-    /// Whether the worker closed its exporter and exited.
-    pub(crate) fn exited(&self) -> bool {
-        lock(&self.state).exited
-    }
-}
 
 /// Spawns the worker thread for `exporter`.
 pub(crate) fn spawn<E: Send + Sync + 'static>(
@@ -211,28 +68,10 @@ impl<E: 'static> Worker<E> {
 
     fn run(mut self) {
         loop {
-            let (ticket, job) = {
-                let mut state = lock(&self.link.state);
-                loop {
-                    if let Some(next) = state.job.take() {
-                        break next;
-                    }
-                    if state.close_when_idle {
-                        break (u64::MAX, Job::Close { flush_first: true });
-                    }
-                    state.idle = true;
-                    state = wait(&self.link.job_ready, state);
-                    state.idle = false;
-                }
-            };
+            let (ticket, job) = self.link.next_job();
             let kind = job.kind();
             let outcome = self.execute(job);
-            let mut state = lock(&self.link.state);
-            state.result = Some(JobResult { ticket, kind, outcome });
-            if kind == JobKind::Close {
-                state.exited = true;
-            }
-            drop(state);
+            self.link.post(JobResult { ticket, kind, outcome });
             self.bell.ring();
             if kind == JobKind::Close {
                 return;

@@ -1,0 +1,157 @@
+//! One exporter's statistics: written by its worker (exports, flushes,
+//! closes) and by the consumer (skips, breaker, state), read by `Health`.
+//! Here, below both writers, so that neither imports the other.
+
+use super::breaker::{Breaker, BreakerState};
+use crate::clock::Timestamp;
+use crate::health::{ExporterHealth, ExporterId, ExporterState, LastError};
+use crate::sync::{lock, AtomicU64, Mutex, Ordering};
+use crate::{ExportError, ExportErrorKind};
+
+/// The exporter's state and breaker, for `Health`.
+#[derive(Debug, Clone)]
+struct Status {
+    state: ExporterState,
+    breaker: BreakerState,
+    breaker_opened: u64,
+}
+
+/// One exporter's counters. The worker thread writes the export counters,
+/// the consumer writes the skip counters; each field has one writer, so
+/// load + store increments lose nothing. Relaxed everywhere: statistics.
+#[derive(Debug)]
+pub(crate) struct ExporterStats {
+    id: ExporterId,
+    name: String,
+    batches: AtomicU64,
+    events: AtomicU64,
+    failures: AtomicU64,
+    panics: AtomicU64,
+    consecutive_failures: AtomicU64,
+    flush_failures: AtomicU64,
+    skipped_batches: AtomicU64,
+    skipped_events: AtomicU64,
+    last_error: Mutex<Option<LastError>>,
+    status: Mutex<Status>,
+}
+
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.store(counter.load(Ordering::Relaxed) + by, Ordering::Relaxed);
+}
+
+impl ExporterStats {
+    pub(super) fn new(id: ExporterId, name: String, breaker: BreakerState) -> Self {
+        ExporterStats {
+            id,
+            name,
+            batches: AtomicU64::new(0),
+            events: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            panics: AtomicU64::new(0),
+            consecutive_failures: AtomicU64::new(0),
+            flush_failures: AtomicU64::new(0),
+            skipped_batches: AtomicU64::new(0),
+            skipped_events: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            status: Mutex::new(Status { state: ExporterState::Active, breaker, breaker_opened: 0 }),
+        }
+    }
+
+    /// Statistics for a worker built by hand in a unit test.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn new_for_test(id: ExporterId, name: &str) -> Self {
+        ExporterStats::new(
+            id,
+            name.to_owned(),
+            Breaker::new(super::breaker::BreakerConfig::default()).state(),
+        )
+    }
+
+    pub(crate) fn id(&self) -> ExporterId {
+        self.id
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A copy for `Health`.
+    pub(crate) fn snapshot(&self) -> ExporterHealth {
+        let status = lock(&self.status).clone();
+        ExporterHealth {
+            id: self.id,
+            name: self.name.clone(),
+            state: status.state,
+            breaker: status.breaker,
+            breaker_opened: status.breaker_opened,
+            batches_exported: self.batches.load(Ordering::Relaxed),
+            events_exported: self.events.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+            panics: self.panics.load(Ordering::Relaxed),
+            consecutive_failures: self.consecutive_failures.load(Ordering::Relaxed),
+            flush_failures: self.flush_failures.load(Ordering::Relaxed),
+            skipped_batches: self.skipped_batches.load(Ordering::Relaxed),
+            skipped_events: self.skipped_events.load(Ordering::Relaxed),
+            last_error: lock(&self.last_error).clone(),
+        }
+    }
+
+    pub(crate) fn state(&self) -> ExporterState {
+        lock(&self.status).state
+    }
+
+    pub(super) fn set_state(&self, state: ExporterState) {
+        let mut status = lock(&self.status);
+        // Closed and CloseFailed are final.
+        if !matches!(status.state, ExporterState::Closed | ExporterState::CloseFailed) {
+            status.state = state;
+        }
+    }
+
+    pub(super) fn set_breaker(&self, breaker: &Breaker) {
+        let mut status = lock(&self.status);
+        status.breaker = breaker.state();
+        status.breaker_opened = breaker.times_opened();
+    }
+
+    fn record_error(&self, err: &ExportError, at: Timestamp) {
+        if err.kind() == ExportErrorKind::Panicked {
+            bump(&self.panics, 1);
+        }
+        *lock(&self.last_error) = Some(LastError { message: err.to_string(), at });
+    }
+
+    // Written by the worker thread.
+    pub(crate) fn record_export(&self, events: u64) {
+        bump(&self.batches, 1);
+        bump(&self.events, events);
+        self.consecutive_failures.store(0, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_export_failure(&self, err: &ExportError, at: Timestamp) {
+        bump(&self.failures, 1);
+        bump(&self.consecutive_failures, 1);
+        self.record_error(err, at);
+    }
+
+    pub(crate) fn record_flush_failure(&self, err: &ExportError, at: Timestamp) {
+        bump(&self.flush_failures, 1);
+        self.record_error(err, at);
+    }
+
+    pub(crate) fn record_close(&self, err: Option<&ExportError>, at: Timestamp) {
+        match err {
+            None => self.set_state(ExporterState::Closed),
+            Some(err) => {
+                self.record_error(err, at);
+                self.set_state(ExporterState::CloseFailed);
+            }
+        }
+    }
+
+    // Written by the consumer thread.
+    pub(super) fn record_skip(&self, events: u64) {
+        bump(&self.skipped_batches, 1);
+        bump(&self.skipped_events, events);
+    }
+}
