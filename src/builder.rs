@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::consumer;
 use crate::consumer::accounting::Lifecycle;
-use crate::dispatch::{validate_options, Dispatcher, ExporterOptions};
+use crate::dispatch::{validate_options, CloseFlush, Dispatcher, ExporterOptions, SpawnFailed, SpawnFault};
 use crate::error::StartError;
 use crate::shared::Shared;
 use crate::sync::{Arc, StdArc};
@@ -197,14 +197,14 @@ impl<E: Event> TelemetryBuilder<E> {
         let mut dispatcher = Dispatcher::new(&shared.config, clock, shared.id());
         for (exporter, options) in self.exporters {
             let id = shared.control_plane.roster.allocate_id();
-            match dispatcher.add(id, exporter, options) {
+            match dispatcher.add(id, exporter, options, SpawnFault::None) {
                 Ok(stats) => shared.control_plane.roster.enlist(stats),
-                Err(err) => {
+                Err(SpawnFailed { error: err, .. }) => {
                     // The exporters already added close (the one whose worker
                     // failed to spawn closed inline); wait for them up to the
                     // close timeout, so a failed start leaves nothing open.
                     let deadline = std::time::Instant::now() + shared.config.close_timeout;
-                    dispatcher.close_all(false, || std::time::Instant::now() >= deadline);
+                    dispatcher.close_all(CloseFlush::FlushFirst, || std::time::Instant::now() >= deadline);
                     return Err(StartError::Spawn(err));
                 }
             }

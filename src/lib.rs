@@ -125,7 +125,10 @@ pub use dispatch::breaker::{
     DEFAULT_BREAKER_OPEN_AFTER,
 };
 pub use dispatch::ExporterOptions;
-pub use error::{CloseError, CloseReport, ExporterFailure, FlushError, StartError, UnknownExporter};
+pub use error::{
+    CloseError, CloseReport, ExporterFailure, FailureCause, FlushError, HungExporter, StartError,
+    UnknownExporter,
+};
 pub use event::{Event, Granularity};
 pub use exporter::{ExportError, ExportErrorKind, Exporter};
 #[cfg(not(loom))]

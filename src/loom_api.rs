@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::consumer::drop_log::DropLog as CoreDropLog;
 use crate::consumer::ledger::{Ledger as CoreLedger, Terminal};
+use crate::dispatch::BatchOutcome;
 use crate::producer::{Admission, Control as CoreControl, ControlWord, ProducerCounters, Publish};
 use crate::producer::{WaitOutcome, Waiters as CoreWaiters};
 use crate::ring::Ring as CoreRing;
@@ -208,9 +209,11 @@ impl Ledger {
         self.0.take(count).is_ok()
     }
 
-    /// The consumer resolves `count` taken events.
+    /// The consumer resolves `count` taken events: `delivered`, or failed
+    /// on every exporter.
     pub fn resolve(&self, count: u64, delivered: bool) -> Resolved {
-        match self.0.resolve(count, delivered) {
+        let outcome = if delivered { BatchOutcome::Delivered } else { BatchOutcome::Failed };
+        match self.0.resolve(count, outcome) {
             Ok(()) => Resolved::Counted,
             Err(_) => Resolved::AlreadyFinished,
         }

@@ -40,8 +40,12 @@ pub(crate) struct Shared<E> {
     /// Validated at start; never changes (granularity and backpressure live
     /// in the control word from then on).
     pub(crate) config: Config,
+    /// Test hooks (`fault-injection`): the consumer panics at its next
+    /// step; the next exporter worker spawn fails.
     #[cfg(feature = "fault-injection")]
     pub(crate) inject_panic: AtomicBool,
+    #[cfg(feature = "fault-injection")]
+    pub(crate) inject_spawn_failure: AtomicBool,
 }
 
 impl<E> std::fmt::Debug for Shared<E> {
@@ -69,6 +73,8 @@ impl<E> Shared<E> {
             config: config.clone(),
             #[cfg(feature = "fault-injection")]
             inject_panic: AtomicBool::new(false),
+            #[cfg(feature = "fault-injection")]
+            inject_spawn_failure: AtomicBool::new(false),
         }
     }
 

@@ -228,6 +228,17 @@ impl<E: Event> Telemetry<E> {
     }
 }
 
+impl<E: Event> Telemetry<E> {
+    /// Makes the worker spawn of the next exporter the consumer adds fail as
+    /// if the operating system refused the thread, to test that the failure
+    /// shows in `Health`. Only with the `fault-injection` feature.
+    #[cfg(feature = "fault-injection")]
+    #[doc(hidden)]
+    pub fn inject_worker_spawn_failure(&self) {
+        self.shared.inject_spawn_failure.store(true, Ordering::Relaxed);
+    }
+}
+
 impl<E: Event> Clone for Telemetry<E> {
     fn clone(&self) -> Self {
         // Relaxed: like `Arc::clone`, a new handle comes from an existing one,

@@ -12,9 +12,10 @@
 use std::time::{Duration, Instant};
 
 use super::accounting::Lifecycle;
-use super::flush::FlushEnd;
+use super::flush::{FinalRound, FlushEnd};
 use super::ledger::Terminal;
 use super::{Consumer, Step};
+use crate::dispatch::CloseFlush;
 use crate::error::{CloseError, CloseReport};
 use crate::role;
 use crate::shared::Shared;
@@ -69,6 +70,11 @@ impl<E> Shared<E> {
                 let (terminal, resolved) = ledger.finish(Terminal::TimedOut);
                 self.producer.drop_log.record_and_log(resolved, Some(DropReason::ShutdownTimeout));
                 self.producer.waiters.wake_all();
+                // No flush round can complete any more: the consumer is stuck
+                // behind a hung exporter, and when it returns it finds the
+                // ledger finished and stops. Flushes waiting now, and later
+                // ones, learn it at once instead of at their deadlines.
+                self.control_plane.flush.end(FlushEnd::Closed);
                 terminal
             }
         };
@@ -110,10 +116,13 @@ impl<E: Event> Consumer<E> {
         // the bug fuzzing found, see fuzz/README.md finding 1).
         #[cfg(not(ringtel_broken = "close_unsealed_commands"))]
         self.seal_commands();
-        let flushed = self.final_flush_round();
+        let flush = match self.final_flush_round() {
+            FinalRound::Completed => CloseFlush::AlreadyFlushed,
+            FinalRound::ExporterHung => CloseFlush::FlushFirst,
+        };
         // Wait for every exporter to close, unless a timed-out close gives up
         // on us first (a hung exporter closes when it returns).
-        self.dispatcher.close_all(flushed, || shared.accounting.ledger.counts().terminal.is_some());
+        self.dispatcher.close_all(flush, || shared.accounting.ledger.counts().terminal.is_some());
         shared.accounting.set_lifecycle(Lifecycle::Stopped);
         shared.accounting.ledger.finish(Terminal::Closed);
         shared.control_plane.flush.end(FlushEnd::Closed);
@@ -125,7 +134,7 @@ impl<E: Event> Consumer<E> {
     /// held was counted there. Ask the exporters to close and stop.
     pub(super) fn abandon(&mut self) -> Step {
         self.seal_commands();
-        self.dispatcher.close_all(false, || true);
+        self.dispatcher.close_all(CloseFlush::FlushFirst, || true);
         self.shared.accounting.set_lifecycle(Lifecycle::Stopped);
         self.shared.control_plane.flush.end(FlushEnd::Closed);
         Step::Stop

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::accounting::Lifecycle;
 use super::Consumer;
+use crate::dispatch::Unresponsive;
 use crate::error::{ExporterFailure, FlushError};
 use crate::role;
 use crate::shared::Shared;
@@ -16,6 +17,16 @@ use crate::Event;
 /// How many completed flush rounds keep their per-exporter failures, so a
 /// caller that wakes late still learns its own round's result. Bounded (C13).
 const FLUSH_HISTORY: usize = 16;
+
+/// How a close's final flush round went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FinalRound {
+    /// Every exporter flushed (or failed to, reported to the waiters).
+    Completed,
+    /// An exporter is hung: the round could not run; exporters flush as
+    /// they close.
+    ExporterHung,
+}
 
 /// Why the consumer will complete no more flushes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,14 +121,14 @@ impl FlushSync {
         let mut state = lock(&self.state);
         loop {
             if state.completed >= generation {
-                let failures = state
-                    .history
-                    .iter()
-                    .find(|(first, last, _)| (*first..=*last).contains(&generation))
-                    .or(state.history.front())
-                    .map(|(_, _, f)| f.clone())
-                    .unwrap_or_default();
-                return if failures.is_empty() { Ok(()) } else { Err(FlushError::Exporters { failures }) };
+                let round =
+                    state.history.iter().find(|(first, last, _)| (*first..=*last).contains(&generation));
+                return match round {
+                    Some((_, _, failures)) if failures.is_empty() => Ok(()),
+                    Some((_, _, failures)) => Err(FlushError::Exporters { failures: failures.clone() }),
+                    // Its round aged out of the bounded history.
+                    None => Err(FlushError::ResultForgotten),
+                };
             }
             match state.ended {
                 Some(FlushEnd::Closed) => return Err(FlushError::Closed),
@@ -179,16 +190,56 @@ impl<E: Event> Consumer<E> {
     }
 
     /// The final round of a close: everyone who asked for a flush before now
-    /// is covered by it. Returns whether it ran (no exporter hung).
-    pub(super) fn final_flush_round(&mut self) -> bool {
+    /// is covered by it.
+    pub(super) fn final_flush_round(&mut self) -> FinalRound {
         let flush = &self.shared.control_plane.flush;
         let requested = flush.requested();
         match self.dispatcher.flush() {
             Ok(failures) => {
                 flush.complete(requested, failures);
-                true
+                FinalRound::Completed
             }
-            Err(_) => false,
+            Err(Unresponsive) => FinalRound::ExporterHung,
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::error::FailureCause;
+    use crate::health::ExporterId;
+
+    fn skipped(events: u64) -> Vec<ExporterFailure> {
+        let cause = FailureCause::Skipped { events };
+        vec![ExporterFailure { exporter: ExporterId(0), name: "x".into(), cause }]
+    }
+
+    #[test]
+    fn a_waiter_gets_its_own_rounds_result() {
+        let sync = FlushSync::default();
+        let (first, second) = (sync.request(), sync.request());
+        sync.complete(first, skipped(1));
+        sync.complete(second, Vec::new());
+        let soon = Instant::now() + Duration::from_secs(5);
+        assert_eq!(sync.wait(first, soon), Err(FlushError::Exporters { failures: skipped(1) }));
+        assert_eq!(sync.wait(second, soon), Ok(()));
+    }
+
+    #[test]
+    fn a_waiter_whose_round_aged_out_learns_that_its_result_is_forgotten() {
+        let sync = FlushSync::default();
+        let late = sync.request();
+        sync.complete(late, skipped(7));
+        // FLUSH_HISTORY later rounds, all clean, push the late waiter's out.
+        for _ in 0..FLUSH_HISTORY {
+            let generation = sync.request();
+            sync.complete(generation, Vec::new());
+        }
+        let soon = Instant::now() + Duration::from_secs(5);
+        // Not the oldest kept round's clean `Ok` (which hid its failure).
+        assert_eq!(sync.wait(late, soon), Err(FlushError::ResultForgotten));
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::dispatch::roster::Command;
 use crate::dispatch::worker::panic_message;
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{BatchOutcome, CloseFlush, Dispatcher, SpawnFailed, SpawnFault};
 use crate::producer::Admission;
 use crate::role;
 use crate::shared::Shared;
@@ -107,18 +107,14 @@ impl<E: Event> Consumer<E> {
         // a removed exporter misses events accepted before its removal (C14).
         #[cfg(ringtel_broken = "remove_before_drain")]
         let removals = {
-            for id in removals {
-                self.dispatcher.remove(id);
-            }
+            self.remove(removals);
             Vec::new()
         };
         let taken = match self.drain(limit) {
             Ok(taken) => taken,
             Err(Finished(_)) => return self.abandon(),
         };
-        for id in removals {
-            self.dispatcher.remove(id);
-        }
+        self.remove(removals);
         // Producers publish their drops in blocks; publish what is left, so
         // a warning is at most one consumer step late (C4).
         shared.producer.publish_drops();
@@ -162,19 +158,47 @@ impl<E: Event> Consumer<E> {
         let mut removals = Vec::new();
         for command in commands {
             match command {
-                Command::Add { id, exporter, options } => match self.dispatcher.add(id, exporter, options) {
-                    Ok(stats) => self.shared.control_plane.roster.enlist(stats),
-                    Err(err) => tracing::error!(
-                        target: "ringtel",
-                        exporter = %id,
-                        error = %err,
-                        "cannot spawn an exporter worker; exporter not added"
-                    ),
-                },
+                Command::Add { id, exporter, options } => {
+                    let roster = &self.shared.control_plane.roster;
+                    match self.dispatcher.add(id, exporter, options, self.spawn_fault()) {
+                        Ok(stats) => roster.enlist(stats),
+                        // `add_exporter` returned long ago: the failure shows
+                        // in `Health` (the exporter, closed, with the spawn
+                        // error as its last error) as well as in the log.
+                        Err(SpawnFailed { stats, error }) => {
+                            tracing::error!(
+                                target: "ringtel",
+                                exporter = %id,
+                                error = %error,
+                                "cannot spawn an exporter worker; exporter closed"
+                            );
+                            roster.enlist(stats);
+                        }
+                    }
+                }
                 Command::Remove(id) => removals.push(id),
             }
         }
         removals
+    }
+
+    /// Removes exporters; one the dispatcher does not know (its worker never
+    /// spawned) only leaves `Health`.
+    fn remove(&mut self, removals: Vec<ExporterId>) {
+        for id in removals {
+            if !self.dispatcher.remove(id) {
+                self.shared.control_plane.roster.retire(&[id]);
+            }
+        }
+    }
+
+    /// Whether the next worker spawn is made to fail (`fault-injection`).
+    fn spawn_fault(&self) -> SpawnFault {
+        #[cfg(feature = "fault-injection")]
+        if self.shared.inject_spawn_failure.swap(false, Ordering::Relaxed) {
+            return SpawnFault::Fail;
+        }
+        SpawnFault::None
     }
 
     /// Sleeps according to how much the last pass found: not at all after a
@@ -230,15 +254,15 @@ impl<E: Event> Consumer<E> {
             };
             producer.control.clear_full_hint();
             producer.waiters.wake_if_waiting();
-            let delivered = self.dispatcher.export(&batch);
+            let outcome = self.dispatcher.export(&batch);
             self.dispatcher.recycle(batch);
-            ledger.resolve(n, delivered)?;
+            ledger.resolve(n, outcome)?;
             self.reclaim();
-            if !delivered {
+            if outcome == BatchOutcome::Failed {
                 producer.drop_log.record_and_log(n, Some(DropReason::ExportFailed));
             }
             if !self.dispatcher.is_empty() {
-                self.track_failures(delivered);
+                self.track_failures(outcome);
             }
             total += n;
         }
@@ -254,10 +278,10 @@ impl<E: Event> Consumer<E> {
     }
 
     /// Applies the total-failure policy (C9) after a batch.
-    fn track_failures(&mut self, delivered: bool) {
+    fn track_failures(&mut self, outcome: BatchOutcome) {
         let shared = &self.shared;
         let now = shared.now();
-        match self.streak.record(delivered, now, shared.config.total_failure_threshold) {
+        match self.streak.record(outcome, now, shared.config.total_failure_threshold) {
             StreakEvent::None => {}
             StreakEvent::Recovered => {
                 shared.accounting.set_total_failure(None);
@@ -298,7 +322,7 @@ impl<E: Event> Consumer<E> {
         // Best effort: ask every worker to flush and close, without waiting.
         let _ = catch_unwind(AssertUnwindSafe(|| {
             self.seal_commands();
-            self.dispatcher.close_all(false, || true)
+            self.dispatcher.close_all(CloseFlush::FlushFirst, || true)
         }));
     }
 }

@@ -4,18 +4,28 @@
 use std::time::Duration;
 
 use super::breaker::Breaker;
-use super::link::{Job, JobKind, JobResult, Ticket, WorkerLink};
+use super::link::{CloseFlush, Job, JobKind, JobResult, Ticket, WorkerLink};
 use super::stats::ExporterStats;
+use super::BatchOutcome;
 use crate::clock::Timestamp;
 use crate::health::ExporterState;
 use crate::sync::Arc;
+use crate::ExportError;
+
+/// What a handed job holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Held {
+    /// An export of the batch with this sequence number.
+    Batch(u64),
+    /// A flush or a close: no batch.
+    NoBatch,
+}
 
 /// A job handed to a worker whose result has not been collected.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Outstanding {
     pub(super) ticket: u64,
-    /// The batch sequence number of an export job (0 for other jobs).
-    pub(super) batch: u64,
+    pub(super) held: Held,
     pub(super) handed_at: Timestamp,
     /// The job belongs to the round being awaited (not a hung leftover).
     pub(super) current: bool,
@@ -35,8 +45,47 @@ pub(super) struct ExporterHandle<E> {
     pub(super) skipped_since_flush: u64,
     /// Asked to close (removal, shutdown, death).
     pub(super) closing: bool,
-    /// Its latest round result: `Some(Ok)` accepted, `Some(Err)` failed.
-    pub(super) round: Option<Result<(), String>>,
+    /// Its answer to the round being awaited.
+    pub(super) round: Round,
+}
+
+/// One exporter's answer to the current round (an export or a flush).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Round {
+    /// No answer (yet): not handed this round, still busy, or hung.
+    Unanswered,
+    /// Its call succeeded.
+    Accepted,
+    /// Its call failed, with the exporter's own error.
+    Failed(ExportError),
+}
+
+impl<E> ExporterHandle<E> {
+    /// A handle for a freshly spawned worker.
+    pub(super) fn new(
+        stats: Arc<ExporterStats>,
+        link: Arc<WorkerLink<E>>,
+        breaker: Breaker,
+        export_timeout: Duration,
+    ) -> Self {
+        ExporterHandle {
+            stats,
+            link,
+            breaker,
+            export_timeout,
+            next_ticket: 0,
+            outstanding: None,
+            hung_since: None,
+            skipped_since_flush: 0,
+            closing: false,
+            round: Round::Unanswered,
+        }
+    }
+
+    /// Whether the round's call (this batch's export, or the flush) succeeded.
+    pub(super) fn take_round(&mut self) -> Round {
+        std::mem::replace(&mut self.round, Round::Unanswered)
+    }
 }
 
 impl<E> ExporterHandle<E> {
@@ -44,12 +93,21 @@ impl<E> ExporterHandle<E> {
         self.stats.name()
     }
 
-    pub(super) fn hand(&mut self, job: Job<E>, batch: u64, now: Timestamp) {
+    pub(super) fn hand(&mut self, job: Job<E>, now: Timestamp) {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
-        self.outstanding = Some(Outstanding { ticket, batch, handed_at: now, current: true });
-        self.round = None;
+        let held = match &job {
+            Job::Export { seq, .. } => Held::Batch(*seq),
+            Job::Flush | Job::Close { .. } => Held::NoBatch,
+        };
+        self.outstanding = Some(Outstanding { ticket, held, handed_at: now, current: true });
+        self.round = Round::Unanswered;
         self.link.hand(ticket, job);
+    }
+
+    /// Whether it still holds (is exporting) batch `seq`.
+    pub(super) fn holds(&self, seq: u64) -> bool {
+        self.outstanding.is_some_and(|o| o.held == Held::Batch(seq))
     }
 
     /// Applies a collected result; it answers the current round if its
@@ -66,11 +124,18 @@ impl<E> ExporterHandle<E> {
             self.stats.set_state(ExporterState::Active);
         }
         if result.kind == JobKind::Export {
-            self.breaker.record(result.outcome.is_ok(), now);
+            let outcome = match &result.outcome {
+                Ok(()) => BatchOutcome::Delivered,
+                Err(_) => BatchOutcome::Failed,
+            };
+            self.breaker.record(outcome, now);
             self.stats.set_breaker(&self.breaker);
         }
         if current {
-            self.round = Some(result.outcome);
+            self.round = match result.outcome {
+                Ok(()) => Round::Accepted,
+                Err(err) => Round::Failed(err),
+            };
         }
     }
 
@@ -82,13 +147,13 @@ impl<E> ExporterHandle<E> {
 
 /// Asks one exporter to close: at once if idle, else when its current job
 /// ends (then always flushing first, since it missed the last flush round).
-pub(super) fn request_close<E>(handle: &mut ExporterHandle<E>, flush_first: bool, now: Timestamp) {
+pub(super) fn request_close<E>(handle: &mut ExporterHandle<E>, flush: CloseFlush, now: Timestamp) {
     if handle.closing {
         return;
     }
     handle.closing = true;
     if handle.outstanding.is_none() {
-        handle.hand(Job::Close { flush_first }, 0, now);
+        handle.hand(Job::Close { flush }, now);
         if let Some(o) = handle.outstanding.as_mut() {
             o.current = false;
         }

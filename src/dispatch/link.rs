@@ -5,11 +5,14 @@
 
 use crate::clock::Timestamp;
 use crate::sync::{lock, wait, Arc, Condvar, Mutex};
+use crate::ExportError;
 
 /// What a worker is asked to do.
 pub(crate) enum Job<E> {
     /// Export this batch, which the consumer took from the ring at `taken_at`.
     Export {
+        /// The batch's sequence number (from 1, per dispatcher).
+        seq: u64,
         /// The events.
         batch: Arc<Vec<E>>,
         /// When the consumer took them (the stamp of events without a time).
@@ -17,12 +20,21 @@ pub(crate) enum Job<E> {
     },
     /// Flush the exporter.
     Flush,
-    /// Close the exporter, flushing first if asked (`false` right after a
-    /// flush round); the worker exits afterwards.
+    /// Close the exporter, flushing first unless a flush round just ran;
+    /// the worker exits afterwards.
     Close {
-        /// Flush before closing.
-        flush_first: bool,
+        /// Whether to flush before closing.
+        flush: CloseFlush,
     },
+}
+
+/// Whether an exporter's close flushes it first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CloseFlush {
+    /// It may hold unflushed data (removal, a close after a round it missed).
+    FlushFirst,
+    /// A flush round covering everything it got has just run.
+    AlreadyFlushed,
 }
 
 impl<E> Job<E> {
@@ -58,7 +70,8 @@ pub(crate) enum Ticket {
 pub(crate) struct JobResult {
     pub(crate) ticket: Ticket,
     pub(crate) kind: JobKind,
-    pub(crate) outcome: Result<(), String>,
+    /// The exporter call's own error (kind and source intact).
+    pub(crate) outcome: Result<(), ExportError>,
 }
 
 struct LinkState<E> {
@@ -167,7 +180,7 @@ impl<E> WorkerLink<E> {
                 return (Ticket::Handed(ticket), job);
             }
             if state.close_when_idle {
-                return (Ticket::CloseWhenIdle, Job::Close { flush_first: true });
+                return (Ticket::CloseWhenIdle, Job::Close { flush: CloseFlush::FlushFirst });
             }
             state.idle = true;
             state = wait(&self.job_ready, state);

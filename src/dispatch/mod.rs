@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::consumer::doorbell::Doorbell;
-use crate::error::ExporterFailure;
+use crate::error::{ExporterFailure, FailureCause};
 use crate::health::{ExporterId, ExporterState};
 use crate::sync::{Arc, StdArc};
 use crate::{Clock, Config, Exporter};
@@ -25,12 +25,34 @@ pub(crate) mod roster;
 mod stats;
 pub(crate) mod worker;
 
+pub(crate) use worker::SpawnFault;
+
 use breaker::{Admit, Breaker, BreakerConfig};
-use handle::{request_close, ExporterHandle, Outstanding};
+use handle::{request_close, ExporterHandle, Held, Outstanding, Round};
+pub(crate) use link::CloseFlush;
 use link::{Job, JobKind, Ticket};
 pub(crate) use options::validate_options;
 pub use options::ExporterOptions;
 pub(crate) use stats::ExporterStats;
+
+/// What became of one batch: for the consumer, across every exporter; for
+/// one exporter's breaker, its own call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BatchOutcome {
+    /// Accepted (by at least one exporter).
+    Delivered,
+    /// Failed (on every exporter: each failed, was skipped or is hung).
+    Failed,
+}
+
+/// An exporter's worker thread could not be spawned.
+#[derive(Debug)]
+pub(crate) struct SpawnFailed {
+    /// Its statistics: closed, with the spawn error as its last error.
+    pub(crate) stats: Arc<ExporterStats>,
+    /// The operating system's refusal.
+    pub(crate) error: std::io::Error,
+}
 
 /// A flush round cannot complete now: an exporter is hung.
 #[derive(Debug)]
@@ -101,12 +123,17 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
     }
 
     /// Starts a worker for `exporter`; returns its statistics for `Health`.
+    ///
+    /// # Errors
+    /// [`SpawnFailed`] if its worker thread could not be spawned; the
+    /// exporter was then closed, and its statistics say why.
     pub(crate) fn add(
         &mut self,
         id: ExporterId,
         exporter: Box<dyn Exporter<E>>,
         options: ExporterOptions,
-    ) -> std::io::Result<Arc<ExporterStats>> {
+        fault: SpawnFault,
+    ) -> Result<Arc<ExporterStats>, SpawnFailed> {
         let name =
             worker::contained(|| Ok(exporter.name().to_owned())).unwrap_or_else(|_| "<unnamed>".into());
         let breaker = Breaker::new(options.breaker.unwrap_or(self.default_breaker));
@@ -118,19 +145,17 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             Arc::clone(&stats),
             StdArc::clone(&self.clock),
             Arc::clone(&self.bell),
-        )?;
-        self.handles.push(ExporterHandle {
-            stats: Arc::clone(&stats),
-            link,
-            breaker,
-            export_timeout: options.export_timeout.unwrap_or(self.default_export_timeout),
-            next_ticket: 0,
-            outstanding: None,
-            hung_since: None,
-            skipped_since_flush: 0,
-            closing: false,
-            round: None,
-        });
+            fault,
+        );
+        let link = match link {
+            Ok(link) => link,
+            Err(error) => {
+                stats.record_spawn_failure(&error, self.clock.now());
+                return Err(SpawnFailed { stats, error });
+            }
+        };
+        let export_timeout = options.export_timeout.unwrap_or(self.default_export_timeout);
+        self.handles.push(ExporterHandle::new(Arc::clone(&stats), link, breaker, export_timeout));
         self.pool.push(Arc::new(Vec::with_capacity(self.batch_size)));
         Ok(stats)
     }
@@ -162,8 +187,8 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
     }
 
     /// Hands `batch` to every admitting exporter and waits for them (or for
-    /// them to be declared hung). Returns whether at least one accepted it.
-    pub(crate) fn export(&mut self, batch: &Arc<Vec<E>>) -> bool {
+    /// them to be declared hung): `Delivered` if at least one accepted it.
+    pub(crate) fn export(&mut self, batch: &Arc<Vec<E>>) -> BatchOutcome {
         let now = self.clock.now();
         self.collect_late(now);
         self.batch_seq += 1;
@@ -177,25 +202,25 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             }
             match handle.breaker.admit(now) {
                 Admit::Send | Admit::Trial => {
-                    handle.hand(Job::Export { batch: Arc::clone(batch), taken_at: now }, seq, now)
+                    handle.hand(Job::Export { seq, batch: Arc::clone(batch), taken_at: now }, now)
                 }
                 Admit::Skip => handle.skip(events),
             }
             handle.stats.set_breaker(&handle.breaker);
         }
         self.await_round();
-        let mut delivered = false;
+        let mut outcome = BatchOutcome::Failed;
         for handle in &mut self.handles {
-            if let Some(Ok(())) = handle.round.take() {
-                delivered = true;
+            if handle.take_round() == Round::Accepted {
+                outcome = BatchOutcome::Delivered;
             }
         }
         // A hung exporter may still accept this failed batch when it returns;
         // remember it, so the batch is then counted delivered, not failed.
-        if !delivered && self.handles.iter().any(|h| h.outstanding.is_some_and(|o| o.batch == seq)) {
+        if outcome == BatchOutcome::Failed && self.handles.iter().any(|h| h.holds(seq)) {
             self.failed_but_held.push((seq, events));
         }
-        delivered
+        outcome
     }
 
     /// Events of batches counted `ExportFailed` that a returning hung exporter
@@ -218,7 +243,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             return Err(Unresponsive);
         }
         for handle in self.handles.iter_mut().filter(|h| !h.closing) {
-            handle.hand(Job::Flush, 0, now);
+            handle.hand(Job::Flush, now);
         }
         self.await_round();
         if self.any_hung() {
@@ -226,17 +251,13 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         }
         let mut failures = Vec::new();
         for handle in &mut self.handles {
-            if let Some(Err(error)) = handle.round.take() {
-                failures.push(ExporterFailure { exporter: handle.name().to_owned(), error });
+            let (exporter, name) = (handle.stats.id(), handle.name().to_owned());
+            let failure = |cause| ExporterFailure { exporter, name: name.clone(), cause };
+            if let Round::Failed(error) = handle.take_round() {
+                failures.push(failure(FailureCause::Flush(error)));
             }
             if handle.skipped_since_flush > 0 {
-                failures.push(ExporterFailure {
-                    exporter: handle.name().to_owned(),
-                    error: format!(
-                        "skipped {} events since the previous flush (circuit open or hung)",
-                        handle.skipped_since_flush
-                    ),
-                });
+                failures.push(failure(FailureCause::Skipped { events: handle.skipped_since_flush }));
                 handle.skipped_since_flush = 0;
             }
         }
@@ -250,13 +271,13 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
 
     /// Asks every exporter to close (hung ones close when they return,
     /// flushing first), then waits until all have closed or `give_up` says
-    /// stop. `flushed`: a flush round just ran, so idle exporters need not
-    /// flush again.
-    pub(crate) fn close_all(&mut self, flushed: bool, mut give_up: impl FnMut() -> bool) {
+    /// stop. `flush`: whether idle exporters flush before closing (not if a
+    /// flush round just ran).
+    pub(crate) fn close_all(&mut self, flush: CloseFlush, mut give_up: impl FnMut() -> bool) {
         let now = self.clock.now();
         self.collect_late(now);
         for handle in self.handles.iter_mut().chain(self.leaving.iter_mut()) {
-            request_close(handle, !flushed, now);
+            request_close(handle, flush, now);
         }
         loop {
             let now = self.clock.now();
@@ -275,7 +296,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         let Some(index) = self.handles.iter().position(|h| h.stats.id() == id) else { return false };
         let mut handle = self.handles.remove(index);
         handle.stats.set_state(ExporterState::Removing);
-        request_close(&mut handle, true, self.clock.now());
+        request_close(&mut handle, CloseFlush::FlushFirst, self.clock.now());
         self.leaving.push(handle);
         true
     }
@@ -300,13 +321,17 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
     fn collect_late(&mut self, now: Timestamp) {
         for handle in self.handles.iter_mut().chain(self.leaving.iter_mut()) {
             if let Some(result) = handle.link.take_result() {
-                let late_batch = handle
-                    .outstanding
-                    .filter(|o| Ticket::Handed(o.ticket) == result.ticket && o.batch != 0)
-                    .map(|o| o.batch);
+                let late_batch = match handle.outstanding {
+                    Some(Outstanding { ticket, held: Held::Batch(seq), .. })
+                        if Ticket::Handed(ticket) == result.ticket =>
+                    {
+                        Some(seq)
+                    }
+                    _ => None,
+                };
                 let accepted = result.kind == JobKind::Export && result.outcome.is_ok();
                 handle.settle(result, now);
-                handle.round = None;
+                handle.round = Round::Unanswered;
                 if let (Some(batch), true) = (late_batch, accepted) {
                     if let Some(i) = self.failed_but_held.iter().position(|&(b, _)| b == batch) {
                         self.reclaimed += self.failed_but_held.swap_remove(i).1;
@@ -315,9 +340,8 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
             }
         }
         let (handles, leaving) = (&self.handles, &self.leaving);
-        self.failed_but_held.retain(|&(batch, _)| {
-            handles.iter().chain(leaving.iter()).any(|h| h.outstanding.is_some_and(|o| o.batch == batch))
-        });
+        self.failed_but_held
+            .retain(|&(batch, _)| handles.iter().chain(leaving.iter()).any(|h| h.holds(batch)));
     }
 
     /// Waits until every handle of the current round has answered or has been

@@ -5,6 +5,7 @@
 
 use super::stats::ExporterStats;
 use super::ExporterOptions;
+use crate::error::HungExporter;
 use crate::health::{ExporterHealth, ExporterId, ExporterState};
 use crate::sync::{lock, Arc, AtomicU64, Mutex, Ordering};
 use crate::Exporter;
@@ -106,11 +107,15 @@ impl<E> Roster<E> {
     }
 
     /// The exporters hung right now.
-    pub(crate) fn hung(&self) -> Vec<String> {
+    pub(crate) fn hung(&self) -> Vec<HungExporter> {
         lock(&self.stats)
             .iter()
-            .filter(|e| matches!(e.state(), ExporterState::Hung { .. }))
-            .map(|e| e.name().to_owned())
+            .filter_map(|e| match e.state() {
+                ExporterState::Hung { since } => {
+                    Some(HungExporter { exporter: e.id(), name: e.name().to_owned(), since })
+                }
+                _ => None,
+            })
             .collect()
     }
 }

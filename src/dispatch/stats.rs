@@ -118,7 +118,7 @@ impl ExporterStats {
         if err.kind() == ExportErrorKind::Panicked {
             bump(&self.panics, 1);
         }
-        *lock(&self.last_error) = Some(LastError { message: err.to_string(), at });
+        *lock(&self.last_error) = Some(LastError { kind: err.kind(), message: err.to_string(), at });
     }
 
     // Written by the worker thread.
@@ -139,14 +139,22 @@ impl ExporterStats {
         self.record_error(err, at);
     }
 
-    pub(crate) fn record_close(&self, err: Option<&ExportError>, at: Timestamp) {
-        match err {
-            None => self.set_state(ExporterState::Closed),
-            Some(err) => {
+    pub(crate) fn record_close(&self, closed: &Result<(), ExportError>, at: Timestamp) {
+        match closed {
+            Ok(()) => self.set_state(ExporterState::Closed),
+            Err(err) => {
                 self.record_error(err, at);
                 self.set_state(ExporterState::CloseFailed);
             }
         }
+    }
+
+    /// Its worker thread could not be spawned (the exporter was closed when
+    /// the unrun worker was dropped): kept as its last error, so that
+    /// `Health` shows why it never exported.
+    pub(crate) fn record_spawn_failure(&self, err: &std::io::Error, at: Timestamp) {
+        let message = format!("cannot spawn its worker thread: {err}");
+        self.record_error(&ExportError::new(ExportErrorKind::Io, message), at);
     }
 
     // Written by the consumer thread.

@@ -9,7 +9,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::link::{Job, JobKind, JobResult, WorkerLink};
+use super::link::{CloseFlush, Job, JobKind, JobResult, WorkerLink};
 use super::stats::ExporterStats;
 use crate::consumer::doorbell::Doorbell;
 use crate::role;
@@ -24,14 +24,36 @@ pub(crate) fn spawn<E: Send + Sync + 'static>(
     stats: Arc<ExporterStats>,
     clock: StdArc<dyn Clock>,
     bell: Arc<Doorbell>,
+    fault: SpawnFault,
 ) -> std::io::Result<Arc<WorkerLink<E>>> {
     let link = Arc::new(WorkerLink::new());
     let worker = Worker { exporter, stats, clock, bell, link: Arc::clone(&link), closed: false };
+    match fault {
+        SpawnFault::None => {}
+        // As a refused `thread::Builder::spawn`: the closure, and with it the
+        // worker, is dropped unrun, which closes the exporter.
+        #[cfg(feature = "fault-injection")]
+        SpawnFault::Fail => {
+            drop(worker);
+            return Err(std::io::Error::other("injected worker spawn failure (fault-injection)"));
+        }
+    }
     thread::Builder::new().name(format!("ringtel-exporter-{id}")).spawn(move || {
         role::enter_consumer(owner);
         worker.run();
     })?;
     Ok(link)
+}
+
+/// Whether a worker spawn is made to fail (the `fault-injection` feature's
+/// test hook; `None` otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SpawnFault {
+    /// Spawn for real.
+    None,
+    /// Fail as if the operating system refused the thread.
+    #[cfg(feature = "fault-injection")]
+    Fail,
 }
 
 struct Worker<E: 'static> {
@@ -62,7 +84,7 @@ impl<E: 'static> Worker<E> {
         self.closed = true;
         let exporter = &mut self.exporter;
         let closed = contained(|| exporter.close());
-        self.stats.record_close(closed.as_ref().err(), self.clock.now());
+        self.stats.record_close(&closed, self.clock.now());
         closed
     }
 
@@ -79,10 +101,10 @@ impl<E: 'static> Worker<E> {
         }
     }
 
-    fn execute(&mut self, job: Job<E>) -> Result<(), String> {
+    fn execute(&mut self, job: Job<E>) -> Result<(), ExportError> {
         let now = || self.clock.now();
         match job {
-            Job::Export { batch, taken_at } => {
+            Job::Export { batch, taken_at, .. } => {
                 let exporter = &mut self.exporter;
                 let result = contained(|| exporter.export_taken(&batch, taken_at));
                 let events = batch.len() as u64;
@@ -96,25 +118,25 @@ impl<E: 'static> Worker<E> {
                     }
                     Err(err) => {
                         self.stats.record_export_failure(&err, now());
-                        Err(err.to_string())
+                        Err(err)
                     }
                 }
             }
             Job::Flush => {
                 let exporter = &mut self.exporter;
-                contained(|| exporter.flush()).map_err(|err| {
-                    self.stats.record_flush_failure(&err, now());
-                    err.to_string()
-                })
+                contained(|| exporter.flush()).inspect_err(|err| self.stats.record_flush_failure(err, now()))
             }
-            Job::Close { flush_first } => {
+            Job::Close { flush } => {
                 let exporter = &mut self.exporter;
-                let flushed = if flush_first { contained(|| exporter.flush()) } else { Ok(()) };
+                let flushed = match flush {
+                    CloseFlush::FlushFirst => contained(|| exporter.flush()),
+                    CloseFlush::AlreadyFlushed => Ok(()),
+                };
                 if let Err(err) = &flushed {
                     self.stats.record_flush_failure(err, now());
                 }
                 let closed = self.close_exporter();
-                flushed.and(closed).map_err(|err| err.to_string())
+                flushed.and(closed)
             }
         }
     }
@@ -185,7 +207,7 @@ mod tests {
     fn a_worker_that_closed_does_not_close_again_when_dropped() {
         let closes = StdArc::new(AtomicUsize::new(0));
         let mut worker = worker(&closes);
-        assert!(worker.execute(Job::Close { flush_first: false }).is_ok());
+        assert!(worker.execute(Job::Close { flush: CloseFlush::AlreadyFlushed }).is_ok());
         drop(worker);
         assert_eq!(closes.load(Ordering::SeqCst), 1);
     }

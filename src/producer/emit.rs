@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Admission, ControlWord, ProducerSide, WaitOutcome};
+use super::{Admission, ControlWord, ProducerSide, WaitOutcome, WaitScope};
 use crate::role;
 use crate::{Backpressure, DropReason, Emitted, Event};
 
@@ -120,7 +120,7 @@ impl<E: Event> ProducerSide<E> {
             return Emitted::Dropped(DropReason::QueueFull);
         }
         let policy = self.control.load().backpressure();
-        match self.wait_and_push(event, timeout, Some(policy)) {
+        match self.wait_and_push(event, timeout, WaitScope::WhilePolicyIs(policy)) {
             WaitOutcome::Pushed => Emitted::Queued,
             WaitOutcome::TimedOut(_) => {
                 self.count_drop_and_publish(DropReason::QueueFull);
@@ -136,18 +136,13 @@ impl<E: Event> ProducerSide<E> {
         }
     }
 
-    /// Waits for room; stops early if admission closes or, when `policy` is
-    /// given, the backpressure policy is no longer `policy`.
-    fn wait_and_push(
-        &self,
-        event: E,
-        timeout: Option<Duration>,
-        policy: Option<Backpressure>,
-    ) -> WaitOutcome<E> {
+    /// Waits for room; stops early if admission closes or the wait leaves
+    /// its `scope`.
+    fn wait_and_push(&self, event: E, timeout: Option<Duration>, scope: WaitScope) -> WaitOutcome<E> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let keep_waiting = || {
             let control = self.control.load();
-            control.admission() == Admission::Open && policy.is_none_or(|p| control.backpressure() == p)
+            control.admission() == Admission::Open && scope.admits(control.backpressure())
         };
         let event = match self.spin_for_room(event, deadline, keep_waiting) {
             Ok(outcome) => return outcome,
@@ -245,7 +240,10 @@ impl<E: Event> ProducerSide<E> {
         let rescued = if role::on_ringtel_thread() {
             self.ring.push(evicted).is_ok()
         } else {
-            matches!(self.wait_and_push(evicted, Some(self.critical_wait), None), WaitOutcome::Pushed)
+            matches!(
+                self.wait_and_push(evicted, Some(self.critical_wait), WaitScope::AnyPolicy),
+                WaitOutcome::Pushed
+            )
         };
         if !rescued {
             self.count_drop_and_publish(DropReason::Overwritten);

@@ -14,7 +14,7 @@ use crossbeam_utils::CachePadded;
 use crate::consumer::doorbell::Doorbell;
 use crate::consumer::drop_log::{self, DropLog};
 use crate::ring::Ring;
-use crate::{Config, DropReason};
+use crate::{Backpressure, Config, DropReason};
 
 mod control;
 mod counters;
@@ -24,6 +24,27 @@ mod waiters;
 pub(crate) use control::{Admission, Control, ControlWord};
 pub(crate) use counters::{ProducerCounters, Publish};
 pub(crate) use waiters::{WaitOutcome, Waiters};
+
+/// Which backpressure policies a producer's wait for room lasts under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitScope {
+    /// While the policy stays this one: a change ends the wait, and the
+    /// event is handled again under the new policy (C14).
+    WhilePolicyIs(Backpressure),
+    /// Under any policy (a critical event's rescue after an eviction).
+    AnyPolicy,
+}
+
+impl WaitScope {
+    /// Whether a wait in this scope continues under `policy`.
+    #[inline]
+    fn admits(self, policy: Backpressure) -> bool {
+        match self {
+            WaitScope::WhilePolicyIs(p) => p == policy,
+            WaitScope::AnyPolicy => true,
+        }
+    }
+}
 
 /// What every `emit` reads and what producers write.
 pub(crate) struct ProducerSide<E> {
