@@ -1,9 +1,9 @@
 //! The exporter trait and its error type.
 
+use crate::sync::StdArc;
 use std::error::Error;
 use std::fmt;
 use std::io;
-use std::sync::Arc as StdArc;
 
 use serde::Serialize;
 

@@ -3,50 +3,65 @@
 //! Normally these are `std`'s. Under `--cfg loom` they are loom's, so the loom
 //! models in `loom-tests/` explore every interleaving of the real protocol code
 //! (tokio's `src/loom/` shim is the model for this module). Nothing else in the
-//! crate may import `std::sync::atomic`, `std::sync::{Mutex, Condvar}` or
-//! `std::thread` directly.
+//! crate may import `std::sync::atomic`, `std::sync::{Mutex, Condvar}`,
+//! `std::thread` or a thread-local cell directly.
 
 #[cfg(not(loom))]
 mod imp {
+    pub(crate) use std::cell::Cell;
     pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub(crate) use std::thread;
-
-    /// Blocks on `condvar` until notified or `timeout` elapses.
-    pub(crate) fn wait_timeout<'a, T>(
-        condvar: &Condvar,
-        guard: MutexGuard<'a, T>,
-        timeout: std::time::Duration,
-    ) -> MutexGuard<'a, T> {
-        match condvar.wait_timeout(guard, timeout) {
-            Ok((guard, _)) => guard,
-            Err(poisoned) => poisoned.into_inner().0,
-        }
-    }
 }
 
 #[cfg(loom)]
 mod imp {
+    pub(crate) use loom::cell::Cell;
     pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub(crate) use loom::thread;
-
-    /// Under loom a timed wait is an untimed one that may also return
-    /// spuriously; loom has no clock, and every waiter in ringtel re-checks its
-    /// condition in a loop, so the model stays faithful.
-    pub(crate) fn wait_timeout<'a, T>(
-        condvar: &Condvar,
-        guard: MutexGuard<'a, T>,
-        timeout: std::time::Duration,
-    ) -> MutexGuard<'a, T> {
-        match condvar.wait_timeout(guard, timeout) {
-            Ok((guard, _)) => guard,
-            Err(poisoned) => poisoned.into_inner().0,
-        }
-    }
 }
 
 pub(crate) use imp::*;
+
+/// A thread-local [`Cell`] with a constant initial value: std's `const`
+/// thread-local normally (one TLS load, no lazy-initialisation check), loom's
+/// under `cfg(loom)`, so that loom tracks it per modelled thread.
+#[cfg(not(loom))]
+macro_rules! thread_local_cell {
+    ($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;) => {
+        std::thread_local! {
+            $(#[$attr])* static $name: $crate::sync::Cell<$t> = const { $crate::sync::Cell::new($init) };
+        }
+    };
+}
+
+#[cfg(loom)]
+macro_rules! thread_local_cell {
+    ($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;) => {
+        loom::thread_local! {
+            $(#[$attr])* static $name: $crate::sync::Cell<$t> = $crate::sync::Cell::new($init);
+        }
+    };
+}
+
+pub(crate) use thread_local_cell;
+
+/// Blocks on `condvar` until notified or `timeout` elapses (or spuriously).
+///
+/// Under loom (same call, loom's types) a timed wait is an untimed one that
+/// may also return spuriously; loom has no clock, and every waiter in ringtel
+/// re-checks its condition in a loop, so the model stays faithful.
+pub(crate) fn wait_timeout<'a, T>(
+    condvar: &Condvar,
+    guard: MutexGuard<'a, T>,
+    timeout: std::time::Duration,
+) -> MutexGuard<'a, T> {
+    match condvar.wait_timeout(guard, timeout) {
+        Ok((guard, _)) => guard,
+        Err(poisoned) => poisoned.into_inner().0,
+    }
+}
 
 /// Locks `mutex`, recovering the guard if a panicking thread poisoned it.
 ///

@@ -1,9 +1,9 @@
 //! The configuration errors: a value out of range, a malformed document,
 //! and the two together for loading.
 
+use crate::sync::StdArc;
 use std::error::Error;
 use std::fmt;
-use std::sync::Arc as StdArc;
 
 use super::locate::Location;
 

@@ -4,8 +4,8 @@
 //! deserialize into; the two are equivalent. [`Config::validate`] checks every
 //! field against its documented range and names the first bad one.
 
+use crate::sync::StdArc;
 use std::fmt;
-use std::sync::Arc as StdArc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};

@@ -283,12 +283,13 @@ fn increment_owned(counter: &AtomicU64) -> u64 {
     next
 }
 
+/// The slot allocator: process-wide, so outside every loom model (the
+/// shim's `StaticMutex`), and its thread-locals are std's (`LEASE` has a
+/// destructor, which the shim's `thread_local_cell!` does not offer).
 #[cfg(not(loom))]
 mod slot {
-    use std::cell::Cell;
-
     use super::PRODUCER_SLOTS;
-    use crate::sync::{lock, MutexGuard, StaticMutex};
+    use crate::sync::{lock, Cell, MutexGuard, StaticMutex};
 
     /// Free slot indices and the next never-used one.
     struct Allocator {
