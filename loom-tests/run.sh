@@ -44,6 +44,8 @@ TWINS=(
   "remove_before_drain|reconfigure|twin_remove_before_drain_is_caught"
   "close_unsealed_commands|reconfigure|twin_close_unsealed_commands_is_caught"
   "start_no_handshake|start|twin_start_no_handshake_is_caught"
+  "exporter_state_check_then_store|exporter_state|twin_exporter_state_check_then_store_is_caught"
+  "exporter_state_since_after_phase|exporter_state|twin_exporter_state_since_after_phase_is_caught"
 )
 
 now() { date +%s; }

@@ -60,7 +60,9 @@
         ringtel_broken = "flush_notify_one",
         ringtel_broken = "drop_publish_unclaimed",
         ringtel_broken = "doorbell_check_then_ring",
-        ringtel_broken = "worker_check_then_hand"
+        ringtel_broken = "worker_check_then_hand",
+        ringtel_broken = "exporter_state_check_then_store",
+        ringtel_broken = "exporter_state_since_after_phase"
     )
 ))]
 compile_error!("`ringtel_broken` variants are for loom builds only (RUSTFLAGS=\"--cfg loom\")");

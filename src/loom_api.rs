@@ -324,6 +324,31 @@ impl BlockingRing {
     }
 }
 
+/// One exporter's lifecycle state (`Health`'s `ExporterState`), see
+/// `dispatch/state.rs`: an `Atomic<Phase>` and the hang's time, written by
+/// the consumer and (final states) the worker, read by anyone. Under loom
+/// `Atomic` is the shim's model (a loom `AtomicU8` with the same orderings).
+#[derive(Debug, Default)]
+pub struct ExporterStatus(crate::dispatch::StateCell);
+
+impl ExporterStatus {
+    /// `Active`.
+    pub fn new() -> Self {
+        ExporterStatus::default()
+    }
+
+    /// Moves to `state` unless the current one is final (`Closed`,
+    /// `CloseFailed`), as `ExporterStats::set_state` does.
+    pub fn set(&self, state: crate::ExporterState) {
+        self.0.set(state);
+    }
+
+    /// The state, as `Health` reads it.
+    pub fn get(&self) -> crate::ExporterState {
+        self.0.get()
+    }
+}
+
 /// Loom's untimed wait stands in for every timed wait; deadlines in the
 /// end-to-end models are this long so that real time never decides an
 /// interleaving.

@@ -22,6 +22,9 @@ mod handle;
 mod link;
 mod options;
 pub(crate) mod roster;
+mod state;
+#[cfg(loom)]
+pub(crate) use state::StateCell;
 mod stats;
 pub(crate) mod worker;
 

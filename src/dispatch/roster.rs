@@ -7,7 +7,7 @@ use super::stats::ExporterStats;
 use super::ExporterOptions;
 use crate::error::HungExporter;
 use crate::health::{ExporterHealth, ExporterId, ExporterState};
-use crate::sync::{lock, Arc, AtomicU64, Mutex, Ordering};
+use crate::sync::{lock, Arc, ArcSwap, AtomicU64, Mutex, Ordering, StdArc};
 use crate::Exporter;
 
 /// An exporter-set change for the consumer.
@@ -29,16 +29,18 @@ pub(crate) struct Roster<E> {
     /// consumer has begun its final close: later additions are closed at
     /// once by the caller instead of being queued forever.
     commands: Mutex<Option<Vec<Command<E>>>>,
-    /// Every exporter's statistics, for `Health`; changed by the consumer as
-    /// exporters are added and removed.
-    stats: Mutex<Vec<Arc<ExporterStats>>>,
+    /// Every exporter's statistics, for `Health` and `flush` (read without
+    /// a lock). Written only by the consumer as exporters are added and
+    /// removed, and by `start` before the consumer runs: one writer at a
+    /// time, so a load, a change and a store lose nothing.
+    stats: ArcSwap<Vec<Arc<ExporterStats>>>,
     /// The next exporter id; ids are never reused.
     next_id: AtomicU64,
 }
 
 impl<E> std::fmt::Debug for Roster<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Roster").field("exporters", &lock(&self.stats).len()).finish_non_exhaustive()
+        f.debug_struct("Roster").field("exporters", &self.stats.load_full().len()).finish_non_exhaustive()
     }
 }
 
@@ -46,7 +48,7 @@ impl<E> Default for Roster<E> {
     fn default() -> Self {
         Roster {
             commands: Mutex::new(Some(Vec::new())),
-            stats: Mutex::new(Vec::new()),
+            stats: ArcSwap::from_pointee(Vec::new()),
             next_id: AtomicU64::new(0),
         }
     }
@@ -91,24 +93,29 @@ impl<E> Roster<E> {
 
     /// Shows a newly added exporter in `Health`.
     pub(crate) fn enlist(&self, stats: Arc<ExporterStats>) {
-        lock(&self.stats).push(stats);
+        let mut roster = Vec::clone(&self.stats.load_full());
+        roster.push(stats);
+        self.stats.store(StdArc::new(roster));
     }
 
     /// Removes exporters that finished leaving from `Health`.
     pub(crate) fn retire(&self, departed: &[ExporterId]) {
         if !departed.is_empty() {
-            lock(&self.stats).retain(|stats| !departed.contains(&stats.id()));
+            let mut roster = Vec::clone(&self.stats.load_full());
+            roster.retain(|stats| !departed.contains(&stats.id()));
+            self.stats.store(StdArc::new(roster));
         }
     }
 
     /// Every exporter's health.
     pub(crate) fn snapshot(&self) -> Vec<ExporterHealth> {
-        lock(&self.stats).iter().map(|e| e.snapshot()).collect()
+        self.stats.load_full().iter().map(|e| e.snapshot()).collect()
     }
 
     /// The exporters hung right now.
     pub(crate) fn hung(&self) -> Vec<HungExporter> {
-        lock(&self.stats)
+        self.stats
+            .load_full()
             .iter()
             .filter_map(|e| match e.state() {
                 ExporterState::Hung { since } => {

@@ -3,17 +3,17 @@
 //! Here, below both writers, so that neither imports the other.
 
 use super::breaker::{Breaker, BreakerState};
+use super::state::StateCell;
 use crate::clock::Timestamp;
 use crate::health::{ExporterHealth, ExporterId, ExporterState, LastError};
-use crate::sync::{lock, AtomicU64, Mutex, Ordering};
+use crate::sync::{lock, ArcSwap, AtomicU64, Mutex, Ordering, StdArc};
 use crate::{ExportError, ExportErrorKind};
 
-/// The exporter's state and breaker, for `Health`.
-#[derive(Debug, Clone)]
-struct Status {
-    state: ExporterState,
-    breaker: BreakerState,
-    breaker_opened: u64,
+/// The breaker as `Health` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BreakerView {
+    state: BreakerState,
+    opened: u64,
 }
 
 /// One exporter's counters. The worker thread writes the export counters,
@@ -32,7 +32,11 @@ pub(crate) struct ExporterStats {
     skipped_batches: AtomicU64,
     skipped_events: AtomicU64,
     last_error: Mutex<Option<LastError>>,
-    status: Mutex<Status>,
+    /// Written by the consumer and (final states) the worker; see `state.rs`.
+    state: StateCell,
+    /// Written only by the consumer, and only when it changes (so not per
+    /// batch in steady state); read by `Health` without a lock.
+    breaker: ArcSwap<BreakerView>,
 }
 
 fn bump(counter: &AtomicU64, by: u64) {
@@ -53,7 +57,8 @@ impl ExporterStats {
             skipped_batches: AtomicU64::new(0),
             skipped_events: AtomicU64::new(0),
             last_error: Mutex::new(None),
-            status: Mutex::new(Status { state: ExporterState::Active, breaker, breaker_opened: 0 }),
+            state: StateCell::default(),
+            breaker: ArcSwap::from_pointee(BreakerView { state: breaker, opened: 0 }),
         }
     }
 
@@ -77,13 +82,13 @@ impl ExporterStats {
 
     /// A copy for `Health`.
     pub(crate) fn snapshot(&self) -> ExporterHealth {
-        let status = lock(&self.status).clone();
+        let breaker = *self.breaker.load_full();
         ExporterHealth {
             id: self.id,
             name: self.name.clone(),
-            state: status.state,
-            breaker: status.breaker,
-            breaker_opened: status.breaker_opened,
+            state: self.state.get(),
+            breaker: breaker.state,
+            breaker_opened: breaker.opened,
             batches_exported: self.batches.load(Ordering::Relaxed),
             events_exported: self.events.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
@@ -97,21 +102,21 @@ impl ExporterStats {
     }
 
     pub(crate) fn state(&self) -> ExporterState {
-        lock(&self.status).state
+        self.state.get()
     }
 
+    /// Moves to `state`; Closed and CloseFailed are final.
     pub(super) fn set_state(&self, state: ExporterState) {
-        let mut status = lock(&self.status);
-        // Closed and CloseFailed are final.
-        if !matches!(status.state, ExporterState::Closed | ExporterState::CloseFailed) {
-            status.state = state;
-        }
+        self.state.set(state);
     }
 
+    /// Publishes the breaker's state if it changed (consumer only: one
+    /// writer, so the load and the store cannot lose an update).
     pub(super) fn set_breaker(&self, breaker: &Breaker) {
-        let mut status = lock(&self.status);
-        status.breaker = breaker.state();
-        status.breaker_opened = breaker.times_opened();
+        let view = BreakerView { state: breaker.state(), opened: breaker.times_opened() };
+        if *self.breaker.load_full() != view {
+            self.breaker.store(StdArc::new(view));
+        }
     }
 
     fn record_error(&self, err: &ExportError, at: Timestamp) {
