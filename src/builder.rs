@@ -2,30 +2,16 @@
 
 use std::time::Duration;
 
-use crate::config::validate_breaker;
 use crate::consumer;
-use crate::dispatch::{Dispatcher, ExporterOptions};
+use crate::consumer::accounting::Lifecycle;
+use crate::dispatch::{validate_options, CloseFlush, Dispatcher, ExporterOptions, SpawnFailed, SpawnFault};
 use crate::error::StartError;
-use crate::shared::{Lifecycle, Shared};
-use crate::sync::{lock, Arc, StdArc};
+use crate::shared::Shared;
+use crate::sync::{Arc, StdArc};
 use crate::{
-    Backpressure, BreakerConfig, Clock, Config, ConfigError, Event, Exporter, Granularity, SystemClock,
-    Telemetry, TotalFailurePolicy,
+    Backpressure, BreakerConfig, Clock, Config, Event, Exporter, Granularity, SystemClock, Telemetry,
+    TotalFailurePolicy,
 };
-
-/// Validates one exporter's own options.
-pub(crate) fn validate_options(options: &ExporterOptions) -> Result<(), ConfigError> {
-    if let Some(breaker) = &options.breaker {
-        validate_breaker("exporter", breaker)?;
-    }
-    if let Some(timeout) = options.export_timeout {
-        Config { export_timeout: timeout, ..Config::default() }.validate().map_err(|mut err| {
-            err.rename("exporter.export_timeout");
-            err
-        })?;
-    }
-    Ok(())
-}
 
 /// Configures and starts a [`Telemetry`].
 ///
@@ -208,17 +194,17 @@ impl<E: Event> TelemetryBuilder<E> {
         }
         let clock = self.clock.unwrap_or_else(|| StdArc::new(SystemClock::new()));
         let shared = Arc::new(Shared::new(&self.config, StdArc::clone(&clock)));
-        let mut dispatcher = Dispatcher::new(&shared.dispatch_settings(), clock, shared.id());
+        let mut dispatcher = Dispatcher::new(&shared.config, clock, shared.id());
         for (exporter, options) in self.exporters {
-            let id = shared.allocate_exporter_id();
-            match dispatcher.add(id, exporter, options) {
-                Ok(stats) => lock(&shared.exporters).push(stats),
-                Err(err) => {
+            let id = shared.control_plane.roster.allocate_id();
+            match dispatcher.add(id, exporter, options, SpawnFault::None) {
+                Ok(stats) => shared.control_plane.roster.enlist(stats),
+                Err(SpawnFailed { error: err, .. }) => {
                     // The exporters already added close (the one whose worker
                     // failed to spawn closed inline); wait for them up to the
                     // close timeout, so a failed start leaves nothing open.
-                    let deadline = std::time::Instant::now() + shared.settings.close_timeout;
-                    dispatcher.close_all(false, || std::time::Instant::now() >= deadline);
+                    let deadline = std::time::Instant::now() + shared.config.close_timeout;
+                    dispatcher.close_all(CloseFlush::FlushFirst, || std::time::Instant::now() >= deadline);
                     return Err(StartError::Spawn(err));
                 }
             }
@@ -229,14 +215,14 @@ impl<E: Event> TelemetryBuilder<E> {
         #[cfg(ringtel_broken = "start_no_handshake")]
         let started = Lifecycle::Running;
         #[cfg(not(ringtel_broken = "start_no_handshake"))]
-        let started = shared.wait_started(shared.settings.start_timeout);
+        let started = shared.accounting.wait_started(shared.config.start_timeout);
         match started {
             Lifecycle::Running | Lifecycle::Stopped => Ok(Telemetry::from_shared(shared)),
             Lifecycle::Dead(message) => Err(StartError::ConsumerFailed { message }),
             Lifecycle::Starting => {
                 // Make the late thread exit as soon as it starts.
                 shared.begin_close();
-                Err(StartError::NotReady { waited: shared.settings.start_timeout })
+                Err(StartError::NotReady { waited: shared.config.start_timeout })
             }
         }
     }

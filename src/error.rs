@@ -5,11 +5,11 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use crate::{ConfigError, ExporterState, Health, TotalFailure};
+use crate::{ConfigError, ExportError, ExporterId, ExporterState, Health, Timestamp, TotalFailure};
 
 /// Renders names as "`a`, `b`".
-fn quoted(names: &[String]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+fn quoted<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// Why `TelemetryBuilder::start` failed.
@@ -63,13 +63,84 @@ impl From<ConfigError> for StartError {
     }
 }
 
-/// One exporter's failure during a flush.
+/// One exporter's failure during a flush round.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use ringtel::{ExportError, ExportErrorKind, Exporter, FailureCause, FlushError, Telemetry};
+/// # use ringtel::{Event, Granularity};
+/// # struct Row; impl Event for Row { fn granularity(&self) -> Granularity { Granularity::Rows } }
+/// struct Stuck;
+/// impl Exporter<Row> for Stuck {
+///     fn name(&self) -> &str { "stuck" }
+///     fn export(&mut self, _: &[Row]) -> Result<(), ExportError> { Ok(()) }
+///     fn flush(&mut self) -> Result<(), ExportError> {
+///         Err(ExportError::new(ExportErrorKind::Io, "disk full"))
+///     }
+/// }
+/// let telemetry = Telemetry::<Row>::builder().exporter(Stuck).start()?;
+/// let Err(FlushError::Exporters { failures }) = telemetry.flush(Duration::from_secs(5)) else { panic!() };
+/// assert_eq!(failures[0].name, "stuck");
+/// assert!(matches!(&failures[0].cause, FailureCause::Flush(e) if e.kind() == ExportErrorKind::Io));
+/// # let _ = telemetry.close(Duration::from_secs(5));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExporterFailure {
+    /// The exporter's id.
+    pub exporter: ExporterId,
     /// The exporter's name.
-    pub exporter: String,
+    pub name: String,
     /// What went wrong.
-    pub error: String,
+    pub cause: FailureCause,
+}
+
+/// What went wrong for one exporter in a flush round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailureCause {
+    /// Its own `flush` failed (or panicked: kind `Panicked`).
+    Flush(ExportError),
+    /// It did not get every batch since the previous flush round: its
+    /// circuit breaker was open, or it was hung.
+    Skipped {
+        /// Events it skipped.
+        events: u64,
+    },
+}
+
+impl fmt::Display for ExporterFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "exporter `{}` ", self.name)?;
+        match &self.cause {
+            FailureCause::Flush(err) => write!(f, "({err})"),
+            FailureCause::Skipped { events } => {
+                write!(f, "(skipped {events} events since the previous flush: circuit open or hung)")
+            }
+        }
+    }
+}
+
+impl Error for ExporterFailure {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match &self.cause {
+            FailureCause::Flush(err) => Some(err),
+            FailureCause::Skipped { .. } => None,
+        }
+    }
+}
+
+/// An exporter that was hung when a flush gave up: busy in one call for
+/// longer than its export timeout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HungExporter {
+    /// The exporter's id.
+    pub exporter: ExporterId,
+    /// The exporter's name.
+    pub name: String,
+    /// When the call it is stuck in began (telemetry clock).
+    pub since: Timestamp,
 }
 
 /// Why `Telemetry::flush` did not confirm that everything was exported.
@@ -82,7 +153,7 @@ pub enum FlushError {
         waited: Duration,
         /// Exporters that were hung when the deadline passed (the usual
         /// reason a flush cannot complete).
-        unresponsive: Vec<String>,
+        unresponsive: Vec<HungExporter>,
     },
     /// The total-failure policy `Fail` fired and no export has succeeded
     /// since; sticky until one does.
@@ -93,6 +164,13 @@ pub enum FlushError {
         /// Each failing exporter and its error.
         failures: Vec<ExporterFailure>,
     },
+    /// The flush completed (every event accepted before it was handed to
+    /// every exporter, and each one's `flush` ran), but this caller woke so
+    /// late that the results of so many later rounds were kept since that
+    /// its own round's per-exporter failures were forgotten (the history is
+    /// bounded, C13). Whether some exporter failed is unknown here; each
+    /// exporter's failures are counted in `Health`.
+    ResultForgotten,
     /// The telemetry was closed before the flush completed.
     Closed,
     /// The consumer thread died.
@@ -108,7 +186,8 @@ impl fmt::Display for FlushError {
             FlushError::Timeout { waited, unresponsive } => {
                 write!(f, "flush timed out after {waited:?}")?;
                 if !unresponsive.is_empty() {
-                    write!(f, " waiting for hung exporter(s) {}", quoted(unresponsive))?;
+                    let names = unresponsive.iter().map(|h| h.name.as_str());
+                    write!(f, " waiting for hung exporter(s) {}", quoted(names))?;
                 }
                 Ok(())
             }
@@ -117,9 +196,12 @@ impl fmt::Display for FlushError {
                 write!(f, "flush failed for ")?;
                 for (i, failure) in failures.iter().enumerate() {
                     let sep = if i == 0 { "" } else { ", " };
-                    write!(f, "{sep}exporter `{}` ({})", failure.exporter, failure.error)?;
+                    write!(f, "{sep}{failure}")?;
                 }
                 Ok(())
+            }
+            FlushError::ResultForgotten => {
+                f.write_str("flush completed, but its per-exporter result is no longer kept")
             }
             FlushError::Closed => f.write_str("telemetry is closed"),
             FlushError::ConsumerDead => f.write_str("the ringtel-consumer thread is dead"),
@@ -130,7 +212,20 @@ impl fmt::Display for FlushError {
     }
 }
 
-impl Error for FlushError {}
+impl Error for FlushError {
+    /// The sticky total failure, or the first exporter's failure.
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            FlushError::TotalFailure(failure) => Some(failure),
+            FlushError::Exporters { failures } => failures.first().map(|f| f as &(dyn Error + 'static)),
+            FlushError::Timeout { .. }
+            | FlushError::ResultForgotten
+            | FlushError::Closed
+            | FlushError::ConsumerDead
+            | FlushError::OnConsumerThread => None,
+        }
+    }
+}
 
 /// The final account of a closed telemetry.
 #[derive(Debug, Clone, PartialEq)]
@@ -193,15 +288,15 @@ impl fmt::Display for CloseError {
         match self {
             CloseError::Timeout { report } => {
                 write!(f, "close timed out")?;
-                let open: Vec<String> = report
+                let open: Vec<&str> = report
                     .health
                     .exporters()
                     .iter()
                     .filter(|e| !matches!(e.state(), ExporterState::Closed | ExporterState::CloseFailed))
-                    .map(|e| e.name().to_owned())
+                    .map(|e| e.name())
                     .collect();
                 if !open.is_empty() {
-                    write!(f, " waiting for exporter(s) {}", quoted(&open))?;
+                    write!(f, " waiting for exporter(s) {}", quoted(open.into_iter()))?;
                 }
                 write!(
                     f,
@@ -226,7 +321,17 @@ impl fmt::Display for CloseError {
     }
 }
 
-impl Error for CloseError {}
+impl Error for CloseError {
+    /// The sticky total failure, for [`CloseError::TotalFailure`].
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            CloseError::TotalFailure { failure, .. } => Some(failure),
+            CloseError::Timeout { .. } | CloseError::ConsumerDead { .. } | CloseError::OnConsumerThread => {
+                None
+            }
+        }
+    }
+}
 
 /// `remove_exporter` was given an id no exporter of this telemetry ever had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

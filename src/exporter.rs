@@ -1,8 +1,11 @@
 //! The exporter trait and its error type.
 
+use crate::sync::StdArc;
 use std::error::Error;
 use std::fmt;
 use std::io;
+
+use serde::Serialize;
 
 use crate::clock::Timestamp;
 
@@ -98,7 +101,8 @@ impl<E, X: Exporter<E> + ?Sized> Exporter<E> for Box<X> {
 }
 
 /// What kind of failure an [`ExportError`] is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ExportErrorKind {
     /// A local I/O failure (file, disk full, broken pipe).
@@ -133,20 +137,36 @@ impl ExportErrorKind {
 
 /// Why an exporter could not export, flush or close.
 ///
+/// Cloning shares the [`source`](Error::source): the same error travels from
+/// the exporter's worker thread to a flush's [`ExporterFailure`](crate::ExporterFailure)
+/// and the exporter's [`LastError`](crate::LastError), kind and cause intact.
+///
 /// # Examples
 /// ```
+/// use std::error::Error;
 /// use ringtel::{ExportError, ExportErrorKind};
-/// let err = ExportError::new(ExportErrorKind::Transport, "connection refused").retryable(true);
+/// let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+/// let err = ExportError::new(ExportErrorKind::Transport, "connection refused").retryable(true).with_source(io);
 /// assert_eq!(err.to_string(), "transport error: connection refused");
 /// assert!(err.is_retryable());
+/// assert_eq!(err.clone().source().unwrap().to_string(), "refused");
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ExportError {
     kind: ExportErrorKind,
     message: String,
     retryable: bool,
-    source: Option<Box<dyn Error + Send + Sync + 'static>>,
+    source: Option<StdArc<dyn Error + Send + Sync + 'static>>,
 }
+
+/// Equal when kind, message and retryability are (the source is not compared).
+impl PartialEq for ExportError {
+    fn eq(&self, other: &Self) -> bool {
+        (self.kind, &self.message, self.retryable) == (other.kind, &other.message, other.retryable)
+    }
+}
+
+impl Eq for ExportError {}
 
 impl ExportError {
     /// An error of `kind` with a human-readable `message`.
@@ -164,7 +184,7 @@ impl ExportError {
     /// Attaches the underlying cause, reported by [`Error::source`].
     #[must_use]
     pub fn with_source(mut self, source: impl Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+        self.source = Some(StdArc::new(source));
         self
     }
 

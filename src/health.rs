@@ -5,9 +5,9 @@ use std::fmt;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-use crate::breaker::BreakerState;
 use crate::clock::Timestamp;
-use crate::{Backpressure, DropReason, Granularity, TotalFailure};
+use crate::BreakerState;
+use crate::{Backpressure, DropReason, ExportErrorKind, Granularity, TotalFailure};
 
 /// A snapshot of a telemetry: every count of the conservation law (C1), the
 /// ring, the consumer and each exporter.
@@ -330,7 +330,10 @@ impl fmt::Display for ExporterState {
 
 /// An exporter's most recent error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct LastError {
+    /// What kind of failure it was.
+    pub kind: ExportErrorKind,
     /// The error text.
     pub message: String,
     /// When it happened, by the telemetry's clock.

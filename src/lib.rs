@@ -40,37 +40,30 @@
 // build by build.rs.
 
 mod backpressure;
-mod breaker;
 mod builder;
 mod clock;
 mod config;
 mod consumer;
-mod control;
-mod counters;
 mod dispatch;
-mod drop_log;
-mod emit;
 pub mod encoding;
 mod error;
 mod event;
 mod exporter;
-mod failure;
 // Built-in exporters and the pipeline event model sit outside the atomic
 // protocol; loom builds leave them out.
 #[cfg(not(loom))]
 pub mod exporters;
-mod flush;
 mod health;
 mod hint;
-mod ledger;
-mod monitor;
 // Protocol pieces for the loom models in `loom-tests/`; absent from normal builds.
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod loom_api;
+mod monitor;
 mod outcome;
 #[cfg(not(loom))]
 pub mod pipeline;
+mod producer;
 // Prometheus exposition of `Health` (feature `prometheus`), off the hot path.
 #[cfg(all(feature = "prometheus", not(loom)))]
 #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
@@ -83,8 +76,6 @@ mod telemetry;
 // The `tracing` integration (feature `tracing`); outside the atomic protocol.
 #[cfg(all(feature = "tracing", not(loom)))]
 pub mod tracing;
-mod wake;
-mod worker;
 
 /// The README's examples compile and run as doc tests.
 #[cfg(doctest)]
@@ -92,10 +83,6 @@ mod worker;
 struct ReadmeDoctests;
 
 pub use backpressure::Backpressure;
-pub use breaker::{
-    BreakerConfig, BreakerState, DEFAULT_BREAKER_COOLDOWN, DEFAULT_BREAKER_MAX_COOLDOWN,
-    DEFAULT_BREAKER_OPEN_AFTER,
-};
 pub use builder::TelemetryBuilder;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::{
@@ -106,13 +93,20 @@ pub use config::{
     MAX_BATCH_SIZE, MAX_CAPACITY, MAX_CONSUMER_IDLE, MAX_COUNT_SETTING, MAX_DURATION_SETTING,
     MIN_CONSUMER_IDLE,
 };
+pub use consumer::failure::{TotalFailure, TotalFailurePolicy};
+pub use dispatch::breaker::{
+    BreakerConfig, BreakerState, DEFAULT_BREAKER_COOLDOWN, DEFAULT_BREAKER_MAX_COOLDOWN,
+    DEFAULT_BREAKER_OPEN_AFTER,
+};
 pub use dispatch::ExporterOptions;
-pub use error::{CloseError, CloseReport, ExporterFailure, FlushError, StartError, UnknownExporter};
+pub use error::{
+    CloseError, CloseReport, ExporterFailure, FailureCause, FlushError, HungExporter, StartError,
+    UnknownExporter,
+};
 pub use event::{Event, Granularity};
 pub use exporter::{ExportError, ExportErrorKind, Exporter};
 #[cfg(not(loom))]
 pub use exporters::{Console, JsonLines, Memory, Null};
-pub use failure::{TotalFailure, TotalFailurePolicy};
 pub use health::{
     ConsumerState, DroppedCounts, ExporterHealth, ExporterId, ExporterState, Health, LastError,
 };

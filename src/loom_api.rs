@@ -11,14 +11,15 @@
 
 use std::time::Duration;
 
-use crate::control::{Admission, Control as CoreControl, ControlWord};
-use crate::drop_log::DropLog as CoreDropLog;
-use crate::ledger::{Ledger as CoreLedger, Terminal};
+use crate::consumer::drop_log::DropLog as CoreDropLog;
+use crate::consumer::ledger::{Ledger as CoreLedger, Terminal};
+use crate::dispatch::BatchOutcome;
+use crate::producer::{Admission, Control as CoreControl, ControlWord, ProducerCounters, Publish};
+use crate::producer::{WaitOutcome, Waiters as CoreWaiters};
 use crate::ring::Ring as CoreRing;
-use crate::wake::{WaitOutcome, Waiters as CoreWaiters};
 use crate::{Backpressure, DropReason, Granularity};
 
-/// The drop-logging rule (C4), see `drop_log.rs`.
+/// The drop-logging rule (C4), see `consumer/drop_log.rs`.
 #[derive(Debug)]
 pub struct DropLog(CoreDropLog);
 
@@ -50,12 +51,12 @@ impl DropLog {
 }
 
 /// Producer drop counting and its publication to the drop log (C4), see
-/// `counters.rs`: drops are counted per stripe and published in blocks,
+/// `producer/counters.rs`: drops are counted per stripe and published in blocks,
 /// each block claimed by a compare-exchange. Under loom every thread uses
 /// the shared overflow stripe.
 #[derive(Debug)]
 pub struct ProducerDrops {
-    counters: crate::counters::ProducerCounters,
+    counters: ProducerCounters,
     log: CoreDropLog,
 }
 
@@ -63,14 +64,15 @@ impl ProducerDrops {
     /// Counters and a drop log warning once per `interval` drops
     /// (producers publish in blocks: a power of two `<= min(interval, 64)`).
     pub fn new(interval: u64) -> Self {
-        ProducerDrops { counters: crate::counters::ProducerCounters::new(), log: CoreDropLog::new(interval) }
+        ProducerDrops { counters: ProducerCounters::new(), log: CoreDropLog::new(interval) }
     }
 
     /// One producer-side drop; the warning, if publishing crossed a mark.
     pub fn drop_one(&self) -> Vec<DropWarning> {
         let mut warnings = Vec::new();
-        self.counters
-            .add_dropped(DropReason::QueueFull, &self.log, false, |w| warnings.push(Self::warning(w)));
+        self.counters.add_dropped(DropReason::QueueFull, &self.log, Publish::OnBlock, |w| {
+            warnings.push(Self::warning(w))
+        });
         warnings
     }
 
@@ -82,7 +84,7 @@ impl ProducerDrops {
         warnings
     }
 
-    fn warning(w: crate::drop_log::DropWarning) -> DropWarning {
+    fn warning(w: crate::consumer::drop_log::DropWarning) -> DropWarning {
         DropWarning { since_last_warning: w.since_last_warning, mark: w.mark, total: w.total }
     }
 }
@@ -113,7 +115,7 @@ pub struct ControlView {
     pub full_hint: bool,
 }
 
-/// The packed control word (C14), see `control.rs`.
+/// The packed control word (C14), see `producer/control.rs`.
 #[derive(Debug)]
 pub struct Control(CoreControl);
 
@@ -146,7 +148,7 @@ impl Control {
         self.0.update(|w| w.with_granularity(granularity).with_backpressure(backpressure));
     }
 
-    /// Closes admission, as `Shared::begin_close` does.
+    /// Closes admission, as `ProducerSide::close_admission` does.
     pub fn close(&self) {
         self.0.update(|w| match w.admission() {
             Admission::ConsumerDead => w,
@@ -191,7 +193,7 @@ pub struct LedgerCounts {
     pub closed: u64,
 }
 
-/// The consumer-side ledger (C1, C7), see `ledger.rs`.
+/// The consumer-side ledger (C1, C7), see `consumer/ledger.rs`.
 #[derive(Debug, Default)]
 pub struct Ledger(CoreLedger);
 
@@ -207,9 +209,11 @@ impl Ledger {
         self.0.take(count).is_ok()
     }
 
-    /// The consumer resolves `count` taken events.
+    /// The consumer resolves `count` taken events: `delivered`, or failed
+    /// on every exporter.
     pub fn resolve(&self, count: u64, delivered: bool) -> Resolved {
-        match self.0.resolve(count, delivered) {
+        let outcome = if delivered { BatchOutcome::Delivered } else { BatchOutcome::Failed };
+        match self.0.resolve(count, outcome) {
             Ok(()) => Resolved::Counted,
             Err(_) => Resolved::AlreadyFinished,
         }
@@ -250,7 +254,7 @@ pub enum BlockOutcome {
 }
 
 /// The ring with its blocked-producer protocol (C2): `Waiters` around `Ring`,
-/// wired the way `Shared::wait_and_push` and `Consumer::drain` wire them.
+/// wired the way `ProducerSide::wait_and_push` and `Consumer::drain` wire them.
 #[derive(Debug)]
 pub struct BlockingRing {
     ring: CoreRing<u32>,
@@ -317,6 +321,31 @@ impl BlockingRing {
     /// Producers registered as waiting.
     pub fn waiting(&self) -> usize {
         self.waiters.count()
+    }
+}
+
+/// One exporter's lifecycle state (`Health`'s `ExporterState`), see
+/// `dispatch/state.rs`: an `Atomic<Phase>` and the hang's time, written by
+/// the consumer and (final states) the worker, read by anyone. Under loom
+/// `Atomic` is the shim's model (a loom `AtomicU8` with the same orderings).
+#[derive(Debug, Default)]
+pub struct ExporterStatus(crate::dispatch::StateCell);
+
+impl ExporterStatus {
+    /// `Active`.
+    pub fn new() -> Self {
+        ExporterStatus::default()
+    }
+
+    /// Moves to `state` unless the current one is final (`Closed`,
+    /// `CloseFailed`), as `ExporterStats::set_state` does.
+    pub fn set(&self, state: crate::ExporterState) {
+        self.0.set(state);
+    }
+
+    /// The state, as `Health` reads it.
+    pub fn get(&self) -> crate::ExporterState {
+        self.0.get()
     }
 }
 

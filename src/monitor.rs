@@ -54,7 +54,7 @@ impl<E: Event> TelemetryMonitor<E> {
     /// publishes the producers' unpublished drops, so a due drop warning may
     /// be logged on the calling thread).
     pub fn health(&self) -> Health {
-        self.shared.publish_drops();
+        self.shared.producer.publish_drops();
         self.shared.health()
     }
 }

@@ -2,20 +2,9 @@
 //! (emit with `Block`, `flush`, `close` on its own telemetry) degrade or fail
 //! fast instead of deadlocking (C2; log4j2 issue 2893 is this deadlock).
 
-#[cfg(loom)]
-use loom::cell::Cell;
-#[cfg(not(loom))]
-use std::cell::Cell;
-
-#[cfg(not(loom))]
-std::thread_local! {
+crate::sync::thread_local_cell! {
     /// The address of the telemetry whose consumer runs on this thread, or 0.
-    static OWNER: Cell<usize> = const { Cell::new(0) };
-}
-
-#[cfg(loom)]
-loom::thread_local! {
-    static OWNER: Cell<usize> = Cell::new(0);
+    static OWNER: usize = 0;
 }
 
 /// Marks the current thread as the consumer of the telemetry at `owner`.

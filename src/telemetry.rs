@@ -1,15 +1,15 @@
 //! The `Telemetry` handle: emit, flush, health, close.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::dispatch::roster::{Command, Refused};
+use crate::dispatch::{validate_options, worker};
 use crate::error::{CloseError, CloseReport, FlushError, UnknownExporter};
-use crate::ledger::Terminal;
 use crate::monitor::TelemetryMonitor;
-use crate::role;
-use crate::shared::{Command, Lifecycle, Shared};
-use crate::sync::{lock, Arc, Ordering};
+use crate::shared::Shared;
+use crate::sync::{Arc, Ordering};
 use crate::{
-    Backpressure, Emitted, Event, Exporter, ExporterId, ExporterOptions, ExporterState, Granularity, Health,
+    Backpressure, Emitted, Event, Exporter, ExporterId, ExporterOptions, Granularity, Health,
     TelemetryBuilder,
 };
 
@@ -63,7 +63,7 @@ impl<E: Event> Telemetry<E> {
     /// increment.
     #[inline(always)]
     pub fn emit(&self, event: E) -> Emitted {
-        self.shared.emit(event)
+        self.shared.producer.emit(event)
     }
 
     /// Counts one event that the `tracing` integration refused to offer (it
@@ -72,14 +72,14 @@ impl<E: Event> Telemetry<E> {
     #[cfg(all(feature = "tracing", not(loom)))]
     #[inline]
     pub(crate) fn count_refused(&self, reason: crate::DropReason) {
-        self.shared.count_drop_unlogged(reason);
+        self.shared.producer.count_drop_unlogged(reason);
     }
 
     /// Counts fields and text bytes that did not fit a fixed-size record.
     #[cfg(all(feature = "tracing", not(loom)))]
     #[inline]
     pub(crate) fn count_truncated(&self, fields: u64, bytes: u64) {
-        self.shared.counters.add_truncated(fields, bytes);
+        self.shared.producer.counters.add_truncated(fields, bytes);
     }
 
     /// Waits until every event accepted before this call has been handed to
@@ -90,33 +90,7 @@ impl<E: Event> Telemetry<E> {
     /// [`FlushError::Exporters`] if exporters' own flushes failed;
     /// `Closed`, `ConsumerDead` or `OnConsumerThread` when no flush can run.
     pub fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
-        let shared = &self.shared;
-        if role::on_consumer_of(shared.id()) {
-            return Err(FlushError::OnConsumerThread);
-        }
-        match shared.lifecycle() {
-            Lifecycle::Dead(_) => return Err(FlushError::ConsumerDead),
-            Lifecycle::Stopped => return Err(FlushError::Closed),
-            Lifecycle::Starting | Lifecycle::Running => {}
-        }
-        let deadline = Instant::now() + timeout;
-        let generation = shared.flush.request();
-        shared.doorbell.ring();
-        match shared.flush.wait(generation, deadline) {
-            Ok(()) => match *lock(&shared.total_failure) {
-                Some(failure) => Err(FlushError::TotalFailure(failure)),
-                None => Ok(()),
-            },
-            Err(FlushError::Timeout { waited, .. }) => {
-                let unresponsive = lock(&shared.exporters)
-                    .iter()
-                    .filter(|e| matches!(e.state(), ExporterState::Hung { .. }))
-                    .map(|e| e.name().to_owned())
-                    .collect();
-                Err(FlushError::Timeout { waited, unresponsive })
-            }
-            Err(other) => Err(other),
-        }
+        self.shared.flush(timeout)
     }
 
     /// Adds an exporter while producers run (C14); it receives batches taken
@@ -144,22 +118,19 @@ impl<E: Event> Telemetry<E> {
         exporter: impl Exporter<E>,
         options: ExporterOptions,
     ) -> Result<ExporterId, crate::ConfigError> {
-        crate::builder::validate_options(&options)?;
-        let id = self.shared.allocate_exporter_id();
-        let mut commands = lock(&self.shared.commands);
-        match commands.as_mut() {
-            Some(queue) => queue.push(Command::Add { id, exporter: Box::new(exporter), options }),
-            None => {
-                drop(commands);
+        validate_options(&options)?;
+        let roster = &self.shared.control_plane.roster;
+        let id = roster.allocate_id();
+        match roster.queue(Command::Add { id, exporter: Box::new(exporter), options }) {
+            Ok(()) => self.shared.producer.doorbell.ring(),
+            Err(Refused::Sealed(command)) => {
                 // Closed already: the exporter will never get a batch; close
                 // it now so it is still closed exactly once.
-                let mut exporter = exporter;
-                let _ = crate::worker::contained(|| exporter.close());
-                return Ok(id);
+                if let Command::Add { mut exporter, .. } = command {
+                    let _ = worker::contained(|| exporter.close());
+                }
             }
         }
-        drop(commands);
-        self.shared.doorbell.ring();
         Ok(id)
     }
 
@@ -170,13 +141,13 @@ impl<E: Event> Telemetry<E> {
     /// # Errors
     /// [`UnknownExporter`] if no exporter with this id was ever added.
     pub fn remove_exporter(&self, id: ExporterId) -> Result<(), UnknownExporter> {
-        if id.0 >= self.shared.next_exporter_id.load(Ordering::Relaxed) {
+        let roster = &self.shared.control_plane.roster;
+        if !roster.ever_allocated(id) {
             return Err(UnknownExporter(id));
         }
-        if let Some(queue) = lock(&self.shared.commands).as_mut() {
-            queue.push(Command::Remove(id));
-        }
-        self.shared.doorbell.ring();
+        // Refused once sealed: the final close closes every exporter anyway.
+        let _ = roster.queue(Command::Remove(id));
+        self.shared.producer.doorbell.ring();
         Ok(())
     }
 
@@ -193,7 +164,7 @@ impl<E: Event> Telemetry<E> {
     /// warning count, so a drop warning (C4) that was due may be logged on
     /// the calling thread.
     pub fn health(&self) -> Health {
-        self.shared.publish_drops();
+        self.shared.producer.publish_drops();
         self.shared.health()
     }
 
@@ -211,22 +182,7 @@ impl<E: Event> Telemetry<E> {
     /// [`CloseError::ConsumerDead`] if the consumer thread had died.
     /// Both carry the final report.
     pub fn close(&self, timeout: Duration) -> Result<CloseReport, CloseError> {
-        let shared = &self.shared;
-        shared.begin_close();
-        if role::on_consumer_of(shared.id()) {
-            return Err(CloseError::OnConsumerThread);
-        }
-        let deadline = Instant::now() + timeout;
-        let terminal = match shared.ledger.wait_finished(Some(deadline)) {
-            Some(terminal) => terminal,
-            None => {
-                let (terminal, resolved) = shared.ledger.finish(Terminal::TimedOut);
-                shared.drop_log.record_and_log(resolved, Some(crate::DropReason::ShutdownTimeout));
-                shared.waiters.wake_all();
-                terminal
-            }
-        };
-        shared.close_outcome(terminal)
+        self.shared.close(timeout)
     }
 
     /// Changes the granularity while producers run, without pausing them
@@ -243,7 +199,7 @@ impl<E: Event> Telemetry<E> {
     /// assert_eq!(telemetry.emit(Row), Emitted::Filtered);
     /// ```
     pub fn set_granularity(&self, granularity: Granularity) {
-        self.shared.control.update(|w| w.with_granularity(granularity));
+        self.shared.producer.control.update(|w| w.with_granularity(granularity));
     }
 
     /// Changes the backpressure policy while producers run (C14). Producers
@@ -254,8 +210,8 @@ impl<E: Event> Telemetry<E> {
     /// [`ConfigError`](crate::ConfigError) if a `BlockFor` wait is out of range.
     pub fn set_backpressure(&self, backpressure: Backpressure) -> Result<(), crate::ConfigError> {
         crate::Config { backpressure, ..crate::Config::default() }.validate()?;
-        self.shared.control.update(|w| w.with_backpressure(backpressure));
-        self.shared.waiters.wake_all();
+        self.shared.producer.control.update(|w| w.with_backpressure(backpressure));
+        self.shared.producer.waiters.wake_all();
         Ok(())
     }
 
@@ -268,7 +224,18 @@ impl<E: Event> Telemetry<E> {
         // consumer's `swap` (tokio-rs/loom#254), which would make the
         // consumer-death model miss the injection. Same effect either way.
         self.shared.inject_panic.swap(true, Ordering::Relaxed);
-        self.shared.doorbell.ring();
+        self.shared.producer.doorbell.ring();
+    }
+}
+
+impl<E: Event> Telemetry<E> {
+    /// Makes the worker spawn of the next exporter the consumer adds fail as
+    /// if the operating system refused the thread, to test that the failure
+    /// shows in `Health`. Only with the `fault-injection` feature.
+    #[cfg(feature = "fault-injection")]
+    #[doc(hidden)]
+    pub fn inject_worker_spawn_failure(&self) {
+        self.shared.inject_spawn_failure.store(true, Ordering::Relaxed);
     }
 }
 
@@ -276,7 +243,7 @@ impl<E: Event> Clone for Telemetry<E> {
     fn clone(&self) -> Self {
         // Relaxed: like `Arc::clone`, a new handle comes from an existing one,
         // which keeps the count above zero.
-        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        self.shared.control_plane.handles.fetch_add(1, Ordering::Relaxed);
         Telemetry { shared: Arc::clone(&self.shared) }
     }
 }
@@ -285,10 +252,10 @@ impl<E: Event> Drop for Telemetry<E> {
     fn drop(&mut self) {
         // AcqRel: the last handle's close must see every other handle's
         // emits (as `Arc`'s drop does).
-        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.shared.control_plane.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
             // Bounded by close_timeout; never panics. The outcome stays in
             // the shared state for anyone holding it (e.g. the consumer).
-            let _ = self.close(self.shared.settings.close_timeout);
+            let _ = self.close(self.shared.config.close_timeout);
         }
     }
 }

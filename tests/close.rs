@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::{start_stalled, wait_until, Ev, Probe};
-use ringtel::{Backpressure, CloseError, ConsumerState, DropReason, Emitted, Telemetry};
+use ringtel::{Backpressure, CloseError, ConsumerState, DropReason, Emitted, FlushError, Telemetry};
 
 const CLOSE: Duration = Duration::from_secs(20);
 
@@ -144,4 +144,34 @@ fn a_hung_exporter_makes_close_time_out_on_time_and_nothing_is_counted_twice() {
     assert_eq!(after.dropped_total(), health.dropped_total());
     assert_eq!(after.offered(), health.offered());
     assert_eq!(telemetry.close(CLOSE).unwrap_err(), err, "a second close returns the same outcome");
+}
+
+#[test]
+fn after_a_close_timed_out_on_a_hung_exporter_flush_fails_closed_at_once() {
+    // The consumer is stuck inside the export (not yet declared hung), so no
+    // flush round can run until the exporter returns.
+    let builder = Telemetry::builder().export_timeout(Duration::from_secs(600));
+    let (telemetry, control) = start_stalled("hung", builder);
+    let waiting = {
+        let telemetry = telemetry.clone();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            (telemetry.flush(CLOSE), started.elapsed())
+        })
+    };
+    let err = telemetry.close(Duration::from_millis(100)).unwrap_err();
+    assert!(matches!(err, CloseError::Timeout { .. }), "{err:?}");
+
+    // A flush after the timed-out close: `Closed` at once, not its deadline.
+    let started = Instant::now();
+    assert_eq!(telemetry.flush(CLOSE), Err(FlushError::Closed));
+    assert!(started.elapsed() < CLOSE / 4, "flush took {:?}", started.elapsed());
+    // A flush that was waiting (or started just then) is woken the same way.
+    let (outcome, took) = waiting.join().unwrap();
+    assert_eq!(outcome, Err(FlushError::Closed));
+    assert!(took < CLOSE / 4, "the waiting flush took {took:?}");
+
+    control.open_gate();
+    wait_until("the abandoned consumer stops", || telemetry.health().consumer() == &ConsumerState::Stopped);
+    assert_eq!(telemetry.flush(CLOSE), Err(FlushError::Closed));
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{wait_until, Ev, Probe};
-use ringtel::{Backpressure, ExportError, Exporter, FlushError, Telemetry};
+use ringtel::{Backpressure, ExportError, ExportErrorKind, Exporter, FailureCause, FlushError, Telemetry};
 
 const LONG: Duration = Duration::from_secs(20);
 
@@ -88,9 +88,15 @@ fn a_failing_exporter_flush_is_reported_by_name() {
     let err = telemetry.flush(LONG).unwrap_err();
     let FlushError::Exporters { failures } = &err else { panic!("{err:?}") };
     assert_eq!(failures.len(), 1);
-    assert_eq!(failures[0].exporter, "bad");
+    assert_eq!(failures[0].name, "bad");
+    let FailureCause::Flush(cause) = &failures[0].cause else { panic!("{err:?}") };
+    assert_eq!(cause.kind(), ExportErrorKind::Io, "the exporter's own error crosses the worker hand-off");
+    let source = std::error::Error::source(&err).expect("the failure is the flush error's source");
+    assert_eq!(source.to_string(), failures[0].to_string());
     assert!(err.to_string().contains("exporter `bad`"), "{err}");
     let health = telemetry.health();
+    assert_eq!(failures[0].exporter, health.exporters()[1].id());
+    assert_eq!(health.exporters()[1].last_error().unwrap().kind, ExportErrorKind::Io);
     assert_eq!(health.exporters()[1].flush_failures(), 1);
     assert!(health.exporters()[1].last_error().unwrap().message.contains("flush fails"));
     bad_control.fail_flush.store(false, Ordering::SeqCst);

@@ -107,7 +107,9 @@ fn a_hung_exporter_is_isolated_skipped_and_resumes_when_it_returns() {
     }
     let err = telemetry.flush(Duration::from_millis(100)).unwrap_err();
     let FlushError::Timeout { unresponsive, .. } = &err else { panic!("{err:?}") };
-    assert_eq!(unresponsive, &vec!["a".to_owned()]);
+    let hung: Vec<_> = unresponsive.iter().map(|h| (h.exporter, h.name.as_str(), h.since)).collect();
+    let a_id = telemetry.health().exporters()[0].id();
+    assert_eq!(hung, vec![(a_id, "a", Timestamp::from_nanos(1_000_000_000))]);
     assert!(err.to_string().contains("`a`"), "{err}");
     assert_eq!(b.received_len(), 100, "b received every event while a hung");
     assert!(telemetry.health().exporters()[0].skipped_events() >= 99);

@@ -901,13 +901,13 @@ impl Run<'_> {
             Err(FlushError::Exporters { failures }) => {
                 assert!(!failures.is_empty(), "an Exporters error names who failed");
                 for f in failures {
-                    assert!(self.is_probe(&f.exporter), "unknown exporter in {f:?}");
-                    exempt.insert(f.exporter.clone());
+                    assert!(self.is_probe(&f.name), "unknown exporter in {f:?}");
+                    exempt.insert(f.name.clone());
                 }
             }
             Err(FlushError::Timeout { unresponsive, .. }) => {
-                for name in unresponsive {
-                    assert!(self.is_probe(name), "unknown unresponsive exporter {name}");
+                for hung in unresponsive {
+                    assert!(self.is_probe(&hung.name), "unknown unresponsive exporter {hung:?}");
                 }
                 return;
             }

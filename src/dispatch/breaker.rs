@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::BatchOutcome;
 use crate::clock::Timestamp;
 
 /// Default consecutive failures that open a breaker.
@@ -128,10 +129,10 @@ impl Breaker {
     }
 
     /// Records a batch's result at `now`.
-    pub(crate) fn record(&mut self, success: bool, now: Timestamp) {
-        self.state = match (self.state, success) {
-            (_, true) => BreakerState::Closed { consecutive_failures: 0 },
-            (BreakerState::Closed { consecutive_failures }, false) => {
+    pub(crate) fn record(&mut self, outcome: BatchOutcome, now: Timestamp) {
+        self.state = match (self.state, outcome) {
+            (_, BatchOutcome::Delivered) => BreakerState::Closed { consecutive_failures: 0 },
+            (BreakerState::Closed { consecutive_failures }, BatchOutcome::Failed) => {
                 let failures = consecutive_failures.saturating_add(1);
                 if failures >= self.config.open_after {
                     self.opened += 1;
@@ -143,7 +144,10 @@ impl Breaker {
                     BreakerState::Closed { consecutive_failures: failures }
                 }
             }
-            (BreakerState::HalfOpen { cooldown } | BreakerState::Open { cooldown, .. }, false) => {
+            (
+                BreakerState::HalfOpen { cooldown } | BreakerState::Open { cooldown, .. },
+                BatchOutcome::Failed,
+            ) => {
                 let next = cooldown.saturating_mul(2).min(self.config.max_cooldown);
                 self.opened += 1;
                 BreakerState::Open { next_trial: now + next, cooldown: next }
@@ -163,13 +167,13 @@ mod tests {
     #[test]
     fn opens_after_consecutive_failures_and_a_success_resets_the_count() {
         let mut b = Breaker::new(BreakerConfig { open_after: 3, ..BreakerConfig::default() });
-        b.record(false, at(0));
-        b.record(false, at(1));
-        b.record(true, at(2));
-        b.record(false, at(3));
-        b.record(false, at(4));
+        b.record(BatchOutcome::Failed, at(0));
+        b.record(BatchOutcome::Failed, at(1));
+        b.record(BatchOutcome::Delivered, at(2));
+        b.record(BatchOutcome::Failed, at(3));
+        b.record(BatchOutcome::Failed, at(4));
         assert_eq!(b.state(), BreakerState::Closed { consecutive_failures: 2 });
-        b.record(false, at(5));
+        b.record(BatchOutcome::Failed, at(5));
         assert!(matches!(b.state(), BreakerState::Open { .. }));
         assert_eq!(b.times_opened(), 1);
     }
@@ -182,7 +186,7 @@ mod tests {
             max_cooldown: Duration::from_millis(300),
         };
         let mut b = Breaker::new(config);
-        b.record(false, at(0));
+        b.record(BatchOutcome::Failed, at(0));
         assert_eq!(
             b.state(),
             BreakerState::Open { next_trial: at(100), cooldown: Duration::from_millis(100) }
@@ -190,25 +194,25 @@ mod tests {
         assert_eq!(b.admit(at(99)), Admit::Skip);
         assert_eq!(b.admit(at(100)), Admit::Trial);
         assert_eq!(b.admit(at(100)), Admit::Skip, "one trial at a time");
-        b.record(false, at(110));
+        b.record(BatchOutcome::Failed, at(110));
         assert_eq!(
             b.state(),
             BreakerState::Open { next_trial: at(310), cooldown: Duration::from_millis(200) }
         );
         assert_eq!(b.admit(at(310)), Admit::Trial);
-        b.record(false, at(310));
+        b.record(BatchOutcome::Failed, at(310));
         assert_eq!(
             b.state(),
             BreakerState::Open { next_trial: at(610), cooldown: Duration::from_millis(300) }
         );
         assert_eq!(b.admit(at(610)), Admit::Trial);
-        b.record(false, at(610));
+        b.record(BatchOutcome::Failed, at(610));
         assert_eq!(
             b.state(),
             BreakerState::Open { next_trial: at(910), cooldown: Duration::from_millis(300) }
         );
         assert_eq!(b.admit(at(910)), Admit::Trial);
-        b.record(true, at(911));
+        b.record(BatchOutcome::Delivered, at(911));
         assert_eq!(b.state(), BreakerState::Closed { consecutive_failures: 0 });
         assert_eq!(b.admit(at(912)), Admit::Send);
         assert_eq!(b.times_opened(), 4);

@@ -23,7 +23,7 @@
 
 use crossbeam_utils::CachePadded;
 
-use crate::drop_log::{DropLog, DropWarning};
+use crate::consumer::drop_log::{DropLog, DropWarning};
 use crate::sync::{AtomicU64, Ordering};
 use crate::DropReason;
 
@@ -110,6 +110,16 @@ impl Stripe {
     }
 }
 
+/// When a counted drop publishes this stripe's drops to the drop log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Publish {
+    /// When the stripe's drop count reaches a multiple of the log's block
+    /// (the hot paths; a later sweep publishes the rest).
+    OnBlock,
+    /// At once: the cold paths, which can run after the last sweep.
+    Now,
+}
+
 /// Per-telemetry striped counters.
 #[derive(Debug)]
 pub(crate) struct ProducerCounters {
@@ -193,8 +203,8 @@ impl ProducerCounters {
     /// Counts one event dropped before or at admission (`QueueFull`,
     /// `Overwritten`, `Closed`, `Disabled`, `ConsumerDead`) and publishes this
     /// stripe's drops to `log` when its count reaches a multiple of the
-    /// block, or at once if `publish_now` (the cold paths, which can run
-    /// after the last sweep: see `Shared::count_drop_and_publish`). Hands
+    /// block, or at once with [`Publish::Now`] (the cold paths, which can run
+    /// after the last sweep: see `ProducerSide::count_drop_and_publish`). Hands
     /// each warning publishing produced to `warn`.
     #[inline(always)]
     // Under loom there are no owned slots (`PRODUCER_SLOTS == 0`), so the
@@ -204,7 +214,7 @@ impl ProducerCounters {
         &self,
         reason: DropReason,
         log: &DropLog,
-        publish_now: bool,
+        publish: Publish,
         warn: impl FnMut(DropWarning),
     ) {
         let index = slot::current();
@@ -221,7 +231,7 @@ impl ProducerCounters {
         // not read on the drop path. On the shared overflow stripe every
         // value of `drops` is returned to exactly one thread, so each
         // multiple still triggers exactly one publish.
-        if drops & log.block_mask() == 0 || publish_now {
+        if drops & log.block_mask() == 0 || publish == Publish::Now {
             stripe.publish(log, Some(reason), warn);
         }
     }
@@ -277,12 +287,13 @@ fn increment_owned(counter: &AtomicU64) -> u64 {
     next
 }
 
+/// The slot allocator: process-wide, so outside every loom model (the
+/// shim's `StaticMutex`), and its thread-locals are std's (`LEASE` has a
+/// destructor, which the shim's `thread_local_cell!` does not offer).
 #[cfg(not(loom))]
 mod slot {
-    use std::cell::Cell;
-
     use super::PRODUCER_SLOTS;
-    use crate::sync::StaticMutex;
+    use crate::sync::{lock, Cell, MutexGuard, StaticMutex};
 
     /// Free slot indices and the next never-used one.
     struct Allocator {
@@ -294,8 +305,9 @@ mod slot {
     /// previous owner (its last relaxed stores) to the next owner.
     static ALLOCATOR: StaticMutex<Allocator> = StaticMutex::new(Allocator { next: 0, free: Vec::new() });
 
-    fn allocator() -> std::sync::MutexGuard<'static, Allocator> {
-        ALLOCATOR.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn allocator() -> MutexGuard<'static, Allocator> {
+        // Outside loom, `StaticMutex` is the shim's `Mutex`.
+        lock(&ALLOCATOR)
     }
 
     /// A thread's slot, returned to the allocator when the thread exits.
@@ -397,7 +409,9 @@ mod tests {
                     let mut marks = Vec::new();
                     for _ in 0..per_thread {
                         counters.add_filtered();
-                        counters.add_dropped(DropReason::QueueFull, &log, false, |w| marks.push(w.mark));
+                        counters.add_dropped(DropReason::QueueFull, &log, Publish::OnBlock, |w| {
+                            marks.push(w.mark)
+                        });
                     }
                     marks
                 })
@@ -422,10 +436,10 @@ mod tests {
         counters: &ProducerCounters,
         log: &DropLog,
         reason: DropReason,
-        now: bool,
+        publish: Publish,
     ) -> Vec<DropWarning> {
         let mut warnings = Vec::new();
-        counters.add_dropped(reason, log, now, |w| warnings.push(w));
+        counters.add_dropped(reason, log, publish, |w| warnings.push(w));
         warnings
     }
 
@@ -433,7 +447,7 @@ mod tests {
     fn publish_now_publishes_a_single_drop_at_once() {
         let counters = ProducerCounters::new();
         let log = DropLog::new(1);
-        let w = drop_one(&counters, &log, DropReason::Closed, true);
+        let w = drop_one(&counters, &log, DropReason::Closed, Publish::Now);
         assert_eq!(w.len(), 1, "interval 1 warns at once");
         assert_eq!((w[0].mark, w[0].total, w[0].reason), (1, 1, Some(DropReason::Closed)));
     }
@@ -445,11 +459,11 @@ mod tests {
         let log = DropLog::new(6);
         for _ in 0..7 {
             // The 4th drop publishes 4: total 4, no mark crossed yet.
-            assert_eq!(drop_one(&counters, &log, DropReason::QueueFull, false), vec![]);
+            assert_eq!(drop_one(&counters, &log, DropReason::QueueFull, Publish::OnBlock), vec![]);
         }
         // The 8th publishes 4 more: total 8 crosses 6. A block of several
         // drops has no single reason.
-        let w = drop_one(&counters, &log, DropReason::QueueFull, false);
+        let w = drop_one(&counters, &log, DropReason::QueueFull, Publish::OnBlock);
         assert_eq!(w.len(), 1);
         assert_eq!((w[0].mark, w[0].total, w[0].since_last_warning, w[0].reason), (6, 8, 6, None));
         // A sweep with nothing unpublished warns nothing.

@@ -9,6 +9,7 @@
 //! (shutdown timeout / consumer dead). A hung exporter that returns after the
 //! close deadline finds the ledger finished and counts nothing twice.
 
+use crate::dispatch::BatchOutcome;
 use crate::sync::{lock, wait, wait_timeout, Condvar, Mutex};
 use crate::DropReason;
 
@@ -153,7 +154,7 @@ impl Ledger {
     /// # Errors
     /// If the ledger finished meanwhile; the events were already resolved by
     /// whoever finished it and are not counted again.
-    pub(crate) fn resolve(&self, count: u64, delivered: bool) -> Result<(), Finished> {
+    pub(crate) fn resolve(&self, count: u64, outcome: BatchOutcome) -> Result<(), Finished> {
         let mut c = lock(&self.counts);
         // Broken twin for the loom suite: resolve without checking whether a
         // timed-out close already finished the ledger (and so resolved this
@@ -163,10 +164,9 @@ impl Ledger {
             return Err(Finished(terminal));
         }
         debug_assert!(c.in_flight() >= count);
-        if delivered {
-            c.delivered += count;
-        } else {
-            c.export_failed += count;
+        match outcome {
+            BatchOutcome::Delivered => c.delivered += count,
+            BatchOutcome::Failed => c.export_failed += count,
         }
         Ok(())
     }

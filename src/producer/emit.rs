@@ -2,13 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::control::{Admission, ControlWord};
+use super::{Admission, ControlWord, ProducerSide, WaitOutcome, WaitScope};
 use crate::role;
-use crate::shared::Shared;
-use crate::wake::WaitOutcome;
 use crate::{Backpressure, DropReason, Emitted, Event, Granularity};
 
-impl<E: Event> Shared<E> {
+impl<E: Event> ProducerSide<E> {
     /// Offers one event (see `Telemetry::emit`).
     ///
     /// Steady state with room: one relaxed load of the control word, two
@@ -111,11 +109,11 @@ impl<E: Event> Shared<E> {
                     }
                 }
             }
-            Backpressure::Drop => self.wait_for_room(event, Some(self.settings.critical_wait)),
+            Backpressure::Drop => self.wait_for_room(event, Some(self.critical_wait)),
             Backpressure::DropOldest => self.push_evicting(event),
             Backpressure::Block => self.wait_for_room(event, None),
             Backpressure::BlockFor(wait) => {
-                let wait = if critical { wait.max(self.settings.critical_wait) } else { wait };
+                let wait = if critical { wait.max(self.critical_wait) } else { wait };
                 self.wait_for_room(event, Some(wait))
             }
         }
@@ -135,7 +133,7 @@ impl<E: Event> Shared<E> {
             return Emitted::Dropped(DropReason::QueueFull);
         }
         let policy = self.control.load().backpressure();
-        match self.wait_and_push(event, timeout, Some(policy)) {
+        match self.wait_and_push(event, timeout, WaitScope::WhilePolicyIs(policy)) {
             WaitOutcome::Pushed => Emitted::Queued,
             WaitOutcome::TimedOut(_) => {
                 self.count_drop_and_publish(DropReason::QueueFull);
@@ -151,18 +149,13 @@ impl<E: Event> Shared<E> {
         }
     }
 
-    /// Waits for room; stops early if admission closes or, when `policy` is
-    /// given, the backpressure policy is no longer `policy`.
-    fn wait_and_push(
-        &self,
-        event: E,
-        timeout: Option<Duration>,
-        policy: Option<Backpressure>,
-    ) -> WaitOutcome<E> {
+    /// Waits for room; stops early if admission closes or the wait leaves
+    /// its `scope`.
+    fn wait_and_push(&self, event: E, timeout: Option<Duration>, scope: WaitScope) -> WaitOutcome<E> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let keep_waiting = || {
             let control = self.control.load();
-            control.admission() == Admission::Open && policy.is_none_or(|p| control.backpressure() == p)
+            control.admission() == Admission::Open && scope.admits(control.backpressure())
         };
         let event = match self.spin_for_room(event, deadline, keep_waiting) {
             Ok(outcome) => return outcome,
@@ -261,7 +254,7 @@ impl<E: Event> Shared<E> {
             self.ring.push(evicted).is_ok()
         } else {
             matches!(
-                self.wait_and_push(evicted, Some(self.settings.critical_wait), None),
+                self.wait_and_push(evicted, Some(self.critical_wait), WaitScope::AnyPolicy),
                 WaitOutcome::Pushed
             )
         };

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
+use crate::dispatch::BatchOutcome;
 
 /// What to do after `total_failure_threshold` consecutive batches in which
 /// every exporter failed or was skipped.
@@ -38,6 +39,8 @@ pub struct TotalFailure {
     pub consecutive_batches: u64,
 }
 
+impl std::error::Error for TotalFailure {}
+
 impl fmt::Display for TotalFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -69,8 +72,8 @@ pub(crate) enum StreakEvent {
 
 impl FailureStreak {
     /// Records one batch's outcome.
-    pub(crate) fn record(&mut self, delivered: bool, now: Timestamp, threshold: u64) -> StreakEvent {
-        if delivered {
+    pub(crate) fn record(&mut self, outcome: BatchOutcome, now: Timestamp, threshold: u64) -> StreakEvent {
+        if outcome == BatchOutcome::Delivered {
             let fired = self.fired;
             *self = FailureStreak::default();
             return if fired { StreakEvent::Recovered } else { StreakEvent::None };
@@ -93,15 +96,15 @@ mod tests {
     fn fires_once_per_streak_and_recovers_on_success() {
         let mut s = FailureStreak::default();
         let t = |n| Timestamp::from_nanos(n);
-        assert_eq!(s.record(false, t(1), 3), StreakEvent::None);
-        assert_eq!(s.record(false, t(2), 3), StreakEvent::None);
+        assert_eq!(s.record(BatchOutcome::Failed, t(1), 3), StreakEvent::None);
+        assert_eq!(s.record(BatchOutcome::Failed, t(2), 3), StreakEvent::None);
         assert_eq!(
-            s.record(false, t(3), 3),
+            s.record(BatchOutcome::Failed, t(3), 3),
             StreakEvent::Reached(TotalFailure { since: t(1), consecutive_batches: 3 })
         );
-        assert_eq!(s.record(false, t(4), 3), StreakEvent::None);
-        assert_eq!(s.record(true, t(5), 3), StreakEvent::Recovered);
-        assert_eq!(s.record(true, t(6), 3), StreakEvent::None);
-        assert_eq!(s.record(false, t(7), 3), StreakEvent::None);
+        assert_eq!(s.record(BatchOutcome::Failed, t(4), 3), StreakEvent::None);
+        assert_eq!(s.record(BatchOutcome::Delivered, t(5), 3), StreakEvent::Recovered);
+        assert_eq!(s.record(BatchOutcome::Delivered, t(6), 3), StreakEvent::None);
+        assert_eq!(s.record(BatchOutcome::Failed, t(7), 3), StreakEvent::None);
     }
 }

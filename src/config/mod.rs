@@ -4,13 +4,18 @@
 //! deserialize into; the two are equivalent. [`Config::validate`] checks every
 //! field against its documented range and names the first bad one.
 
-use std::error::Error;
+use crate::sync::StdArc;
 use std::fmt;
 use std::time::Duration;
 
-use std::sync::Arc as StdArc;
-
 use serde::{Deserialize, Serialize};
+
+mod error;
+mod locate;
+
+pub use error::{ConfigError, ConfigLoadError, ConfigParseError};
+pub use locate::Location;
+use locate::{json, toml_key_at, toml_key_location};
 
 use crate::{Backpressure, BreakerConfig, Granularity, TotalFailurePolicy};
 
@@ -262,6 +267,12 @@ impl Config {
         Ok(toml::to_string(self).expect("a validated Config is representable in TOML"))
     }
 
+    /// The events per batch the consumer hands over: `batch_size`, at most
+    /// `capacity`.
+    pub(crate) fn batch_len(&self) -> usize {
+        self.batch_size.min(self.capacity)
+    }
+
     /// Checks every field against its accepted range.
     ///
     /// # Errors
@@ -363,316 +374,4 @@ fn check_duration(
         (min..=max).contains(&value),
         format!("a duration in {min:?}..={max:?}"),
     )
-}
-
-/// A configuration value out of its accepted range.
-///
-/// # Examples
-/// ```
-/// let err = ringtel::Config { capacity: 0, ..Default::default() }.validate().unwrap_err();
-/// assert_eq!(err.field(), "capacity");
-/// assert_eq!(err.to_string(), "invalid value 0 for `capacity`: expected an integer in 1..=67108864");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    field: &'static str,
-    value: String,
-    expected: String,
-    location: Option<Location>,
-}
-
-impl ConfigError {
-    /// The field's name, as spelled in TOML/JSON.
-    pub fn field(&self) -> &'static str {
-        self.field
-    }
-    /// The rejected value, rendered.
-    pub fn value(&self) -> &str {
-        &self.value
-    }
-    /// The accepted range, in words.
-    pub fn expected(&self) -> &str {
-        &self.expected
-    }
-    /// Where the field is set in the document it was loaded from (`None`
-    /// for a [`Config`] built in code, or a field the document leaves at
-    /// its default).
-    pub fn location(&self) -> Option<Location> {
-        self.location
-    }
-
-    pub(crate) fn rename(&mut self, field: &'static str) {
-        self.field = field;
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid value {} for `{}`", self.value, self.field)?;
-        if let Some(location) = self.location {
-            write!(f, " at {location}")?;
-        }
-        write!(f, ": expected {}", self.expected)
-    }
-}
-
-impl Error for ConfigError {}
-
-/// A place in a configuration document: 1-based line and column (the
-/// column counts characters).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Location {
-    /// The line, from 1.
-    pub line: usize,
-    /// The column, from 1.
-    pub column: usize,
-}
-
-impl Location {
-    /// The location of byte `offset` of `text`.
-    fn at(text: &str, offset: usize) -> Location {
-        let offset = floor_char_boundary(text, offset);
-        let before = &text[..offset];
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        Location { line: before.matches('\n').count() + 1, column: before[line_start..].chars().count() + 1 }
-    }
-
-    /// The byte offset of this location in `text` (clamped to its end).
-    fn offset_in(self, text: &str) -> usize {
-        let line_start: usize =
-            text.split_inclusive('\n').take(self.line.saturating_sub(1)).map(str::len).sum();
-        let line = &text[line_start.min(text.len())..];
-        let column: usize = line.chars().take(self.column.saturating_sub(1)).map(char::len_utf8).sum();
-        (line_start + column).min(text.len())
-    }
-}
-
-fn floor_char_boundary(text: &str, offset: usize) -> usize {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    offset
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}, column {}", self.line, self.column)
-    }
-}
-
-/// The dotted key path (`breaker.cooldown`) whose key or value holds byte
-/// `offset` of a TOML document, if the document parses.
-fn toml_key_at(text: &str, offset: usize) -> Option<String> {
-    fn walk(table: &dyn toml_edit::TableLike, offset: usize, path: &mut Vec<String>) -> bool {
-        let holds = |span: Option<std::ops::Range<usize>>| {
-            span.is_some_and(|s| s.start <= offset && offset < s.end.max(s.start + 1))
-        };
-        for (name, _) in table.iter() {
-            let Some((key, item)) = table.get_key_value(name) else { continue };
-            path.push(name.to_owned());
-            let inner = item.as_table_like().is_some_and(|inner| walk(inner, offset, path));
-            if inner || holds(key.span()) || holds(item.span()) {
-                return true;
-            }
-            path.pop();
-        }
-        false
-    }
-    let document = toml_edit::ImDocument::parse(text).ok()?;
-    let mut path = Vec::new();
-    walk(document.as_table(), offset, &mut path).then(|| path.join("."))
-}
-
-/// Where the key of a dotted field path (`breaker.cooldown`) is in a TOML
-/// document.
-fn toml_key_location(text: &str, field: &str) -> Option<Location> {
-    let document = toml_edit::ImDocument::parse(text).ok()?;
-    let mut table: &dyn toml_edit::TableLike = document.as_table();
-    let mut parts = field.split('.').peekable();
-    while let Some(part) = parts.next() {
-        let (key, item) = table.get_key_value(part)?;
-        if parts.peek().is_none() {
-            return key.span().map(|span| Location::at(text, span.start));
-        }
-        table = item.as_table_like()?;
-    }
-    None
-}
-
-/// Key paths in JSON text, by a scan that knows strings, objects and arrays
-/// (the text is known to be JSON, or was up to where it failed to parse).
-mod json {
-    enum Frame {
-        Object { expect_key: bool, key: Option<String> },
-        Array,
-    }
-
-    /// Scans `text`, calling `on_key(path, key_offset)` for every object key;
-    /// stops at byte `stop` (or the end) and returns the keys open there.
-    fn scan(text: &str, stop: usize, mut on_key: impl FnMut(&[Frame], usize) -> bool) -> Vec<String> {
-        let bytes = text.as_bytes();
-        let mut stack: Vec<Frame> = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() && i < stop {
-            match bytes[i] {
-                b'{' => stack.push(Frame::Object { expect_key: true, key: None }),
-                b'[' => stack.push(Frame::Array),
-                b'}' | b']' => {
-                    stack.pop();
-                }
-                b',' => {
-                    if let Some(Frame::Object { expect_key, key }) = stack.last_mut() {
-                        *expect_key = true;
-                        *key = None;
-                    }
-                }
-                b'"' => {
-                    let start = i;
-                    i += 1;
-                    while i < bytes.len() && bytes[i] != b'"' {
-                        i += if bytes[i] == b'\\' { 2 } else { 1 };
-                    }
-                    let end = i.min(bytes.len());
-                    if let Some(Frame::Object { expect_key: expect_key @ true, key }) = stack.last_mut() {
-                        *key = Some(text.get(start + 1..end).unwrap_or_default().to_owned());
-                        *expect_key = false;
-                        if on_key(&stack, start) {
-                            break;
-                        }
-                    }
-                }
-                _ => {}
-            }
-            i += 1;
-        }
-        keys(&stack)
-    }
-
-    fn keys(stack: &[Frame]) -> Vec<String> {
-        stack
-            .iter()
-            .filter_map(|frame| match frame {
-                Frame::Object { key, .. } => key.clone(),
-                Frame::Array => None,
-            })
-            .collect()
-    }
-
-    /// The keys whose values hold byte `offset`, outermost first.
-    pub(super) fn path_at(text: &str, offset: usize) -> Vec<String> {
-        scan(text, offset, |_, _| false)
-    }
-
-    /// The byte offset of the first key with the dotted path `field`.
-    pub(super) fn key_offset(text: &str, field: &str) -> Option<usize> {
-        let mut found = None;
-        scan(text, usize::MAX, |stack, offset| {
-            if keys(stack).join(".") == field {
-                found = Some(offset);
-            }
-            found.is_some()
-        });
-        found
-    }
-}
-
-/// A configuration document that is malformed, has an unknown field, or a
-/// value of the wrong type.
-///
-/// Names the key and the line and column where the parser could tell them;
-/// the parser's own error is the [`source`](Error::source).
-#[derive(Debug, Clone)]
-pub struct ConfigParseError {
-    format: &'static str,
-    message: String,
-    key: Option<String>,
-    location: Option<Location>,
-    source: StdArc<dyn Error + Send + Sync>,
-}
-
-impl ConfigParseError {
-    /// `"TOML"` or `"JSON"`.
-    pub fn format(&self) -> &'static str {
-        self.format
-    }
-    /// The parser's message, without the location.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-    /// The dotted key path (`breaker.cooldown`) at the error, where known.
-    pub fn key(&self) -> Option<&str> {
-        self.key.as_deref()
-    }
-    /// Where in the document, where known.
-    pub fn location(&self) -> Option<Location> {
-        self.location
-    }
-}
-
-/// Equal when format, message, key and location are (the parser's error
-/// itself is not compared).
-impl PartialEq for ConfigParseError {
-    fn eq(&self, other: &Self) -> bool {
-        (self.format, &self.message, &self.key, self.location)
-            == (other.format, &other.message, &other.key, other.location)
-    }
-}
-
-impl Eq for ConfigParseError {}
-
-impl fmt::Display for ConfigParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "malformed {} config", self.format)?;
-        match (&self.key, self.location) {
-            (Some(key), Some(location)) => write!(f, " at `{key}`, {location}")?,
-            (Some(key), None) => write!(f, " at `{key}`")?,
-            (None, Some(location)) => write!(f, " at {location}")?,
-            (None, None) => {}
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-impl Error for ConfigParseError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        Some(&*self.source)
-    }
-}
-
-/// Why a configuration document could not be loaded.
-///
-/// Both variants name the field and, when it was found in the document, its
-/// line and column; each is its inner error's [`source`](Error::source).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigLoadError {
-    /// The document is malformed, has an unknown field, or a value of the
-    /// wrong type.
-    Parse(ConfigParseError),
-    /// The document parsed, but a value is out of range.
-    Invalid(ConfigError),
-}
-
-impl fmt::Display for ConfigLoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigLoadError::Parse(err) => err.fmt(f),
-            ConfigLoadError::Invalid(err) => err.fmt(f),
-        }
-    }
-}
-
-impl Error for ConfigLoadError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        match self {
-            ConfigLoadError::Parse(err) => Some(err),
-            ConfigLoadError::Invalid(err) => Some(err),
-        }
-    }
-}
-
-impl From<ConfigError> for ConfigLoadError {
-    fn from(err: ConfigError) -> Self {
-        ConfigLoadError::Invalid(err)
-    }
 }

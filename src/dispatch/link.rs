@@ -1,0 +1,200 @@
+//! The consumer ↔ worker hand-off: a bounded hand-off of depth one. Both
+//! sides of it are here: the consumer hands a job and collects the result
+//! ([`WorkerLink::hand`], [`WorkerLink::take_result`]); the worker waits for
+//! a job and posts its result ([`WorkerLink::next_job`], [`WorkerLink::post`]).
+
+use crate::clock::Timestamp;
+use crate::sync::{lock, wait, Arc, Condvar, Mutex};
+use crate::ExportError;
+
+/// What a worker is asked to do.
+pub(crate) enum Job<E> {
+    /// Export this batch, which the consumer took from the ring at `taken_at`.
+    Export {
+        /// The batch's sequence number (from 1, per dispatcher).
+        seq: u64,
+        /// The events.
+        batch: Arc<Vec<E>>,
+        /// When the consumer took them (the stamp of events without a time).
+        taken_at: Timestamp,
+    },
+    /// Flush the exporter.
+    Flush,
+    /// Close the exporter, flushing first unless a flush round just ran;
+    /// the worker exits afterwards.
+    Close {
+        /// Whether to flush before closing.
+        flush: CloseFlush,
+    },
+}
+
+/// Whether an exporter's close flushes it first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CloseFlush {
+    /// It may hold unflushed data (removal, a close after a round it missed).
+    FlushFirst,
+    /// A flush round covering everything it got has just run.
+    AlreadyFlushed,
+}
+
+impl<E> Job<E> {
+    pub(crate) fn kind(&self) -> JobKind {
+        match self {
+            Job::Export { .. } => JobKind::Export,
+            Job::Flush => JobKind::Flush,
+            Job::Close { .. } => JobKind::Close,
+        }
+    }
+}
+
+/// A job's kind, kept after the job itself is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JobKind {
+    Export,
+    Flush,
+    Close,
+}
+
+/// Which request a result answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ticket {
+    /// The job the consumer handed with this number.
+    Handed(u64),
+    /// The close the worker ran on its own, asked by
+    /// [`WorkerLink::close_when_idle`]: no handed job carries it.
+    CloseWhenIdle,
+}
+
+/// What became of a job.
+#[derive(Debug)]
+pub(crate) struct JobResult {
+    pub(crate) ticket: Ticket,
+    pub(crate) kind: JobKind,
+    /// The exporter call's own error (kind and source intact).
+    pub(crate) outcome: Result<(), ExportError>,
+}
+
+struct LinkState<E> {
+    /// The next job; set by the consumer only when the worker is idle.
+    job: Option<(u64, Job<E>)>,
+    /// The result of the last job, until the consumer collects it.
+    result: Option<JobResult>,
+    /// Close as soon as the current job is done (set when the worker was busy
+    /// or hung at close time, or is being removed).
+    close_when_idle: bool,
+    /// The worker thread has closed its exporter and exited.
+    exited: bool,
+    /// The worker waits on `job_ready`: only then does handing it a job
+    /// notify (set and read under the lock the wait releases).
+    idle: bool,
+}
+
+/// The consumer ↔ worker hand-off.
+pub(crate) struct WorkerLink<E> {
+    state: Mutex<LinkState<E>>,
+    /// The worker waits here for a job.
+    job_ready: Condvar,
+}
+
+impl<E> std::fmt::Debug for WorkerLink<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerLink").finish_non_exhaustive()
+    }
+}
+
+impl<E> WorkerLink<E> {
+    /// A link with no job, no result and the worker not yet waiting.
+    pub(super) fn new() -> Self {
+        WorkerLink {
+            state: Mutex::new(LinkState {
+                job: None,
+                result: None,
+                close_when_idle: false,
+                exited: false,
+                idle: false,
+            }),
+            job_ready: Condvar::new(),
+        }
+    }
+
+    /// Hands `job` to the idle worker.
+    pub(crate) fn hand(&self, ticket: u64, job: Job<E>) {
+        self.change_and_wake(|state| {
+            debug_assert!(state.job.is_none(), "a worker gets one job at a time");
+            state.job = Some((ticket, job));
+            true
+        });
+    }
+
+    /// Takes the last job's result, if it has arrived.
+    pub(crate) fn take_result(&self) -> Option<JobResult> {
+        lock(&self.state).result.take()
+    }
+
+    /// Asks the worker to close once it is idle (now, if it already is).
+    pub(crate) fn close_when_idle(&self) {
+        self.change_and_wake(|state| {
+            if state.exited {
+                return false;
+            }
+            state.close_when_idle = true;
+            true
+        });
+    }
+
+    /// Applies `change` under the lock (it returns whether it changed
+    /// anything) and then wakes the worker if it waits for a job. Whether it
+    /// waits is read in the same critical section as the change, so a worker
+    /// that has not started waiting yet finds the change before it waits:
+    /// no wake-up is lost, and a busy worker costs no system call.
+    fn change_and_wake(&self, change: impl FnOnce(&mut LinkState<E>) -> bool) {
+        // Broken twin for the loom suite: look whether the worker waits in a
+        // critical section of its own, before making the change. A worker
+        // that finds nothing in between then waits through the change (a
+        // lost wake-up).
+        #[cfg(ringtel_broken = "worker_check_then_hand")]
+        let idle = lock(&self.state).idle;
+        let mut state = lock(&self.state);
+        if !change(&mut state) {
+            return;
+        }
+        #[cfg(not(ringtel_broken = "worker_check_then_hand"))]
+        let idle = state.idle;
+        drop(state);
+        if idle {
+            self.job_ready.notify_one();
+        }
+    }
+
+    /// Whether the worker closed its exporter and exited.
+    pub(crate) fn exited(&self) -> bool {
+        lock(&self.state).exited
+    }
+
+    /// The worker's side: waits for the next job (a handed one, or the close
+    /// asked by `close_when_idle` once nothing else is pending).
+    pub(super) fn next_job(&self) -> (Ticket, Job<E>) {
+        let mut state = lock(&self.state);
+        loop {
+            if let Some((ticket, job)) = state.job.take() {
+                return (Ticket::Handed(ticket), job);
+            }
+            if state.close_when_idle {
+                return (Ticket::CloseWhenIdle, Job::Close { flush: CloseFlush::FlushFirst });
+            }
+            state.idle = true;
+            state = wait(&self.job_ready, state);
+            state.idle = false;
+        }
+    }
+
+    /// The worker's side: posts a job's result for the consumer to collect;
+    /// after a close, marks the worker exited.
+    pub(super) fn post(&self, result: JobResult) {
+        let mut state = lock(&self.state);
+        if result.kind == JobKind::Close {
+            state.exited = true;
+        }
+        state.result = Some(result);
+    }
+}
