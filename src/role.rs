@@ -7,9 +7,25 @@ crate::sync::thread_local_cell! {
     static OWNER: usize = 0;
 }
 
+/// What a ringtel thread that serves no telemetry records as its owner (a
+/// heartbeat publisher, the metrics server). Never a telemetry's address: a
+/// telemetry's id is the address of an `Arc` allocation, aligned to at least
+/// a word, and this value is odd.
+const NO_TELEMETRY: usize = usize::MAX;
+
 /// Marks the current thread as the consumer of the telemetry at `owner`.
 pub(crate) fn enter_consumer(owner: usize) {
+    debug_assert_ne!(owner, NO_TELEMETRY);
     OWNER.with(|o| o.set(owner));
+}
+
+/// Marks the current thread as ringtel's own without tying it to a
+/// telemetry: its `tracing` events are counted `OwnThread` and never enter a
+/// ring, and a `Block` emit from it degrades to `Drop` (C2), but it is no
+/// telemetry's consumer, so `flush` and `close` work from it.
+#[cfg_attr(not(any(feature = "prometheus", feature = "redis")), allow(dead_code))]
+pub(crate) fn enter_service_thread() {
+    OWNER.with(|o| o.set(NO_TELEMETRY));
 }
 
 /// Whether the current thread is any ringtel consumer.

@@ -256,7 +256,7 @@ impl ExportCore {
     }
 }
 
-/// The consumer's doorbell, as in ringtel (`src/wake.rs`): a sleep that a
+/// The consumer's doorbell, as in ringtel (`src/consumer/doorbell.rs`): a sleep that a
 /// drain request or a stalled producer can cut short.
 #[derive(Debug, Default)]
 pub struct Doorbell {
@@ -287,7 +287,7 @@ pub struct PollControl {
     pub stop: AtomicBool,
 }
 
-/// ringtel's consumer loop (`src/consumer.rs` `step`/`drain`/`pace`), for a
+/// ringtel's consumer loop (`src/consumer/mod.rs` `step`/`drain`/`pace`), for a
 /// queue with only a non-blocking pop: one batch of at most [`batch()`] events per pass;
 /// no sleep after a full batch, `IDLE_MIN` after a partial one, doubling up to
 /// `IDLE_MAX` while empty; the doorbell cuts a sleep short.

@@ -69,7 +69,7 @@ fn batched_drops_cross_marks_once() {
 /// exactly once, so marks 2 and 4 are each warned once. Under loom every
 /// thread counts on the shared overflow stripe (`fetch_add`), so this checks
 /// the claim protocol on `published`; the owned stripes' single-writer
-/// increments are not modelled (see `counters.rs`).
+/// increments are not modelled (see `src/producer/counters.rs`).
 fn producer_blocks_racing_a_sweep() {
     loom::model(|| {
         let drops = Arc::new(ProducerDrops::new(2));

@@ -135,10 +135,9 @@ impl MetricsServer {
                     // are: a `tracing` event raised while serving a scrape is
                     // counted (`OwnThread`) instead of fed back into a ring,
                     // and an emit under `Block` degrades to `Drop` instead of
-                    // waiting here. The owner is this server's own live
-                    // allocation, so it is no telemetry's and
+                    // waiting here. It is no telemetry's consumer, so
                     // `flush`/`close` of any telemetry still work from here.
-                    crate::role::enter_consumer(Arc::as_ptr(&server) as *const () as usize);
+                    crate::role::enter_service_thread();
                     serve(&server, &registry, &stopping)
                 }
             })
