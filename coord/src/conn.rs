@@ -78,7 +78,10 @@ impl Settings {
 
     /// The redis crate's cluster client with these timeouts: a command is
     /// retried at most twice (a `MOVED`/`ASK` redirect, a broken
-    /// connection), so a dead master fails a call within a few I/O timeouts.
+    /// connection, and also a read timeout, after which the first try may
+    /// still run on the server), so a dead master fails a call within a few
+    /// I/O timeouts. Every write that a repeat would double is a
+    /// [`guarded`] script, so a retried write takes effect once.
     #[cfg(feature = "redis-cluster")]
     fn cluster_client(&self, nodes: &[String]) -> Result<redis::cluster::ClusterClient, ConfigError> {
         if nodes.is_empty() {
@@ -208,6 +211,15 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
+    /// How long a [`guarded`] script's op key is kept, in ms: well past the
+    /// last time the redis crate could still send the call again (at most
+    /// three tries, each bounded by the connect and I/O timeouts), and at
+    /// least a minute.
+    pub(crate) fn op_retention_ms(&self) -> u64 {
+        let tries = self.connect_timeout.saturating_add(self.io_timeout).saturating_mul(10);
+        millis(tries.max(Duration::from_secs(60)))
+    }
+
     /// `host:port` (`cluster(host:port,…)` on a cluster), for errors.
     pub(crate) fn target(&self) -> &str {
         &self.target
@@ -329,6 +341,59 @@ pub(crate) fn query_pipeline<T: FromRedisValue>(
     };
     let replies = replies.into_iter().map(Value::extract_error).collect::<RedisResult<Vec<Value>>>()?;
     redis::from_owned_redis_value(Value::Array(replies))
+}
+
+/// Wraps a writing script so that running it again with the same call
+/// token returns the first run's reply and changes nothing.
+///
+/// The redis crate's cluster client sends a command again after a read
+/// timeout (and after a broken connection), so one call of a write can run
+/// two or three times on the server and still return `Ok`. A guarded
+/// script takes, after its own keys and arguments, one more key: the
+/// call's op key `<tag>:op:<token>` (same hash tag as its other keys, see
+/// [`op_key`]), and one more argument: how long to keep it, in ms (`0`
+/// for a call that writes nothing a repeat could double, which then skips
+/// the guard). The first run stores its reply there (`SET … PX`); a repeat
+/// finds it and returns it unchanged. `body` may `return` anywhere; it
+/// must not read `#KEYS` or `#ARGV`.
+pub(crate) fn guarded(body: &str) -> String {
+    format!(
+        "{LUA_NOW}local function __body()\n{body}\nend\n\
+         local __op, __keep = KEYS[#KEYS], tonumber(ARGV[#ARGV])\n\
+         if __keep > 0 then\n\
+           local __prev = redis.call('GET', __op)\n\
+           if __prev then return cjson.decode(__prev) end\n\
+         end\n\
+         local __reply = __body()\n\
+         if __keep > 0 then redis.call('SET', __op, cjson.encode(__reply), 'PX', __keep) end\n\
+         return __reply\n"
+    )
+}
+
+/// The op key of one call of a [`guarded`] script: under `tag` (a
+/// [`tagged`] key start), so on a cluster it lives in the call's slot.
+pub(crate) fn op_key(tag: &str, token: &str) -> String {
+    format!("{tag}:op:{token}")
+}
+
+/// A fresh call token: 128 bits from the process id, a counter, the clock
+/// and the standard library's randomly keyed hasher, as hex.
+pub(crate) fn op_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let half = |salt: u64| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(salt);
+        h.write_u32(std::process::id());
+        h.write_u64(count);
+        h.write_u128(nanos);
+        h.finish()
+    };
+    format!("{:016x}{:016x}", half(0), half(1))
 }
 
 /// The Lua line every script starts with: the server's time in ms.

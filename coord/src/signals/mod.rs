@@ -45,7 +45,7 @@ use crate::lua::Lua;
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use ringtel::{Clock, Timestamp};
 
-use crate::conn::{check_duration, from_millis, millis, parse_u64, Conn};
+use crate::conn::{check_duration, from_millis, millis, op_key, op_token, parse_u64, tagged, Conn};
 pub use crate::error::SignalError;
 use crate::error::{BackendError, InvalidValue};
 
@@ -194,7 +194,9 @@ impl Signals {
             .arg(target.stored())
             .arg(millis(ttl))
             .arg(self.max_stream_len)
-            .arg(millis(self.retention));
+            .arg(millis(self.retention))
+            .key(op_key(&tagged(&self.prefix, "sig"), &op_token()))
+            .arg(self.commands.op_retention_ms());
         let reply: Vec<String> = self.commands.run(|c| invocation.invoke(c))?;
         match reply.as_slice() {
             [entry, _, _] => Ok(SignalId { target, entry: entry.clone() }),
