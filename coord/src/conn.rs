@@ -309,8 +309,9 @@ impl fmt::Debug for Conn {
 /// redis crate's cluster connection instead sends a packed pipeline whole
 /// to the master owning its first command's key. Every key of a pipeline
 /// in this crate shares one hash tag ([`tagged`]), so that master owns them
-/// all (a stray key would be a `CROSSSLOT` error reply, never a wrong
-/// answer).
+/// all (checked in debug builds). A stray key would not be a `CROSSSLOT`
+/// error outside `MULTI`: its command alone would get a `MOVED` reply (an
+/// error, never a wrong answer, but the whole call fails).
 pub(crate) fn query_pipeline<T: FromRedisValue>(
     c: &mut dyn ConnectionLike,
     pipe: &Pipeline,
@@ -321,6 +322,7 @@ pub(crate) fn query_pipeline<T: FromRedisValue>(
     if pipe.is_empty() {
         return redis::from_owned_redis_value(Value::Array(Vec::new()));
     }
+    debug_assert!(one_hash_tag(pipe), "a cluster pipeline's keys must share one hash tag");
     let packed = pipe.get_packed_pipeline();
     // `Pipeline::is_transaction` needs the crate's async feature; an atomic
     // pipeline is one packed after a `MULTI`.
@@ -396,6 +398,26 @@ pub(crate) fn op_token() -> String {
     format!("{:016x}{:016x}", half(0), half(1))
 }
 
+/// Whether every command of `pipe` has a first key (its first argument)
+/// with the same hash tag as the first command's.
+fn one_hash_tag(pipe: &Pipeline) -> bool {
+    fn tag(key: &[u8]) -> &[u8] {
+        let Some(open) = key.iter().position(|&b| b == b'{') else { return key };
+        let rest = &key[open + 1..];
+        match rest.iter().position(|&b| b == b'}') {
+            Some(close) if close > 0 => &rest[..close],
+            _ => key,
+        }
+    }
+    let first_key = |cmd: &redis::Cmd| match cmd.args_iter().nth(1) {
+        Some(redis::Arg::Simple(key)) => Some(tag(key).to_vec()),
+        _ => None,
+    };
+    let mut tags = pipe.cmd_iter().map(first_key);
+    let Some(Some(first)) = tags.next() else { return false };
+    tags.all(|t| t.as_deref() == Some(first.as_slice()))
+}
+
 /// The Lua line every script starts with: the server's time in ms.
 pub(crate) const LUA_NOW: &str = "local __t = redis.call('TIME')\n\
     local now = tonumber(__t[1]) * 1000 + math.floor(tonumber(__t[2]) / 1000)\n\
@@ -407,4 +429,27 @@ pub(crate) fn parse_u64(target: &str, what: &str, text: &[u8]) -> Result<u64, Ba
         .ok()
         .and_then(|t| t.parse().ok())
         .ok_or_else(|| BackendError::malformed(target, format!("{what}: not an integer: {text:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pipeline_with_a_stray_key_is_caught() {
+        let mut pipe = redis::pipe();
+        pipe.cmd("HMGET").arg("{p:appr}:req:1").arg("state");
+        pipe.cmd("HMGET").arg("{p:appr}:req:2").arg("state");
+        assert!(one_hash_tag(&pipe));
+        pipe.cmd("HMGET").arg("{p:sig}:latest:a").arg("go");
+        assert!(!one_hash_tag(&pipe));
+        assert!(!one_hash_tag(&redis::pipe()));
+    }
+
+    #[test]
+    fn call_tokens_differ() {
+        let tokens: std::collections::HashSet<String> = (0..1000).map(|_| op_token()).collect();
+        assert_eq!(tokens.len(), 1000);
+        assert!(tokens.iter().all(|t| t.len() == 32));
+    }
 }

@@ -99,8 +99,10 @@ fn signals_approvals_and_ratings_on_a_cluster_and_a_dead_master_is_a_typed_error
     a.broadcast("handover", b"batch-1", Duration::from_secs(30)).unwrap();
     let (outcome, woke) = handle.join().unwrap();
     assert!(matches!(outcome, SignalWait::Received(ref s) if s.payload == b"batch-1"), "{outcome:?}");
+    // `Received` (not a timeout after PATIENCE) says the broadcast woke the
+    // blocked read; the bound is loose for a loaded machine.
     let latency = woke.saturating_duration_since(sent);
-    assert!(latency < Duration::from_millis(200), "woke {latency:?} after the broadcast");
+    assert!(latency < Duration::from_secs(5), "woke {latency:?} after the broadcast");
 
     // ---- Approvals: the compare-and-set script (three keys) decides once
     // under a race of two responders, and the requester's wait sees it.
@@ -197,12 +199,10 @@ fn signals_approvals_and_ratings_on_a_cluster_and_a_dead_master_is_a_typed_error
     assert!(matches!(waiter.wait("never", Duration::from_secs(1)), Err(SignalError::Backend(_))));
     assert!(started.elapsed() < Duration::from_secs(10), "errors took {:?}", started.elapsed());
 
-    // A namespace on a master that lives keeps counting (if the dead master
-    // also held the approvals, they fail the same typed way).
-    if ratings_master != sig_master {
-        rated.rate("shared", Rating::Good).unwrap();
-        assert_eq!(rated.counts("shared").unwrap().total(), 401);
-    }
+    // The ratings namespace (on another master, by choice) keeps counting;
+    // if the dead master also held the approvals, they fail the same typed way.
+    rated.rate("shared", Rating::Good).unwrap();
+    assert_eq!(rated.counts("shared").unwrap().total(), 401);
     if appr_master == sig_master {
         assert!(requester.pending().is_err());
     } else {
