@@ -28,7 +28,11 @@
 //! tag `{P:appr}` keeps every approval key in one slot on a Redis Cluster
 //! (feature `redis-cluster`, `Approvals::cluster_builder`), where the
 //! compare-and-set script writes three keys at once. A request
-//! and its events are kept `retention` after its deadline.
+//! and its events are kept `retention` after its deadline. Each request,
+//! answer and cancel also writes `{P:appr}:op:<token>` (its reply, kept a
+//! minute or more), so one the cluster client repeats after a read timeout
+//! takes effect once and reports its own outcome (never `AlreadyDecided`
+//! for the caller's own decision).
 //!
 //! Modules: `types` (ids, decisions, outcomes), `builder` (the settings);
 //! requesting, answering and waiting are here.

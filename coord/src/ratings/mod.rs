@@ -28,10 +28,12 @@
 //!
 //! # Keys
 //! With prefix `P` and namespace `N`: `{P:ratings:N}:item:<item>` (a hash
-//! with `good` and `bad`) and `{P:ratings:N}:audit` (a stream, `MAXLEN ~`).
+//! with `good` and `bad`), `{P:ratings:N}:audit` (a stream, `MAXLEN ~`)
+//! and each rating's `{P:ratings:N}:op:<token>` (its reply, kept a minute
+//! or more).
 //! The hash tag keeps a namespace in one slot on a Redis Cluster (feature
 //! `redis-cluster`, `Ratings::cluster_builder`), where a rating's
-//! transaction writes the item and the audit stream together; namespaces
+//! script writes the item and the audit stream together; namespaces
 //! spread over the masters.
 //!
 //! Modules: `model` (a rating, the prior, counts, confidence, ranking
@@ -116,7 +118,7 @@ impl Ratings {
     /// `nodes` (`redis://host:port` URLs; the redis crate's cluster client
     /// learns the others from them). Feature `redis-cluster`. A namespace's
     /// keys carry the hash tag `{<prefix>:ratings:<namespace>}`: one slot
-    /// per namespace, so a rating's transaction and a ranking's pipeline
+    /// per namespace, so a rating's script and a ranking's pipeline
     /// each go to one master.
     ///
     /// # Examples

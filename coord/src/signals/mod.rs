@@ -30,7 +30,9 @@
 //! (broadcast). The hash tag `{P:sig}` keeps every signal key in one slot
 //! on a Redis Cluster (feature `redis-cluster`, `Signals::cluster_builder`),
 //! where the send script writes two keys and a wait reads two streams.
-//! Both expire `retention` after the last send to them.
+//! Both expire `retention` after the last send to them. Each send also
+//! writes `{P:sig}:op:<token>` (its reply, kept a minute or more), so a
+//! send the cluster client repeats after a read timeout is stored once.
 //!
 //! Modules: `types` (targets, ids, signals, outcomes), `builder` (the
 //! settings), `codec` (keys and the stored forms); sending, checking and
