@@ -106,6 +106,12 @@ impl ClusterLink {
             f(self.connection.as_mut().expect("connected just above"))
         })();
         result.map_err(|err| {
+            // This drops every node's connection, not only the failed one's:
+            // the redis crate re-reads the slot map only on a `MOVED` or on
+            // a new connection, so after a master dies and another takes
+            // its slots, keeping the connection would send that slot's
+            // commands to the dead address forever. Reconnecting costs one
+            // slot-map read per failed call.
             if err.is_io_error()
                 || err.is_timeout()
                 || err.is_connection_dropped()
