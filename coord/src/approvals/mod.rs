@@ -32,7 +32,8 @@
 //! answer and cancel also writes `{P:appr}:op:<token>` (its reply, kept a
 //! minute or more), so one the cluster client repeats after a read timeout
 //! takes effect once and reports its own outcome (never `AlreadyDecided`
-//! for the caller's own decision).
+//! for the caller's own decision). The id counter's `INCR` is not guarded:
+//! a repeat only skips an id.
 //!
 //! Modules: `types` (ids, decisions, outcomes), `builder` (the settings);
 //! requesting, answering and waiting are here.
