@@ -245,7 +245,8 @@ fn a_write_the_cluster_client_sends_again_after_a_read_timeout_takes_effect_once
     let urls = cluster.urls();
     // Each write's master stops running writes for 1.5 I/O timeouts: the
     // first try times out while the script waits, queued, on the server;
-    // the redis crate sends it again on a new connection, where it queues
+    // the redis crate sends it again on the same connection (skipping the
+    // late reply to the first try when it comes), where it queues
     // too. When the pause ends both run, in order: the repeat must find the
     // first run's token and change nothing.
     let io = Duration::from_secs(1);
