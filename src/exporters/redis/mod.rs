@@ -29,9 +29,9 @@
 //! `Rejected`) and never a hang, and Redis coming back is picked up without
 //! a restart. On one server every round trip has one deadline: the I/O
 //! timeout (plus the block time of a blocking read). On a cluster the redis
-//! crate tries a command up to three times (after a redirect, a broken
-//! connection or a timeout), reconnecting to the node in between, so one
-//! call is bounded by about 3 × (connect timeout + I/O timeout).
+//! crate tries a command up to three times (after a redirect, a timeout, or
+//! a broken connection, which it first remakes), so one call is bounded by
+//! about 3 × (connect timeout + I/O timeout).
 
 #[cfg(feature = "redis-cluster")]
 mod cluster;
