@@ -60,7 +60,7 @@ fn heartbeats_on_a_cluster_alive_listed_stopped_and_a_dead_master_only_fails_its
     let Some(cli) = require("redis-cli", test) else { return };
     let mut cluster = Cluster::start(&server, &cli);
     let urls = cluster.urls();
-    let [(doomed_tag, doomed), (living_tag, living)] = two_tags(&cluster);
+    let [(doomed_tag, doomed), (living_tag, _)] = two_tags(&cluster);
 
     let key = |tag: &str, agent: &str| format!("ringtel:heartbeat:{{{tag}}}:{agent}");
     let (w1, w2, other) = (key(&doomed_tag, "w1"), key(&doomed_tag, "w2"), key(&living_tag, "w3"));
@@ -134,7 +134,6 @@ fn heartbeats_on_a_cluster_alive_listed_stopped_and_a_dead_master_only_fails_its
     let published = p3.stats().published;
     wait_until("the living publisher keeps beating", || p3.stats().published >= published + 3);
     assert!(r3.read().unwrap().is_alive());
-    let _ = living;
 
     // Stopping the doomed publisher returns promptly: its stop record fails
     // and is counted, nothing hangs.
@@ -165,4 +164,17 @@ fn a_cluster_publisher_needs_a_hash_tag_shared_with_its_index() {
     );
     let ok = HeartbeatPublisher::cluster_builder(nodes, "hb:{a}:w1", || None).index("heartbeats:{a}").start();
     assert!(ok.is_ok());
+}
+
+#[test]
+fn a_cluster_reader_of_a_key_without_a_hash_tag_needs_an_index() {
+    let nodes = ["redis://127.0.0.1:1"];
+    // No cluster publisher writes the untagged default index: `list` would
+    // find nothing, ever, so building fails instead.
+    let err = HeartbeatReader::cluster_builder(nodes, "hb:w1").build().unwrap_err();
+    assert!(matches!(err, RedisConfigError::InvalidSetting { field: "key", .. }), "{err}");
+    let reader = HeartbeatReader::cluster_builder(nodes, "hb:w1").index("heartbeats:{a}").build().unwrap();
+    assert_eq!(reader.index(), "heartbeats:{a}");
+    let reader = HeartbeatReader::cluster_builder(nodes, "hb:{a}:w1").build().unwrap();
+    assert_eq!(reader.index(), "ringtel:heartbeats:{a}");
 }

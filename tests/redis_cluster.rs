@@ -184,3 +184,86 @@ fn four_producers_over_three_masters_read_back_and_a_dead_master_only_stops_its_
     assert!(started.elapsed() < Duration::from_secs(20), "closing took {:?}", started.elapsed());
     eprintln!("exported per producer: {exported:?}; dead master {dead}, partitions {partitions:?}");
 }
+
+fn node_id(port: u16) -> String {
+    redis::cmd("CLUSTER").arg("MYID").query(&mut node(port)).unwrap()
+}
+
+/// Moves `key`'s slot, with its keys, from master `from` to master `to`,
+/// as `redis-cli --cluster reshard` does, and tells every master.
+fn move_slot(cluster: &Cluster, key: &str, from: u16, to: u16) {
+    let slot: u16 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(key).query(&mut node(from)).unwrap();
+    let (from_id, to_id) = (node_id(from), node_id(to));
+    let setslot = |port: u16, how: &str, id: &str| {
+        let _: () =
+            redis::cmd("CLUSTER").arg("SETSLOT").arg(slot).arg(how).arg(id).query(&mut node(port)).unwrap();
+    };
+    setslot(to, "IMPORTING", &from_id);
+    setslot(from, "MIGRATING", &to_id);
+    let keys: Vec<String> =
+        redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(1000).query(&mut node(from)).unwrap();
+    assert!(!keys.is_empty(), "slot {slot} of {key} holds no key on {from}");
+    let _: () = redis::cmd("MIGRATE")
+        .arg("127.0.0.1")
+        .arg(to)
+        .arg("")
+        .arg(0)
+        .arg(5000)
+        .arg("KEYS")
+        .arg(&keys)
+        .query(&mut node(from))
+        .unwrap();
+    for &port in &cluster.ports {
+        setslot(port, "NODE", &to_id);
+    }
+}
+
+#[test]
+fn after_a_slot_moves_to_another_master_later_batches_are_exported_there() {
+    let test = "after_a_slot_moves_to_another_master_later_batches_are_exported_there";
+    let Some(server) = require("redis-server", test) else { return };
+    let Some(cli) = require("redis-cli", test) else { return };
+    let cluster = Cluster::start(&server, &cli);
+    let key = partition_key("moving", "p");
+    let from = cluster.owner(&key);
+    let to = *cluster.ports.iter().find(|&&p| p != from).unwrap();
+    let breaker = BreakerConfig {
+        open_after: 100,
+        cooldown: Duration::from_millis(10),
+        max_cooldown: Duration::from_millis(10),
+    };
+    let exporter = RedisStreams::cluster_builder(cluster.urls())
+        .stream("moving")
+        .partition(Partition::Fixed("p".to_owned()))
+        .connect_timeout(Duration::from_millis(500))
+        .io_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let telemetry =
+        Telemetry::<Sample>::builder().batch_size(10).breaker(breaker).exporter(exporter).start().unwrap();
+    let exported = |telemetry: &Telemetry<Sample>| telemetry.health().exporters()[0].events_exported();
+    for seq in 0..10 {
+        let _ = telemetry.emit(Sample { producer: 0, seq });
+    }
+    telemetry.flush(PATIENCE).unwrap();
+    assert_eq!(exported(&telemetry), 10);
+
+    move_slot(&cluster, &key, from, to);
+    assert_eq!(cluster.owner(&key), to);
+
+    // The first batch after the move may fail (a `MOVED` reply); the ones
+    // after it must reach the slot's new master.
+    let deadline = Instant::now() + PATIENCE;
+    let mut seq = 10;
+    while exported(&telemetry) < 30 {
+        assert!(Instant::now() < deadline, "no batch exported after the move: {}", telemetry.health());
+        for _ in 0..10 {
+            let _ = telemetry.emit(Sample { producer: 0, seq });
+            seq += 1;
+        }
+        let _ = telemetry.flush(PATIENCE);
+    }
+    let on_new_master: u64 = redis::cmd("XLEN").arg(&key).query(&mut node(to)).unwrap();
+    assert_eq!(on_new_master, exported(&telemetry), "every exported event is on the new master");
+    telemetry.close(PATIENCE).unwrap();
+}

@@ -78,7 +78,10 @@ impl Settings {
 
     /// The redis crate's cluster client with these timeouts: a command is
     /// retried at most twice (a `MOVED`/`ASK` redirect, a broken
-    /// connection), so a dead master fails a call within a few I/O timeouts.
+    /// connection, and also a read timeout, after which the first try may
+    /// still run on the server), so a dead master fails a call within a few
+    /// I/O timeouts. Every write that a repeat would double is a
+    /// [`guarded`] script, so a retried write takes effect once.
     #[cfg(feature = "redis-cluster")]
     fn cluster_client(&self, nodes: &[String]) -> Result<redis::cluster::ClusterClient, ConfigError> {
         if nodes.is_empty() {
@@ -208,6 +211,15 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
+    /// How long a [`guarded`] script's op key is kept, in ms: well past the
+    /// last time the redis crate could still send the call again (at most
+    /// three tries, each bounded by the connect and I/O timeouts), and at
+    /// least a minute.
+    pub(crate) fn op_retention_ms(&self) -> u64 {
+        let tries = self.connect_timeout.saturating_add(self.io_timeout).saturating_mul(10);
+        millis(tries.max(Duration::from_secs(60)))
+    }
+
     /// `host:port` (`cluster(host:port,…)` on a cluster), for errors.
     pub(crate) fn target(&self) -> &str {
         &self.target
@@ -297,8 +309,9 @@ impl fmt::Debug for Conn {
 /// redis crate's cluster connection instead sends a packed pipeline whole
 /// to the master owning its first command's key. Every key of a pipeline
 /// in this crate shares one hash tag ([`tagged`]), so that master owns them
-/// all (a stray key would be a `CROSSSLOT` error reply, never a wrong
-/// answer).
+/// all (checked in debug builds). A stray key would not be a `CROSSSLOT`
+/// error outside `MULTI`: its command alone would get a `MOVED` reply (an
+/// error, never a wrong answer, but the whole call fails).
 pub(crate) fn query_pipeline<T: FromRedisValue>(
     c: &mut dyn ConnectionLike,
     pipe: &Pipeline,
@@ -309,6 +322,7 @@ pub(crate) fn query_pipeline<T: FromRedisValue>(
     if pipe.is_empty() {
         return redis::from_owned_redis_value(Value::Array(Vec::new()));
     }
+    debug_assert!(one_hash_tag(pipe), "a cluster pipeline's keys must share one hash tag");
     let packed = pipe.get_packed_pipeline();
     // `Pipeline::is_transaction` needs the crate's async feature; an atomic
     // pipeline is one packed after a `MULTI`.
@@ -331,6 +345,79 @@ pub(crate) fn query_pipeline<T: FromRedisValue>(
     redis::from_owned_redis_value(Value::Array(replies))
 }
 
+/// Wraps a writing script so that running it again with the same call
+/// token returns the first run's reply and changes nothing.
+///
+/// The redis crate's cluster client sends a command again after a read
+/// timeout (and after a broken connection), so one call of a write can run
+/// two or three times on the server and still return `Ok`. A guarded
+/// script takes, after its own keys and arguments, one more key: the
+/// call's op key `<tag>:op:<token>` (same hash tag as its other keys, see
+/// [`op_key`]), and one more argument: how long to keep it, in ms (`0`
+/// for a call that writes nothing a repeat could double, which then skips
+/// the guard). The first run stores its reply there (`SET … PX`); a repeat
+/// finds it and returns it unchanged. `body` may `return` anywhere; it
+/// must not read `#KEYS` or `#ARGV`.
+pub(crate) fn guarded(body: &str) -> String {
+    format!(
+        "{LUA_NOW}local function __body()\n{body}\nend\n\
+         local __op, __keep = KEYS[#KEYS], tonumber(ARGV[#ARGV])\n\
+         if __keep > 0 then\n\
+           local __prev = redis.call('GET', __op)\n\
+           if __prev then return cjson.decode(__prev) end\n\
+         end\n\
+         local __reply = __body()\n\
+         if __keep > 0 then redis.call('SET', __op, cjson.encode(__reply), 'PX', __keep) end\n\
+         return __reply\n"
+    )
+}
+
+/// The op key of one call of a [`guarded`] script: under `tag` (a
+/// [`tagged`] key start), so on a cluster it lives in the call's slot.
+pub(crate) fn op_key(tag: &str, token: &str) -> String {
+    format!("{tag}:op:{token}")
+}
+
+/// A fresh call token: 128 bits from the process id, a counter, the clock
+/// and the standard library's randomly keyed hasher, as hex.
+pub(crate) fn op_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let half = |salt: u64| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(salt);
+        h.write_u32(std::process::id());
+        h.write_u64(count);
+        h.write_u128(nanos);
+        h.finish()
+    };
+    format!("{:016x}{:016x}", half(0), half(1))
+}
+
+/// Whether every command of `pipe` has a first key (its first argument)
+/// with the same hash tag as the first command's.
+fn one_hash_tag(pipe: &Pipeline) -> bool {
+    fn tag(key: &[u8]) -> &[u8] {
+        let Some(open) = key.iter().position(|&b| b == b'{') else { return key };
+        let rest = &key[open + 1..];
+        match rest.iter().position(|&b| b == b'}') {
+            Some(close) if close > 0 => &rest[..close],
+            _ => key,
+        }
+    }
+    let first_key = |cmd: &redis::Cmd| match cmd.args_iter().nth(1) {
+        Some(redis::Arg::Simple(key)) => Some(tag(key).to_vec()),
+        _ => None,
+    };
+    let mut tags = pipe.cmd_iter().map(first_key);
+    let Some(Some(first)) = tags.next() else { return false };
+    tags.all(|t| t.as_deref() == Some(first.as_slice()))
+}
+
 /// The Lua line every script starts with: the server's time in ms.
 pub(crate) const LUA_NOW: &str = "local __t = redis.call('TIME')\n\
     local now = tonumber(__t[1]) * 1000 + math.floor(tonumber(__t[2]) / 1000)\n\
@@ -342,4 +429,27 @@ pub(crate) fn parse_u64(target: &str, what: &str, text: &[u8]) -> Result<u64, Ba
         .ok()
         .and_then(|t| t.parse().ok())
         .ok_or_else(|| BackendError::malformed(target, format!("{what}: not an integer: {text:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pipeline_with_a_stray_key_is_caught() {
+        let mut pipe = redis::pipe();
+        pipe.cmd("HMGET").arg("{p:appr}:req:1").arg("state");
+        pipe.cmd("HMGET").arg("{p:appr}:req:2").arg("state");
+        assert!(one_hash_tag(&pipe));
+        pipe.cmd("HMGET").arg("{p:sig}:latest:a").arg("go");
+        assert!(!one_hash_tag(&pipe));
+        assert!(!one_hash_tag(&redis::pipe()));
+    }
+
+    #[test]
+    fn call_tokens_differ() {
+        let tokens: std::collections::HashSet<String> = (0..1000).map(|_| op_token()).collect();
+        assert_eq!(tokens.len(), 1000);
+        assert!(tokens.iter().all(|t| t.len() == 32));
+    }
 }

@@ -173,7 +173,13 @@ impl BackendError {
     /// Whether the connection was dropped: the next call reconnects.
     pub(crate) fn breaks_connection(&self) -> bool {
         matches!(self.kind, BackendErrorKind::Unreachable | BackendErrorKind::Timeout)
-            || self.source.as_ref().is_some_and(|e| e.is_unrecoverable_error())
+            || self.source.as_ref().is_some_and(|e| {
+                // The redis crate's sync cluster pipeline returns a `MOVED`
+                // or `ASK` without re-reading the slot map: only a new
+                // connection does, after a resharding.
+                e.is_unrecoverable_error()
+                    || matches!(e.kind(), redis::ErrorKind::Moved | redis::ErrorKind::Ask)
+            })
     }
 }
 

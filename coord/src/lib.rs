@@ -30,10 +30,35 @@
 //! taking node URLs, over the redis crate's sync cluster client. Every key
 //! of one concept carries one hash tag (`{<prefix>:sig}`,
 //! `{<prefix>:appr}`, `{<prefix>:ratings:<namespace>}`), so each script,
-//! transaction and multi-stream read touches one slot, on one master; the
+//! pipeline and multi-stream read touches one slot, on one master; the
 //! layout is the same on a single server. On a cluster scripts run as
 //! `EVAL`, so a master that lost its script cache can run them while
 //! another master is down.
+//!
+//! # Key layout
+//! With prefix `P` (default [`DEFAULT_PREFIX`]), on one server and on a
+//! cluster alike:
+//! - signals: `{P:sig}:stream:<agent>`, `{P:sig}:latest:<agent>`,
+//!   `{P:sig}:bcast:stream`, `{P:sig}:bcast:latest`;
+//! - approvals: `{P:appr}:seq`, `{P:appr}:req:<id>`, `{P:appr}:pending`,
+//!   `{P:appr}:events:<id>`;
+//! - ratings: `{P:ratings:<namespace>}:item:<item>`,
+//!   `{P:ratings:<namespace>}:audit`;
+//! - each write's call token: `<tag>:op:<token>` under its concept's tag,
+//!   kept a minute or more, so a write the redis crate sends again (its
+//!   cluster client does after a read timeout) takes effect once.
+//!
+//! Before the hash tags (an unpublished version of this crate) the keys
+//! were untagged (`P:sig:stream:<agent>`, `P:appr:req:<id>`,
+//! `P:ratings:<namespace>:item:<item>`, …). Those keys are not read or
+//! migrated: data written under them is ignored and expires or stays as
+//! it was.
+//!
+//! **Scaling limit.** One hash tag is one slot, so one master: all signals
+//! under one prefix live on one master, and so do all approvals under one
+//! prefix (each rating namespace has a slot of its own). To spread load,
+//! use several prefixes. Heartbeats sharing a hash tag likewise live on one
+//! master.
 //!
 //! # Modules
 //! - [`signals`]: `send`/`broadcast`, `check`, `wait`.

@@ -99,8 +99,10 @@ fn signals_approvals_and_ratings_on_a_cluster_and_a_dead_master_is_a_typed_error
     a.broadcast("handover", b"batch-1", Duration::from_secs(30)).unwrap();
     let (outcome, woke) = handle.join().unwrap();
     assert!(matches!(outcome, SignalWait::Received(ref s) if s.payload == b"batch-1"), "{outcome:?}");
+    // `Received` (not a timeout after PATIENCE) says the broadcast woke the
+    // blocked read; the bound is loose for a loaded machine.
     let latency = woke.saturating_duration_since(sent);
-    assert!(latency < Duration::from_millis(200), "woke {latency:?} after the broadcast");
+    assert!(latency < Duration::from_secs(5), "woke {latency:?} after the broadcast");
 
     // ---- Approvals: the compare-and-set script (three keys) decides once
     // under a race of two responders, and the requester's wait sees it.
@@ -197,12 +199,10 @@ fn signals_approvals_and_ratings_on_a_cluster_and_a_dead_master_is_a_typed_error
     assert!(matches!(waiter.wait("never", Duration::from_secs(1)), Err(SignalError::Backend(_))));
     assert!(started.elapsed() < Duration::from_secs(10), "errors took {:?}", started.elapsed());
 
-    // A namespace on a master that lives keeps counting (if the dead master
-    // also held the approvals, they fail the same typed way).
-    if ratings_master != sig_master {
-        rated.rate("shared", Rating::Good).unwrap();
-        assert_eq!(rated.counts("shared").unwrap().total(), 401);
-    }
+    // The ratings namespace (on another master, by choice) keeps counting;
+    // if the dead master also held the approvals, they fail the same typed way.
+    rated.rate("shared", Rating::Good).unwrap();
+    assert_eq!(rated.counts("shared").unwrap().total(), 401);
     if appr_master == sig_master {
         assert!(requester.pending().is_err());
     } else {
@@ -224,4 +224,68 @@ fn signals_approvals_and_ratings_on_a_cluster_and_a_dead_master_is_a_typed_error
 
     let mut on_dead = ratings(&urls, &dead_namespace);
     assert!(matches!(on_dead.rate("x", Rating::Good), Err(RatingError::Backend(_))));
+}
+
+/// Pauses writes on the master at `port` for `pause` (timed by the server).
+fn pause_writes(port: u16, pause: Duration) {
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(pause.as_millis() as u64)
+        .arg("WRITE")
+        .query(&mut node(port))
+        .unwrap();
+}
+
+#[test]
+fn a_write_the_cluster_client_sends_again_after_a_read_timeout_takes_effect_once() {
+    let test = "a_write_the_cluster_client_sends_again_after_a_read_timeout_takes_effect_once";
+    let Some(server) = require("redis-server", test) else { return };
+    let Some(cli) = require("redis-cli", test) else { return };
+    let cluster = Cluster::start(&server, &cli);
+    let urls = cluster.urls();
+    // Each write's master stops running writes for 1.5 I/O timeouts: the
+    // first try times out while the script waits, queued, on the server;
+    // the redis crate sends it again on the same connection (skipping the
+    // late reply to the first try when it comes), where it queues
+    // too. When the pause ends both run, in order: the repeat must find the
+    // first run's token and change nothing.
+    let io = Duration::from_secs(1);
+    let pause = io * 3 / 2;
+
+    let namespace = "once";
+    let ratings_master = cluster.owner(&format!("{{ringtel:coord:ratings:{namespace}}}"));
+    let mut rated = Ratings::cluster_builder(urls.clone(), namespace).io_timeout(io).build().unwrap();
+    assert_eq!(rated.counts("item").unwrap().total(), 0);
+    pause_writes(ratings_master, pause);
+    let started = Instant::now();
+    let counts = rated.rate("item", Rating::Good).unwrap();
+    assert!(started.elapsed() >= io, "the rating outwaited one I/O timeout ({:?})", started.elapsed());
+    assert_eq!((counts.good, counts.bad), (1, 0));
+    assert_eq!(rated.counts("item").unwrap().total(), 1, "counted once");
+    let audit: u64 = redis::cmd("XLEN")
+        .arg(format!("{{ringtel:coord:ratings:{namespace}}}:audit"))
+        .query(&mut node(ratings_master))
+        .unwrap();
+    assert_eq!(audit, 1, "one audit entry");
+
+    let appr_master = cluster.owner("{ringtel:coord:appr}");
+    let mut gate = Approvals::cluster_builder(urls.clone(), "requester").io_timeout(io).build().unwrap();
+    let id = gate.request("deploy", b"", Duration::from_secs(60)).unwrap();
+    pause_writes(appr_master, pause);
+    let outcome = gate.respond(id, Decision::approve("alice", "ok")).unwrap();
+    assert_eq!(outcome, RespondOutcome::Recorded, "the caller's own decision is recorded, once");
+    assert!(matches!(gate.wait(id).unwrap(), ApprovalOutcome::Approved { ref by, .. } if by == "alice"));
+    let events: u64 = redis::cmd("XLEN")
+        .arg(format!("{{ringtel:coord:appr}}:events:{}", id.as_u64()))
+        .query(&mut node(appr_master))
+        .unwrap();
+    assert_eq!(events, 1, "one state change");
+
+    let sig_master = cluster.owner("{ringtel:coord:sig}");
+    let mut a = Signals::cluster_builder(urls.clone(), "a").io_timeout(io).build().unwrap();
+    pause_writes(sig_master, pause);
+    a.send(Target::agent("b").unwrap(), "go", b"once", Duration::from_secs(30)).unwrap();
+    let stored: u64 =
+        redis::cmd("XLEN").arg("{ringtel:coord:sig}:stream:b").query(&mut node(sig_master)).unwrap();
+    assert_eq!(stored, 1, "stored once");
 }

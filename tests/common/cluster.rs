@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::server::{free_port, ServerProcess};
@@ -16,10 +17,21 @@ pub struct Cluster {
     pub servers: Vec<ServerProcess>,
     pub ports: Vec<u16>,
     dir: PathBuf,
+    /// Held while the cluster lives (released after its servers are
+    /// killed), so the tests of one binary run their clusters one at a
+    /// time: a port `free_port` found free is then not taken meanwhile by
+    /// another test's cluster or its clients' connections.
+    _serial: MutexGuard<'static, ()>,
 }
+
+/// See [`Cluster::_serial`].
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 impl Cluster {
     pub fn start(server: &Path, cli: &Path) -> Cluster {
+        // A test that panicked with the lock held poisoned it; its cluster
+        // is gone all the same.
+        let serial = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
         let dir =
             std::env::temp_dir().join(format!("ringtel-cluster-{}-{}", std::process::id(), free_port()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -65,7 +77,7 @@ impl Cluster {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        let cluster = Cluster { servers, ports, dir };
+        let cluster = Cluster { servers, ports, dir, _serial: serial };
         let deadline = Instant::now() + PATIENCE;
         for &port in &cluster.ports {
             loop {

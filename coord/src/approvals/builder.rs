@@ -12,7 +12,7 @@ use super::{
     Approvals, CREATE_LUA, DECIDE_LUA, DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_TIMEOUT, DEFAULT_RETENTION,
     DEFAULT_WAIT_SLICE, PENDING_LUA,
 };
-use crate::conn::{check_duration, check_name, Settings, LUA_NOW};
+use crate::conn::{check_duration, check_name, guarded, Settings, LUA_NOW};
 use crate::error::{ConfigError, InvalidValue};
 
 /// Configures [`Approvals`]; from [`Approvals::builder`].
@@ -144,8 +144,8 @@ impl ApprovalsBuilder {
             max_payload: self.max_payload,
             commands,
             blocking,
-            create_script: Lua::new(&format!("{LUA_NOW}{CREATE_LUA}")),
-            decide_script: Lua::new(&format!("{LUA_NOW}{DECIDE_LUA}")),
+            create_script: Lua::new(&guarded(CREATE_LUA)),
+            decide_script: Lua::new(&guarded(DECIDE_LUA)),
             pending_script: Lua::new(&format!("{LUA_NOW}{PENDING_LUA}")),
         })
     }

@@ -28,7 +28,12 @@
 //! tag `{P:appr}` keeps every approval key in one slot on a Redis Cluster
 //! (feature `redis-cluster`, `Approvals::cluster_builder`), where the
 //! compare-and-set script writes three keys at once. A request
-//! and its events are kept `retention` after its deadline.
+//! and its events are kept `retention` after its deadline. Each request,
+//! answer and cancel also writes `{P:appr}:op:<token>` (its reply, kept a
+//! minute or more), so one the cluster client repeats after a read timeout
+//! takes effect once and reports its own outcome (never `AlreadyDecided`
+//! for the caller's own decision). The id counter's `INCR` is not guarded:
+//! a repeat only skips an id.
 //!
 //! Modules: `types` (ids, decisions, outcomes), `builder` (the settings);
 //! requesting, answering and waiting are here.
@@ -39,7 +44,9 @@ use std::time::Duration;
 use crate::lua::Lua;
 use redis::streams::{StreamReadOptions, StreamReadReply};
 
-use crate::conn::{check_duration, from_millis, millis, parse_u64, query_pipeline, tagged, Conn};
+use crate::conn::{
+    check_duration, from_millis, millis, op_key, op_token, parse_u64, query_pipeline, tagged, Conn,
+};
 pub use crate::error::ApprovalError;
 use crate::error::{BackendError, InvalidValue};
 
@@ -197,6 +204,7 @@ impl Approvals {
             .arg(&self.agent)
             .arg(millis(timeout))
             .arg(millis(self.retention));
+        self.guard(&mut invocation, true);
         let _deadline: String = self.commands.run(|c| invocation.invoke(c))?;
         Ok(ApprovalId(id))
     }
@@ -371,6 +379,8 @@ impl Approvals {
             .arg(reason)
             .arg(id.0)
             .arg(millis(self.retention));
+        // A status read or an expiry changes nothing a repeat could double.
+        self.guard(&mut invocation, !matches!(action, "status" | "expire"));
         let reply: Vec<Vec<u8>> = self.commands.run(|c| invocation.invoke(c))?;
         let target = self.commands.target().to_owned();
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
@@ -413,6 +423,16 @@ impl Approvals {
             ));
         }
         Ok(())
+    }
+
+    /// Adds a [`guarded`](crate::conn::guarded) script's op key and
+    /// retention (`0`, no guard, unless `writes`).
+    fn guard(&self, invocation: &mut crate::lua::LuaCall<'_>, writes: bool) {
+        invocation.key(op_key(&tagged(&self.prefix, "appr"), &op_token())).arg(if writes {
+            self.commands.op_retention_ms()
+        } else {
+            0
+        });
     }
 
     fn req_key(&self, id: u64) -> String {

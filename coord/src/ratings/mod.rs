@@ -3,9 +3,12 @@
 //! # Model
 //! Every [`Ratings`] handle works in a *namespace* that must be given
 //! (there is no default), so a test run never writes where production
-//! reads. [`Ratings::rate`] is one `MULTI`/`EXEC` transaction: `HINCRBY` on
-//! the item's counters (atomic on the server: concurrent raters never lose
-//! a count) and an `XADD` to the namespace's audit stream.
+//! reads. [`Ratings::rate`] is one Lua script: `HINCRBY` on the item's
+//! counters (atomic on the server: concurrent raters never lose a count)
+//! and an `XADD` to the namespace's audit stream. Each call carries a
+//! fresh token, and the script records it (`{P:ratings:N}:op:<token>`,
+//! kept a minute or more), so a call the redis crate sends again (its
+//! cluster client does after a read timeout) counts once.
 //!
 //! # Statistics
 //! [`Confidence`] reports two numbers for `g` good and `b` bad ratings
@@ -25,10 +28,12 @@
 //!
 //! # Keys
 //! With prefix `P` and namespace `N`: `{P:ratings:N}:item:<item>` (a hash
-//! with `good` and `bad`) and `{P:ratings:N}:audit` (a stream, `MAXLEN ~`).
+//! with `good` and `bad`), `{P:ratings:N}:audit` (a stream, `MAXLEN ~`)
+//! and each rating's `{P:ratings:N}:op:<token>` (its reply, kept a minute
+//! or more).
 //! The hash tag keeps a namespace in one slot on a Redis Cluster (feature
 //! `redis-cluster`, `Ratings::cluster_builder`), where a rating's
-//! transaction writes the item and the audit stream together; namespaces
+//! script writes the item and the audit stream together; namespaces
 //! spread over the masters.
 //!
 //! Modules: `model` (a rating, the prior, counts, confidence, ranking
@@ -37,14 +42,24 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::conn::{check_name, query_pipeline, tagged, Conn, Settings};
+use crate::conn::{check_name, guarded, op_key, op_token, query_pipeline, tagged, Conn, Settings};
 pub use crate::error::RatingError;
 use crate::error::{BackendError, ConfigError, InvalidValue};
+use crate::lua::Lua;
 
 /// Default z of the Wilson lower bound (95 % two-sided).
 pub const DEFAULT_Z: f64 = 1.96;
 /// Default approximate length the audit stream is trimmed to.
 pub const DEFAULT_AUDIT_LEN: u64 = 100_000;
+
+/// One rating, [`guarded`] so that the redis crate sending it again (after
+/// a read timeout on a cluster) counts it once.
+const RATE_LUA: &str = "
+-- KEYS: item, audit; ARGV: rating, audit_len, item
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'item', ARGV[3], 'rating', ARGV[1])
+return redis.call('HMGET', KEYS[1], 'good', 'bad')
+";
 
 mod model;
 
@@ -79,6 +94,7 @@ pub struct Ratings {
     z: f64,
     audit_len: u64,
     conn: Conn,
+    rate_script: Lua,
 }
 
 /// Configures [`Ratings`]; from [`Ratings::builder`].
@@ -102,7 +118,7 @@ impl Ratings {
     /// `nodes` (`redis://host:port` URLs; the redis crate's cluster client
     /// learns the others from them). Feature `redis-cluster`. A namespace's
     /// keys carry the hash tag `{<prefix>:ratings:<namespace>}`: one slot
-    /// per namespace, so a rating's transaction and a ranking's pipeline
+    /// per namespace, so a rating's script and a ranking's pipeline
     /// each go to one master.
     ///
     /// # Examples
@@ -145,28 +161,17 @@ impl Ratings {
     /// not have been counted).
     pub fn rate(&mut self, item: &str, rating: Rating) -> Result<Counts, RatingError> {
         check_item(item)?;
-        let key = self.item_key(item);
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("HINCRBY")
-            .arg(&key)
+        let tag = self.tag();
+        let mut invocation = self.rate_script.prepare_invoke();
+        invocation
+            .key(self.item_key(item))
+            .key(self.audit_key())
+            .key(op_key(&tag, &op_token()))
             .arg(rating.as_str())
-            .arg(1)
-            .cmd("XADD")
-            .arg(self.audit_key())
-            .arg("MAXLEN")
-            .arg("~")
             .arg(self.audit_len)
-            .arg("*")
-            .arg("item")
             .arg(item)
-            .arg("rating")
-            .arg(rating.as_str())
-            .cmd("HMGET")
-            .arg(&key)
-            .arg(&["good", "bad"]);
-        let (_count, _entry, counts): (redis::Value, redis::Value, (Option<u64>, Option<u64>)) =
-            self.conn.run(|c| query_pipeline(c, &pipe))?;
+            .arg(self.conn.op_retention_ms());
+        let counts: (Option<u64>, Option<u64>) = self.conn.run(|c| invocation.invoke(c))?;
         Ok(Counts { good: counts.0.unwrap_or(0), bad: counts.1.unwrap_or(0) })
     }
 
@@ -238,12 +243,17 @@ impl Ratings {
             .collect())
     }
 
+    /// `{<prefix>:ratings:<namespace>}`, the start of every key here.
+    fn tag(&self) -> String {
+        tagged(&self.prefix, &format!("ratings:{}", self.namespace))
+    }
+
     fn item_key(&self, item: &str) -> String {
-        format!("{}:item:{item}", tagged(&self.prefix, &format!("ratings:{}", self.namespace)))
+        format!("{}:item:{item}", self.tag())
     }
 
     fn audit_key(&self) -> String {
-        format!("{}:audit", tagged(&self.prefix, &format!("ratings:{}", self.namespace)))
+        format!("{}:audit", self.tag())
     }
 }
 
@@ -318,6 +328,7 @@ impl RatingsBuilder {
             z: self.z,
             audit_len: self.audit_len,
             conn,
+            rate_script: Lua::new(&guarded(RATE_LUA)),
         })
     }
 }

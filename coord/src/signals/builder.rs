@@ -12,7 +12,7 @@ use super::{
     Signals, CHECK_LUA, DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_STREAM_LEN, DEFAULT_MAX_TTL, DEFAULT_RETENTION,
     DEFAULT_WAIT_SLICE, SEND_LUA,
 };
-use crate::conn::{check_duration, check_name, Settings, LUA_NOW};
+use crate::conn::{check_duration, check_name, guarded, Settings, LUA_NOW};
 use crate::error::{ConfigError, InvalidValue};
 
 /// Configures [`Signals`]; from [`Signals::builder`].
@@ -169,7 +169,7 @@ impl SignalsBuilder {
             blocking,
             cursors: ["0-0".to_owned(), "0-0".to_owned()],
             buffered: VecDeque::new(),
-            send_script: Lua::new(&format!("{LUA_NOW}{SEND_LUA}")),
+            send_script: Lua::new(&guarded(SEND_LUA)),
             check_script: Lua::new(&format!("{LUA_NOW}{CHECK_LUA}")),
         })
     }

@@ -30,7 +30,9 @@
 //! (broadcast). The hash tag `{P:sig}` keeps every signal key in one slot
 //! on a Redis Cluster (feature `redis-cluster`, `Signals::cluster_builder`),
 //! where the send script writes two keys and a wait reads two streams.
-//! Both expire `retention` after the last send to them.
+//! Both expire `retention` after the last send to them. Each send also
+//! writes `{P:sig}:op:<token>` (its reply, kept a minute or more), so a
+//! send the cluster client repeats after a read timeout is stored once.
 //!
 //! Modules: `types` (targets, ids, signals, outcomes), `builder` (the
 //! settings), `codec` (keys and the stored forms); sending, checking and
@@ -45,7 +47,7 @@ use crate::lua::Lua;
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use ringtel::{Clock, Timestamp};
 
-use crate::conn::{check_duration, from_millis, millis, parse_u64, Conn};
+use crate::conn::{check_duration, from_millis, millis, op_key, op_token, parse_u64, tagged, Conn};
 pub use crate::error::SignalError;
 use crate::error::{BackendError, InvalidValue};
 
@@ -194,7 +196,9 @@ impl Signals {
             .arg(target.stored())
             .arg(millis(ttl))
             .arg(self.max_stream_len)
-            .arg(millis(self.retention));
+            .arg(millis(self.retention))
+            .key(op_key(&tagged(&self.prefix, "sig"), &op_token()))
+            .arg(self.commands.op_retention_ms());
         let reply: Vec<String> = self.commands.run(|c| invocation.invoke(c))?;
         match reply.as_slice() {
             [entry, _, _] => Ok(SignalId { target, entry: entry.clone() }),

@@ -54,17 +54,24 @@ pub(crate) fn target(nodes: &[String]) -> String {
 
 /// A cluster connection made on first use and dropped after any failure
 /// that may have left it out of step, so the next call reconnects (and
-/// re-reads the slot map).
+/// re-reads the slot map). Its writes have the I/O timeout as their
+/// deadline, as its reads do.
 pub(crate) struct ClusterLink {
     client: redis::cluster::ClusterClient,
     target: String,
+    io_timeout: Duration,
     connection: Option<redis::cluster::ClusterConnection>,
 }
 
 impl ClusterLink {
     /// A link to the cluster reached through `nodes`; does not connect.
     pub(crate) fn new(nodes: &[String], settings: &ConnectionSettings) -> Result<Self, RedisConfigError> {
-        Ok(ClusterLink { client: client(nodes, settings)?, target: target(nodes), connection: None })
+        Ok(ClusterLink {
+            client: client(nodes, settings)?,
+            target: target(nodes),
+            io_timeout: settings.io_timeout,
+            connection: None,
+        })
     }
 
     /// `cluster(host:port,…)`, for error messages.
@@ -77,24 +84,39 @@ impl ClusterLink {
         self.connection = None;
     }
 
-    /// Runs `f` on the connection (made first if there is none); a failure
-    /// is mapped to an [`ExportError`] (`Transport`, `Timeout`, `Rejected`),
-    /// and one that may have broken the connection drops it.
+    /// Runs `f` on the connection (made first if there is none, with the
+    /// I/O timeout on its writes: the redis crate starts a cluster
+    /// connection with none, so a master that stops reading would block the
+    /// write forever); a failure is mapped to an [`ExportError`]
+    /// (`Transport`, `Timeout`, `Rejected`), and one that may have broken
+    /// the connection drops it. So does a `MOVED` or `ASK` reply: the sync
+    /// cluster pipeline returns it without re-reading the slot map, so
+    /// after a resharding only a new connection (which reads the map)
+    /// sends the next batch to the slot's new master.
     pub(crate) fn run<T>(
         &mut self,
         f: impl FnOnce(&mut redis::cluster::ClusterConnection) -> redis::RedisResult<T>,
     ) -> Result<T, ExportError> {
         let result = (|| {
             if self.connection.is_none() {
-                self.connection = Some(self.client.get_connection()?);
+                let connection = self.client.get_connection()?;
+                connection.set_write_timeout(Some(self.io_timeout))?;
+                self.connection = Some(connection);
             }
             f(self.connection.as_mut().expect("connected just above"))
         })();
         result.map_err(|err| {
+            // This drops every node's connection, not only the failed one's:
+            // the redis crate re-reads the slot map only on a `MOVED` or on
+            // a new connection, so after a master dies and another takes
+            // its slots, keeping the connection would send that slot's
+            // commands to the dead address forever. Reconnecting costs one
+            // slot-map read per failed call.
             if err.is_io_error()
                 || err.is_timeout()
                 || err.is_connection_dropped()
                 || err.is_unrecoverable_error()
+                || matches!(err.kind(), redis::ErrorKind::Moved | redis::ErrorKind::Ask)
             {
                 self.connection = None;
             }

@@ -24,10 +24,14 @@
 //!   sharing a hash tag.
 //!
 //! Connections are made lazily with a connect timeout, read and write
-//! timeouts are always set, every round trip has one deadline, and a failed
-//! connection is remade on next use, so Redis going away is a typed, counted
-//! error (`Transport`, `Timeout`, `Rejected`) and never a hang, and Redis
-//! coming back is picked up without a restart.
+//! timeouts are always set, and a failed connection is remade on next use,
+//! so Redis going away is a typed, counted error (`Transport`, `Timeout`,
+//! `Rejected`) and never a hang, and Redis coming back is picked up without
+//! a restart. On one server every round trip has one deadline: the I/O
+//! timeout (plus the block time of a blocking read). On a cluster the redis
+//! crate tries a command up to three times (after a redirect, a timeout, or
+//! a broken connection, which it first remakes), so one call is bounded by
+//! about 3 × (connect timeout + I/O timeout).
 
 #[cfg(feature = "redis-cluster")]
 mod cluster;

@@ -27,7 +27,9 @@
 //! script writes the key and the index together, so both carry one hash tag
 //! (`ringtel:heartbeat:{agents}:worker-1` and `ringtel:heartbeats:{agents}`)
 //! and live in one slot; [`HeartbeatReader::list`] reads each key on the
-//! master that owns it, judged on that master's clock.
+//! master that owns it, judged on that master's clock. One tag is one
+//! slot, so every heartbeat sharing a tag (and its index) lives on one
+//! master: use several tags to spread a large fleet.
 //!
 //! Modules: `record` (the record), `liveness` (judging it), `reader`
 //! (reading it back), `publisher` with `builder` and the thread in `worker`

@@ -77,8 +77,10 @@ impl HeartbeatReader {
     /// each listed key on its own master (one write per master), each
     /// judged on its master's clock. Unless [`index`](HeartbeatReaderBuilder::index)
     /// is given, the index is the one a cluster publisher of `key` writes:
-    /// `ringtel:heartbeats:{<tag>}` for a key with hash tag `{<tag>}`
-    /// ([`DEFAULT_HEARTBEAT_INDEX`] for a key without one).
+    /// `ringtel:heartbeats:{<tag>}` for a key with hash tag `{<tag>}`; a
+    /// key without one needs an explicit index, or
+    /// [`build`](HeartbeatReaderBuilder::build) fails (no cluster
+    /// publisher writes [`DEFAULT_HEARTBEAT_INDEX`]).
     ///
     /// # Examples
     /// ```
@@ -332,8 +334,8 @@ impl HeartbeatReaderBuilder {
     /// Validates the settings; does not connect.
     ///
     /// # Errors
-    /// [`RedisConfigError`] for a bad URL, an empty key or index, or a zero
-    /// duration.
+    /// [`RedisConfigError`] for a bad URL, an empty key or index, a zero
+    /// duration, or on a cluster a key without a hash tag and no index.
     pub fn build(self) -> Result<HeartbeatReader, RedisConfigError> {
         if self.key.is_empty() {
             return Err(RedisConfigError::invalid("key", &self.key, "a non-empty key"));
@@ -341,9 +343,16 @@ impl HeartbeatReaderBuilder {
         let index = match self.index {
             Some(index) => index,
             #[cfg(feature = "redis-cluster")]
-            None if self.nodes.is_some() => {
-                super::link::cluster_index(&self.key).unwrap_or_else(|| DEFAULT_HEARTBEAT_INDEX.to_owned())
-            }
+            // No cluster publisher writes the default index (it has no hash
+            // tag to share with a key), so `list` would find nothing, ever.
+            None if self.nodes.is_some() => super::link::cluster_index(&self.key).ok_or_else(|| {
+                RedisConfigError::invalid(
+                    "key",
+                    &self.key,
+                    "a key with a hash tag `{…}` on a cluster (the index a publisher writes shares it), \
+                     or an explicit `index`",
+                )
+            })?,
             None => DEFAULT_HEARTBEAT_INDEX.to_owned(),
         };
         if index.is_empty() {
