@@ -40,6 +40,11 @@ impl HeartbeatPublisher {
     /// A builder for a publisher writing `key` on the server at `url`, with
     /// `source` giving the consumer's last beat (`None`: no beat yet).
     ///
+    /// `source` runs on the publisher's thread, which ringtel owns: a
+    /// `tracing` event it raises is counted `OwnThread` by ringtel's layer
+    /// instead of entering a ring, and an `emit` it makes under a blocking
+    /// policy degrades to `Drop` (counted) rather than waiting.
+    ///
     /// # Examples
     /// ```
     /// use std::time::Duration;
@@ -286,7 +291,7 @@ impl HeartbeatPublisherBuilder {
                 // `OwnThread` and never fed back into a ring, and an emit
                 // with a blocking policy degrades to `Drop` instead of
                 // waiting on a consumer.
-                crate::role::enter_consumer(NOT_A_TELEMETRY);
+                crate::role::enter_service_thread();
                 worker.run();
             })
             .map_err(HeartbeatStartError::Spawn)?;
@@ -333,10 +338,6 @@ impl HeartbeatPublisherBuilder {
         unreachable!("only `cluster_builder` (feature `redis-cluster`) sets nodes")
     }
 }
-
-/// What the publisher thread is marked with in [`crate::role`]: a ringtel
-/// thread that consumes no telemetry (no telemetry lives at address 1).
-const NOT_A_TELEMETRY: usize = 1;
 
 impl fmt::Debug for HeartbeatPublisherBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
