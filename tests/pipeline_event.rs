@@ -391,3 +391,31 @@ fn telemetry_filters_by_granularity() {
     assert_eq!(health.delivered(), expected.len() as u64);
     assert!(health.is_conserved());
 }
+
+#[test]
+fn names_interned_from_many_threads_get_one_id_each_and_resolve_through_an_open_view() {
+    let names = Names::new();
+    let view = names.read();
+    // 4 threads intern the same 200 names in different orders while the
+    // view is held: interning never waits on a view, and every name gets
+    // exactly one id, which resolves back to it.
+    let ids: Vec<Vec<NameId>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4u32)
+            .map(|t| {
+                let names = &names;
+                scope.spawn(move || {
+                    (0..200u32).map(|i| names.intern(&format!("name-{}", (i * (t + 1) * 7) % 200))).collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(names.len(), 200);
+    for (t, ids) in ids.iter().enumerate() {
+        for (i, &id) in ids.iter().enumerate() {
+            let expected = format!("name-{}", (i as u32 * (t as u32 + 1) * 7) % 200);
+            assert_eq!(view.resolve(id), Some(expected.as_str()));
+            assert_eq!(names.lookup(&expected), Some(id));
+        }
+    }
+}

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use super::NameId;
-use crate::sync::{lock, Mutex, MutexGuard};
+use crate::sync::{lock, Mutex};
 
 /// Interns names (nodes, plugins, sinks, gates, routes, providers, error
 /// kinds) into [`NameId`]s, and resolves them back for exporters.
@@ -13,9 +13,10 @@ use crate::sync::{lock, Mutex, MutexGuard};
 /// Intern every name at setup; share the registry with exporters as an
 /// `Arc<Names>`, cloned once when each exporter is built. Events then carry
 /// only ids, so building one allocates nothing and touches no reference
-/// count. Interning later (while producers run) is allowed: it takes the
-/// registry's lock, which only the setup path and the exporters (once per
-/// batch) ever take, never `emit`.
+/// count. Interning later (while producers run) is allowed and never waits
+/// on an exporter: resolving takes no lock (the texts live in an append-only
+/// [`boxcar::Vec`], written once and read in place), and only interning
+/// takes the lock of the name → id map, which `emit` never touches.
 ///
 /// Names are never removed, so the registry's memory is bounded by the set of
 /// distinct names the program uses.
@@ -31,18 +32,16 @@ use crate::sync::{lock, Mutex, MutexGuard};
 /// assert_eq!(names.lookup("missing"), None);
 ///
 /// let view = names.read();
+/// let later = names.intern("later"); // a view never blocks interning
 /// assert_eq!(view.resolve(parse), Some("parse"));
+/// assert_eq!(view.resolve(later), Some("later"));
 /// ```
 #[derive(Default)]
 pub struct Names {
-    table: Mutex<Table>,
-}
-
-#[derive(Default)]
-struct Table {
-    /// Text by index; `NameId::index` points here.
-    by_index: Vec<Box<str>>,
-    by_name: HashMap<Box<str>, NameId>,
+    /// Text by index; `NameId::index` points here. Pushed only under
+    /// `by_name`'s lock, so indices are issued in order.
+    by_index: boxcar::Vec<Box<str>>,
+    by_name: Mutex<HashMap<Box<str>, NameId>>,
 }
 
 impl Names {
@@ -56,24 +55,23 @@ impl Names {
     /// # Panics
     /// If the registry already holds `u32::MAX` distinct names.
     pub fn intern(&self, name: &str) -> NameId {
-        let mut table = lock(&self.table);
-        if let Some(&id) = table.by_name.get(name) {
+        let mut by_name = lock(&self.by_name);
+        if let Some(&id) = by_name.get(name) {
             return id;
         }
-        let id =
-            NameId::from_index(table.by_index.len()).expect("a Names registry holds at most u32::MAX names");
-        table.by_index.push(name.into());
-        table.by_name.insert(name.into(), id);
+        let index = self.by_index.push(name.into());
+        let id = NameId::from_index(index).expect("a Names registry holds at most u32::MAX names");
+        by_name.insert(name.into(), id);
         id
     }
 
     /// The id of `name` if it was interned.
     pub fn lookup(&self, name: &str) -> Option<NameId> {
-        lock(&self.table).by_name.get(name).copied()
+        lock(&self.by_name).get(name).copied()
     }
 
-    /// The text of `id`, copied out. Exporters resolving many ids should take
-    /// one [`Names::read`] view per batch instead.
+    /// The text of `id`, copied out. Exporters resolve through
+    /// [`Names::read`] instead, which copies nothing.
     ///
     /// # Examples
     /// ```
@@ -85,16 +83,15 @@ impl Names {
         self.read().resolve(id).map(str::to_owned)
     }
 
-    /// A view that resolves ids without copying, holding the registry's lock
-    /// until it is dropped. Take one per batch, not per event, and never hold
-    /// it across a call that might intern.
+    /// A view that resolves ids without copying and without a lock; names
+    /// interned after it was taken resolve through it too.
     pub fn read(&self) -> NamesView<'_> {
-        NamesView { table: lock(&self.table) }
+        NamesView { names: self }
     }
 
     /// How many names are interned.
     pub fn len(&self) -> usize {
-        lock(&self.table).by_index.len()
+        self.by_index.count()
     }
 
     /// Whether no name is interned.
@@ -105,24 +102,25 @@ impl Names {
 
 impl fmt::Debug for Names {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(lock(&self.table).by_index.iter()).finish()
+        f.debug_list().entries(self.by_index.iter().map(|(_, name)| name)).finish()
     }
 }
 
-/// A locked view of a [`Names`] registry, from [`Names::read`].
+/// A view of a [`Names`] registry that resolves ids in place, from
+/// [`Names::read`].
 pub struct NamesView<'a> {
-    table: MutexGuard<'a, Table>,
+    names: &'a Names,
 }
 
 impl NamesView<'_> {
     /// The text of `id`, or `None` if this registry did not issue it.
     pub fn resolve(&self, id: NameId) -> Option<&str> {
-        self.table.by_index.get(id.index()).map(|name| &**name)
+        self.names.by_index.get(id.index()).map(|name| &**name)
     }
 }
 
 impl fmt::Debug for NamesView<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NamesView").field("len", &self.table.by_index.len()).finish()
+        f.debug_struct("NamesView").field("len", &self.names.len()).finish()
     }
 }
