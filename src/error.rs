@@ -87,6 +87,7 @@ impl From<ConfigError> for StartError {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExporterFailure {
     /// The exporter's id.
     pub exporter: ExporterId,
@@ -134,6 +135,7 @@ impl Error for ExporterFailure {
 /// An exporter that was hung when a flush gave up: busy in one call for
 /// longer than its export timeout.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HungExporter {
     /// The exporter's id.
     pub exporter: ExporterId,

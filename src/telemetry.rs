@@ -87,8 +87,13 @@ impl<E: Event> Telemetry<E> {
     ///
     /// # Errors
     /// [`FlushError::Timeout`] at the deadline, whatever an exporter does;
-    /// [`FlushError::Exporters`] if exporters' own flushes failed;
-    /// `Closed`, `ConsumerDead` or `OnConsumerThread` when no flush can run.
+    /// [`FlushError::TotalFailure`] while the total-failure policy `Fail`
+    /// has fired and no export has succeeded since (C9), before any other
+    /// outcome of a round that ran; [`FlushError::Exporters`] if exporters'
+    /// own flushes failed; [`FlushError::ResultForgotten`] if so many later
+    /// flushes completed meanwhile that this round's result is no longer
+    /// kept; `Closed`, `ConsumerDead` or `OnConsumerThread` when no flush
+    /// can run.
     pub fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
         self.shared.flush(timeout)
     }

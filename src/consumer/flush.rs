@@ -171,6 +171,14 @@ impl<E> Shared<E> {
             Err(FlushError::Timeout { waited, .. }) => {
                 Err(FlushError::Timeout { waited, unresponsive: self.control_plane.roster.hung() })
             }
+            // The round ran (or its result aged out): the sticky total
+            // failure is reported first until an export succeeds again (C9).
+            Err(other @ (FlushError::Exporters { .. } | FlushError::ResultForgotten)) => {
+                match self.accounting.total_failure() {
+                    Some(failure) => Err(FlushError::TotalFailure(failure)),
+                    None => Err(other),
+                }
+            }
             Err(other) => Err(other),
         }
     }

@@ -120,7 +120,9 @@ impl<E> ExporterHandle<E> {
         if answers.is_some() || result.kind == JobKind::Close {
             self.outstanding = None;
         }
-        if self.hung_since.take().is_some() {
+        // A hung exporter that returns is active again, unless it is being
+        // removed (it stays `Removing` until its close is done).
+        if self.hung_since.take().is_some() && !self.closing {
             self.stats.set_state(ExporterState::Active);
         }
         if result.kind == JobKind::Export {

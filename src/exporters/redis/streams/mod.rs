@@ -195,7 +195,7 @@ impl RedisStreams {
     /// Encodes `batch` into the reused commands and packs them: one `XADD`
     /// per event.
     fn encode<E: Event>(&mut self, batch: &[E], taken_at: Timestamp) -> Result<(), ExportError> {
-        // Hold the registry's lock only while encoding, never across I/O.
+        // Resolve names only while encoding.
         let names = self.names.clone();
         let view = names.as_deref().map(Names::read);
         if self.commands.len() < batch.len() {
