@@ -88,9 +88,14 @@ impl<E: Event> Consumer<E> {
     fn step(&mut self) -> Step {
         let shared = Arc::clone(&self.shared);
         shared.beat();
+        // The flush target is read before the exporter changes are taken: a
+        // caller's `add_exporter`/`remove_exporter` queues its change before
+        // its `flush` requests a round, so a round this step answers always
+        // has the changes queued before it applied (its request, read with
+        // Acquire, orders the commands lock after the caller's queueing).
+        let flush_target = shared.control_plane.flush.requested();
         let removals = self.apply_additions();
         let closing = shared.control_plane.close.requested();
-        let flush_target = shared.control_plane.flush.requested();
         let flushing = flush_target > self.flushed_upto;
         // A flush (or an exporter removal) must drain everything accepted
         // before it: at most one ring's worth (FIFO). A close drains until
