@@ -62,6 +62,9 @@ mod model {
         pub(crate) fn store(&self, value: Arc<T>) {
             *lock(&self.current) = value;
         }
+        pub(crate) fn swap(&self, value: Arc<T>) -> Arc<T> {
+            std::mem::replace(&mut *lock(&self.current), value)
+        }
     }
 
     impl<T> std::fmt::Debug for ArcSwap<T> {

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use super::breaker::Breaker;
 use super::link::{CloseFlush, Job, JobKind, JobResult, Ticket, WorkerLink};
-use super::stats::ExporterStats;
+use super::stats::{BreakerView, ExporterStats};
 use super::BatchOutcome;
 use crate::clock::Timestamp;
 use crate::health::ExporterState;
-use crate::sync::Arc;
+use crate::sync::{Arc, StdArc};
 use crate::ExportError;
 
 /// What a handed job holds.
@@ -47,6 +47,9 @@ pub(super) struct ExporterHandle<E> {
     pub(super) closing: bool,
     /// Its answer to the round being awaited.
     pub(super) round: Round,
+    /// The breaker view `Health` read before the last change, reused for
+    /// the next one (see `ExporterStats::set_breaker`).
+    breaker_spare: Option<StdArc<BreakerView>>,
 }
 
 /// One exporter's answer to the current round (an export or a flush).
@@ -79,7 +82,13 @@ impl<E> ExporterHandle<E> {
             skipped_since_flush: 0,
             closing: false,
             round: Round::Unanswered,
+            breaker_spare: None,
         }
+    }
+
+    /// Publishes the breaker's state to `Health` if it changed.
+    pub(super) fn publish_breaker(&mut self) {
+        self.stats.set_breaker(&self.breaker, &mut self.breaker_spare);
     }
 
     /// Whether the round's call (this batch's export, or the flush) succeeded.
@@ -131,7 +140,7 @@ impl<E> ExporterHandle<E> {
                 Err(_) => BatchOutcome::Failed,
             };
             self.breaker.record(outcome, now);
-            self.stats.set_breaker(&self.breaker);
+            self.publish_breaker();
         }
         if current {
             self.round = match result.outcome {

@@ -209,7 +209,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                 }
                 Admit::Skip => handle.skip(events),
             }
-            handle.stats.set_breaker(&handle.breaker);
+            handle.publish_breaker();
         }
         self.await_round();
         let mut outcome = BatchOutcome::Failed;

@@ -11,7 +11,7 @@ use crate::{ExportError, ExportErrorKind};
 
 /// The breaker as `Health` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct BreakerView {
+pub(super) struct BreakerView {
     state: BreakerState,
     opened: u64,
 }
@@ -111,12 +111,30 @@ impl ExporterStats {
     }
 
     /// Publishes the breaker's state if it changed (consumer only: one
-    /// writer, so the load and the store cannot lose an update).
-    pub(super) fn set_breaker(&self, breaker: &Breaker) {
+    /// writer, so the load and the swap cannot lose an update).
+    ///
+    /// The view replaced last time is kept in `spare` and overwritten in
+    /// place when no reader holds it any more, so a breaker whose state
+    /// changes every batch (failures and successes alternating) does not
+    /// allocate per batch (C13). `swap` hands back the old view only once
+    /// every reader that loaded it holds a real reference count, so
+    /// `get_mut` succeeds only when no one can still read it.
+    pub(super) fn set_breaker(&self, breaker: &Breaker, spare: &mut Option<StdArc<BreakerView>>) {
         let view = BreakerView { state: breaker.state(), opened: breaker.times_opened() };
-        if *self.breaker.load_full() != view {
-            self.breaker.store(StdArc::new(view));
+        if *self.breaker.load_full() == view {
+            return;
         }
+        let next = match spare.take() {
+            Some(mut reused) => match StdArc::get_mut(&mut reused) {
+                Some(slot) => {
+                    *slot = view;
+                    reused
+                }
+                None => StdArc::new(view),
+            },
+            None => StdArc::new(view),
+        };
+        *spare = Some(self.breaker.swap(next));
     }
 
     fn record_error(&self, err: &ExportError, at: Timestamp) {
