@@ -2,9 +2,12 @@
 //!
 //! Normally these are `std`'s. Under `--cfg loom` they are loom's, so the loom
 //! models in `loom-tests/` explore every interleaving of the real protocol code
-//! (tokio's `src/loom/` shim is the model for this module). Nothing else in the
-//! crate may import `std::sync::atomic`, `std::sync::{Mutex, Condvar}`,
-//! `std::thread` or a thread-local cell directly.
+//! (tokio's `src/loom/` shim is the model for this module). No code that
+//! loom builds may import `std::sync::atomic`, `std::sync::{Mutex, Condvar}`,
+//! `std::thread` or a thread-local cell directly. The exceptions are outside
+//! every modelled protocol and say so where they are: the producer-slot
+//! lease (`producer/counters.rs`, not built under loom), and modules loom
+//! builds leave out (`tracing/`, `encoding/serde_fields`, unit tests).
 
 #[cfg(not(loom))]
 mod imp {
