@@ -35,7 +35,8 @@ mod instructions;
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, BenchmarkGroup, Criterion};
 use opentelemetry::logs::LoggerProvider as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -120,6 +121,20 @@ fn ringtel_layer_timed(max: LevelFilter, time: EventTime) -> (Dispatch, ringtel:
     (Dispatch::new(tracing_subscriber::registry().with(layer)), guard)
 }
 
+/// Benches `op(1)`, `op(2)`, … as `id` in `group`, with `dispatch` as the
+/// thread's subscriber.
+fn bench_under(group: &mut BenchmarkGroup<'_, WallTime>, id: &str, dispatch: &Dispatch, op: fn(u64)) {
+    tracing::dispatcher::with_default(dispatch, || {
+        let mut i = 0;
+        group.bench_function(id, |b| {
+            b.iter(|| {
+                i += 1;
+                op(i)
+            })
+        });
+    });
+}
+
 fn report(name: &str, guard: ringtel::tracing::TracingGuard) {
     let report = guard.close(Duration::from_secs(5)).unwrap();
     let h = report.health();
@@ -138,15 +153,7 @@ fn bench_events(c: &mut Criterion) {
     let mut group = c.benchmark_group("event");
     {
         let (dispatch, guard) = ringtel_layer(LevelFilter::TRACE);
-        tracing::dispatcher::with_default(&dispatch, || {
-            let mut i = 0;
-            group.bench_function("ringtel_layer", |b| {
-                b.iter(|| {
-                    i += 1;
-                    event(i)
-                })
-            });
-        });
+        bench_under(&mut group, "ringtel_layer", &dispatch, event);
         drop(dispatch);
         report("event/ringtel_layer", guard);
     }
@@ -161,29 +168,13 @@ fn bench_events(c: &mut Criterion) {
             .start()
             .unwrap();
         let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
-        tracing::dispatcher::with_default(&dispatch, || {
-            let mut i = 0;
-            group.bench_function("ringtel_layer_ring_4096", |b| {
-                b.iter(|| {
-                    i += 1;
-                    event(i)
-                })
-            });
-        });
+        bench_under(&mut group, "ringtel_layer_ring_4096", &dispatch, event);
         drop(dispatch);
         report("event/ringtel_layer_ring_4096", guard);
     }
     {
         let (dispatch, guard) = ringtel_layer_timed(LevelFilter::TRACE, EventTime::Emit);
-        tracing::dispatcher::with_default(&dispatch, || {
-            let mut i = 0;
-            group.bench_function("ringtel_layer_emit_time", |b| {
-                b.iter(|| {
-                    i += 1;
-                    event(i)
-                })
-            });
-        });
+        bench_under(&mut group, "ringtel_layer_emit_time", &dispatch, event);
         drop(dispatch);
         report("event/ringtel_layer_emit_time", guard);
     }
@@ -192,59 +183,27 @@ fn bench_events(c: &mut Criterion) {
         let dispatch = Dispatch::new(
             tracing_subscriber::registry().with(tracing_subscriber::fmt::layer().with_writer(writer)),
         );
-        tracing::dispatcher::with_default(&dispatch, || {
-            let mut i = 0;
-            group.bench_function("fmt_non_blocking", |b| {
-                b.iter(|| {
-                    i += 1;
-                    event(i)
-                })
-            });
-        });
+        bench_under(&mut group, "fmt_non_blocking", &dispatch, event);
         drop(dispatch);
         drop(guard);
     }
     {
         let (dispatch, provider) = otel_logs();
-        tracing::dispatcher::with_default(&dispatch, || {
-            let mut i = 0;
-            group.bench_function("otel_batch", |b| {
-                b.iter(|| {
-                    i += 1;
-                    event(i)
-                })
-            });
-        });
+        bench_under(&mut group, "otel_batch", &dispatch, event);
         drop(dispatch);
         let _ = provider.shutdown();
         let _ = provider.logger("unused");
     }
     {
         let dispatch = Dispatch::new(tracing_subscriber::registry().with(NoopLayer));
-        tracing::dispatcher::with_default(&dispatch, || {
-            let mut i = 0;
-            group.bench_function("noop_layer", |b| {
-                b.iter(|| {
-                    i += 1;
-                    event(i)
-                })
-            });
-        });
+        bench_under(&mut group, "noop_layer", &dispatch, event);
     }
     group.finish();
 
     let mut group = c.benchmark_group("disabled");
     {
         let (dispatch, guard) = ringtel_layer(LevelFilter::INFO);
-        tracing::dispatcher::with_default(&dispatch, || {
-            let mut i = 0;
-            group.bench_function("ringtel_layer", |b| {
-                b.iter(|| {
-                    i += 1;
-                    disabled(i)
-                })
-            });
-        });
+        bench_under(&mut group, "ringtel_layer", &dispatch, disabled);
         drop(dispatch);
         drop(guard);
     }
@@ -264,15 +223,7 @@ fn bench_spans(c: &mut Criterion) {
     let mut group = c.benchmark_group("span");
     {
         let (dispatch, guard) = ringtel_layer(LevelFilter::TRACE);
-        tracing::dispatcher::with_default(&dispatch, || {
-            let mut i = 0;
-            group.bench_function("ringtel_layer", |b| {
-                b.iter(|| {
-                    i += 1;
-                    span(i)
-                })
-            });
-        });
+        bench_under(&mut group, "ringtel_layer", &dispatch, span);
         drop(dispatch);
         report("span/ringtel_layer", guard);
     }
@@ -287,43 +238,19 @@ fn bench_spans(c: &mut Criterion) {
             .start()
             .unwrap();
         let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
-        tracing::dispatcher::with_default(&dispatch, || {
-            let mut i = 0;
-            group.bench_function("ringtel_layer_unpaired", |b| {
-                b.iter(|| {
-                    i += 1;
-                    span(i)
-                })
-            });
-        });
+        bench_under(&mut group, "ringtel_layer_unpaired", &dispatch, span);
         drop(dispatch);
         report("span/ringtel_layer_unpaired", guard);
     }
     {
         let (dispatch, provider) = otel_spans();
-        tracing::dispatcher::with_default(&dispatch, || {
-            let mut i = 0;
-            group.bench_function("tracing_opentelemetry", |b| {
-                b.iter(|| {
-                    i += 1;
-                    span(i)
-                })
-            });
-        });
+        bench_under(&mut group, "tracing_opentelemetry", &dispatch, span);
         drop(dispatch);
         let _ = provider.shutdown();
     }
     {
         let dispatch = Dispatch::new(tracing_subscriber::registry().with(NoopLayer));
-        tracing::dispatcher::with_default(&dispatch, || {
-            let mut i = 0;
-            group.bench_function("noop_layer", |b| {
-                b.iter(|| {
-                    i += 1;
-                    span(i)
-                })
-            });
-        });
+        bench_under(&mut group, "noop_layer", &dispatch, span);
     }
     group.finish();
 }
