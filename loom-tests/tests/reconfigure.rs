@@ -165,6 +165,23 @@ fn add_exporter_racing_batch_and_close() {
     });
 }
 
+/// `flush` after `add_exporter` returns only once the addition is applied:
+/// the new exporter is in `Health` and was flushed by that round.
+fn flush_after_add_exporter_finds_it_applied() {
+    loom::model(|| {
+        let log = Log::new();
+        let telemetry = start(1, Backpressure::Drop, None);
+        telemetry.add_exporter(Recorder::new(&log), ExporterOptions::default()).expect("valid options");
+        telemetry.flush(NEVER).expect("flush");
+        assert_eq!(
+            telemetry.health().exporters().len(),
+            1,
+            "C14 violated: a flush after add_exporter completed without the addition applied"
+        );
+        telemetry.close(NEVER).expect("close");
+    });
+}
+
 fn ringtel_lifecycle(id: u32) -> loom_tests::Ev {
     loom_tests::Ev { id, critical: true }
 }
@@ -192,6 +209,21 @@ fn reconfigure_remove_exporter_racing_batch() {
 #[test]
 fn reconfigure_add_exporter_racing_batch_and_close() {
     add_exporter_racing_batch_and_close();
+}
+
+#[test]
+fn reconfigure_flush_after_add_exporter() {
+    flush_after_add_exporter_finds_it_applied();
+}
+
+#[cfg(ringtel_broken = "flush_target_after_changes")]
+#[test]
+fn twin_flush_target_after_changes_is_caught() {
+    loom_tests::assert_caught(
+        "flush_target_after_changes",
+        &["C14 violated"],
+        flush_after_add_exporter_finds_it_applied,
+    );
 }
 
 #[cfg(ringtel_broken = "close_unsealed_commands")]

@@ -93,8 +93,14 @@ impl<E: Event> Consumer<E> {
         // its `flush` requests a round, so a round this step answers always
         // has the changes queued before it applied (its request, read with
         // Acquire, orders the commands lock after the caller's queueing).
+        #[cfg(not(ringtel_broken = "flush_target_after_changes"))]
         let flush_target = shared.control_plane.flush.requested();
         let removals = self.apply_additions();
+        // Broken twin for the loom suite: the target read after the changes
+        // are taken, so a flush right after `add_exporter` can be answered
+        // by a step that took the commands before the addition (C14).
+        #[cfg(ringtel_broken = "flush_target_after_changes")]
+        let flush_target = shared.control_plane.flush.requested();
         let closing = shared.control_plane.close.requested();
         let flushing = flush_target > self.flushed_upto;
         // A flush (or an exporter removal) must drain everything accepted
