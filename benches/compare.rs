@@ -13,8 +13,9 @@
 //!
 //! `RINGTEL_BENCH_QUICK=1` shortens everything (well under 3 minutes).
 //! `RINGTEL_BENCH_SKIP=latency,instructions` leaves parts out.
-//! `RINGTEL_BENCH_BATCH=<n>` sets every peer's consumer batch (default 2048;
-//! ringtel's own default is 512).
+//! `RINGTEL_BENCH_BATCH=<n>` sets every peer's consumer batch (default
+//! ringtel's, 512). `RINGTEL_BENCH_HANDOFF=<n>` sets ringtel's batches per
+//! hand-off to its exporter's worker (default ringtel's, 4).
 //!
 //! Thread placement: the measuring thread is pinned to CPU 0 and every
 //! consumer to CPU 1; in end-to-end runs producer k is pinned to CPU k (so
@@ -86,7 +87,7 @@ fn main() {
     match report::write(&report) {
         Ok(dir) => {
             eprintln!("\nwrote {}", dir.join("compare.json").display());
-            if let Err(e) = report::summarize(&dir, quick, common::batch()) {
+            if let Err(e) = report::summarize(&dir, quick, common::batch(), common::handoff()) {
                 eprintln!("no summary over runs: {e}");
             }
         }
@@ -122,6 +123,7 @@ fn machine(quick: bool) -> Value {
         "quick": quick,
         "capacity": common::CAPACITY,
         "batch": common::batch(),
+        "handoff_batches": common::handoff(),
         "ringtel_default_batch": ringtel::DEFAULT_BATCH_SIZE,
         "git": git_state(),
         "placement": "measuring thread on CPU 0; every peer's consumer on CPU 1, except ringtel's: its exporter's worker pins itself to CPU 1 and its consumer thread is not pinned; e2e producer k on CPU k",

@@ -79,6 +79,12 @@ impl<E: Event> TelemetryBuilder<E> {
         self.config.batch_size = batch_size;
         self
     }
+    /// Most batches handed to an exporter's worker at once (see
+    /// [`DEFAULT_HANDOFF_BATCHES`](crate::DEFAULT_HANDOFF_BATCHES)).
+    pub fn handoff_batches(mut self, handoff_batches: usize) -> Self {
+        self.config.handoff_batches = handoff_batches;
+        self
+    }
     /// What `emit` does when the ring is full.
     pub fn backpressure(mut self, backpressure: Backpressure) -> Self {
         self.config.backpressure = backpressure;

@@ -27,6 +27,7 @@ fn toml_and_json_parse_every_field_and_round_trip() {
     let toml = r#"
         capacity = 2048
         batch_size = 64
+        handoff_batches = 8
         backpressure = "drop-oldest"
         granularity = "full"
         drop_log_interval = 10
@@ -38,6 +39,7 @@ fn toml_and_json_parse_every_field_and_round_trip() {
     "#;
     let config = Config::from_toml_str(toml).unwrap();
     assert_eq!(config.capacity, 2048);
+    assert_eq!(config.handoff_batches, 8);
     assert_eq!(config.backpressure, Backpressure::DropOldest);
     assert_eq!(config.granularity, Granularity::Full);
     assert_eq!(config.critical_wait, Duration::from_millis(250));
@@ -56,6 +58,8 @@ fn each_bad_value_names_its_field_and_range() {
         ("capacity = 0", "capacity", "an integer in 1..=67108864"),
         ("capacity = 100000000", "capacity", "an integer in 1..=67108864"),
         ("batch_size = 0", "batch_size", "an integer in 1..=1048576"),
+        ("handoff_batches = 0", "handoff_batches", "an integer in 1..=16"),
+        ("handoff_batches = 17", "handoff_batches", "an integer in 1..=16"),
         ("drop_log_interval = 0", "drop_log_interval", "an integer in 1..=9223372036854775807"),
         ("total_failure_threshold = 0", "total_failure_threshold", "an integer in 1..=9223372036854775807"),
         ("critical_wait = \"2h\"", "critical_wait", "a duration in 0ns..=3600s"),
@@ -182,6 +186,7 @@ fn every_config_field_has_a_builder_setter() {
     let expected = Config {
         capacity: 1_024,
         batch_size: 32,
+        handoff_batches: 2,
         backpressure: Backpressure::BlockFor(Duration::from_millis(3)),
         granularity: Granularity::Full,
         drop_log_interval: 77,
@@ -203,6 +208,7 @@ fn every_config_field_has_a_builder_setter() {
     let Config {
         capacity,
         batch_size,
+        handoff_batches,
         backpressure,
         granularity,
         drop_log_interval,
@@ -219,6 +225,7 @@ fn every_config_field_has_a_builder_setter() {
     let built = Telemetry::<Tick>::builder()
         .capacity(capacity)
         .batch_size(batch_size)
+        .handoff_batches(handoff_batches)
         .backpressure(backpressure)
         .granularity(granularity)
         .drop_log_interval(drop_log_interval)
@@ -235,6 +242,7 @@ fn every_config_field_has_a_builder_setter() {
     // Every value above differs from its default.
     assert_ne!(expected.capacity, defaults.capacity);
     assert_ne!(expected.batch_size, defaults.batch_size);
+    assert_ne!(expected.handoff_batches, defaults.handoff_batches);
     assert_ne!(expected.backpressure, defaults.backpressure);
     assert_ne!(expected.granularity, defaults.granularity);
     assert_ne!(expected.drop_log_interval, defaults.drop_log_interval);

@@ -10,10 +10,9 @@ use ringtel::{Event, Granularity};
 
 /// Ring / queue / channel capacity, the same for every peer (ringtel's default).
 pub const CAPACITY: usize = ringtel::DEFAULT_CAPACITY;
-/// Events per consumer batch when `RINGTEL_BENCH_BATCH` is not set. Not
-/// ringtel's default (512): each ringtel batch costs one hand-off to the
-/// exporter's thread, which a no-op exporter does not hide (BENCHMARKS.md).
-pub const DEFAULT_BENCH_BATCH: usize = 2048;
+/// Events per consumer batch when `RINGTEL_BENCH_BATCH` is not set:
+/// ringtel's default, so that ringtel runs as a user's does.
+pub const DEFAULT_BENCH_BATCH: usize = ringtel::DEFAULT_BATCH_SIZE;
 
 /// Events per consumer batch, the same for every peer: `RINGTEL_BENCH_BATCH`,
 /// else [`DEFAULT_BENCH_BATCH`].
@@ -29,6 +28,24 @@ pub fn batch() -> usize {
         Err(_) => DEFAULT_BENCH_BATCH,
     })
 }
+/// Batches per hand-off to ringtel's exporter worker:
+/// `RINGTEL_BENCH_HANDOFF`, else ringtel's default
+/// ([`ringtel::DEFAULT_HANDOFF_BATCHES`]). `1` hands over batch by batch, as
+/// ringtel did before the setting existed.
+pub fn handoff() -> usize {
+    static HANDOFF: OnceLock<usize> = OnceLock::new();
+    *HANDOFF.get_or_init(|| match std::env::var("RINGTEL_BENCH_HANDOFF") {
+        Ok(text) => match text.trim().parse::<usize>() {
+            Ok(n) if (1..=ringtel::MAX_HANDOFF_BATCHES).contains(&n) => n,
+            _ => panic!(
+                "RINGTEL_BENCH_HANDOFF={text:?}: expected an integer in 1..={}",
+                ringtel::MAX_HANDOFF_BATCHES
+            ),
+        },
+        Err(_) => ringtel::DEFAULT_HANDOFF_BATCHES,
+    })
+}
+
 /// The consumer idle policy of ringtel's defaults, reused by the consumers this
 /// bench writes for queues that have no blocking receive (raw `ArrayQueue`, rtrb).
 pub const IDLE_MIN: Duration = ringtel::DEFAULT_CONSUMER_IDLE_MIN;

@@ -18,7 +18,8 @@ use opentelemetry_sdk::logs::{
 use ringtel::{Backpressure, Emitted, ExportError, Exporter, Granularity, Telemetry};
 
 use crate::common::{
-    batch, channel_consumer, polling_consumer, record_bytes, Ev64, ExportCore, Hooks, PollControl, CAPACITY,
+    batch, channel_consumer, handoff, polling_consumer, record_bytes, Ev64, ExportCore, Hooks, PollControl,
+    CAPACITY,
 };
 use crate::elspeth::{self, NullElspethExporter, TelemetryManager};
 
@@ -109,6 +110,7 @@ impl Peer for Ringtel {
         let telemetry = Telemetry::builder()
             .capacity(CAPACITY)
             .batch_size(batch())
+            .handoff_batches(handoff())
             .granularity(Granularity::Rows)
             .backpressure(match mode {
                 Mode::Drop => Backpressure::Drop,

@@ -296,9 +296,9 @@ pub fn write(report: &Value) -> std::io::Result<PathBuf> {
 }
 
 /// Medians over every stored run of the same kind (full or quick) and the
-/// same batch size as this run: the numbers BENCHMARKS.md quotes. Prints
+/// same batch size and hand-off as this run: the numbers BENCHMARKS.md quotes. Prints
 /// them and writes `summary-<kind>.json`.
-pub fn summarize(dir: &Path, quick: bool, batch: usize) -> std::io::Result<()> {
+pub fn summarize(dir: &Path, quick: bool, batch: usize, handoff: usize) -> std::io::Result<()> {
     let kind = if quick { "quick" } else { "full" };
     let mut runs: Vec<Value> = Vec::new();
     for entry in std::fs::read_dir(dir.join("runs"))? {
@@ -309,7 +309,9 @@ pub fn summarize(dir: &Path, quick: bool, batch: usize) -> std::io::Result<()> {
                 // Runs from before the batch was recorded count as their
                 // ringtel default; every peer's batch moves ringtel's e2e.
                 let ran_at = v["machine"]["batch"].as_u64().unwrap_or(0) as usize;
-                if ran_at == batch {
+                // Runs from before the hand-off setting handed over batch by batch.
+                let ran_handoff = v["machine"]["handoff_batches"].as_u64().unwrap_or(1) as usize;
+                if ran_at == batch && ran_handoff == handoff {
                     runs.push(v);
                 }
             }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use loom::sync::Arc;
 use loom::thread;
-use loom_tests::{ev, start, Log, Recorder};
+use loom_tests::{ev, start, start_batched, Log, Recorder};
 use ringtel::loom_api::{Ledger, Resolved, NEVER};
 use ringtel::{Backpressure, CloseError, DropReason, Emitted};
 
@@ -108,6 +108,36 @@ fn close_deadline_racing_export() {
     });
 }
 
+/// As [`close_deadline_racing_export`], with two queued events that the
+/// consumer may take as one hand-off of two batches (a ring of 2, batches
+/// of 1): the close can finish the ledger between the two batches'
+/// resolutions. Each event is counted exactly once.
+fn close_deadline_racing_a_parcel() {
+    loom::model(|| {
+        let log = Log::new();
+        let telemetry = start_batched(2, 1, Backpressure::Drop, Some(Recorder::new(&log)));
+        assert_eq!(telemetry.emit(ev(0)), Emitted::Queued);
+        assert_eq!(telemetry.emit(ev(1)), Emitted::Queued);
+        let report = match telemetry.close(Duration::ZERO) {
+            Ok(report) | Err(CloseError::Timeout { report }) => report,
+            Err(other) => panic!("unexpected close error {other}"),
+        };
+        assert!(report.health().is_conserved(), "C1 violated in the close report: {:?}", report.health());
+        log.wait_dropped();
+        let health = telemetry.health();
+        assert!(health.is_conserved(), "C1 violated: {health:?}");
+        assert_eq!(health.offered(), 2, "C1 violated: {health:?}");
+        assert_eq!(
+            health.delivered() + health.dropped(DropReason::ShutdownTimeout),
+            2,
+            "C1 violated: {health:?}"
+        );
+        assert_eq!(health.in_flight(), 0, "C1 violated: {health:?}");
+        assert_exported_once(&log, health.delivered());
+        assert_eq!(log.closes(), 1, "C7 violated: exporter closes");
+    });
+}
+
 /// The ledger alone: the consumer takes and resolves a batch while a
 /// timed-out close finishes the ledger. Exactly one of them counts it.
 fn ledger_resolve_racing_finish() {
@@ -149,6 +179,11 @@ fn close_timeout_racing_export() {
 }
 
 #[test]
+fn close_timeout_racing_a_parcel() {
+    close_deadline_racing_a_parcel();
+}
+
+#[test]
 fn close_ledger_exactly_once() {
     ledger_resolve_racing_finish();
 }
@@ -169,4 +204,10 @@ fn twin_ledger_double_resolve_is_caught() {
 #[test]
 fn twin_ledger_double_resolve_is_caught_end_to_end() {
     loom_tests::assert_caught("ledger_double_resolve", &["C1 violated"], close_deadline_racing_export);
+}
+
+#[cfg(ringtel_broken = "ledger_double_resolve")]
+#[test]
+fn twin_ledger_double_resolve_is_caught_with_a_parcel() {
+    loom_tests::assert_caught("ledger_double_resolve", &["C1 violated"], close_deadline_racing_a_parcel);
 }

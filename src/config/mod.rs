@@ -28,15 +28,25 @@ pub const MAX_CAPACITY: usize = 1 << 26;
 /// OpenTelemetry SDK's `maxExportBatchSize`, which keeps an OTLP request well
 /// under common 1 MiB body limits.
 ///
-/// Each batch is handed to every exporter's own thread (so a hung exporter
-/// cannot stall the producers), which costs a few microseconds per batch.
-/// Next to a real exporter's work that is negligible; for a very cheap
-/// exporter at tens of millions of events per second, a larger batch size
-/// spreads it over more events (BENCHMARKS.md measures both). The consumer
-/// keeps `exporters + 1` batch buffers of this many events.
+/// Batches are handed to every exporter's own thread (so a hung exporter
+/// cannot stall the producers), which costs a few microseconds per
+/// hand-off; under load, [`DEFAULT_HANDOFF_BATCHES`] batches share one. The
+/// consumer keeps `exporters + 1` parcels of `handoff_batches` buffers of
+/// this many events.
 pub const DEFAULT_BATCH_SIZE: usize = 512;
 /// Largest accepted batch size; the batch buffer is allocated at start.
 pub const MAX_BATCH_SIZE: usize = 1 << 20;
+/// Default number of batches the consumer hands an exporter's worker at
+/// once, when that many are waiting in the ring.
+///
+/// Each hand-off wakes the worker's thread, which costs a few microseconds;
+/// under load, four batches of 512 events share one wake-up, while the
+/// exporter still gets one call per batch of at most `batch_size` events.
+/// When fewer events wait, the consumer hands what there is at once, so a
+/// quiet pipeline gains no latency.
+pub const DEFAULT_HANDOFF_BATCHES: usize = 4;
+/// Largest accepted number of batches per hand-off.
+pub const MAX_HANDOFF_BATCHES: usize = 16;
 /// Default policy for a full ring: drop the new event, counted, and never make
 /// the producer wait.
 pub const DEFAULT_BACKPRESSURE: Backpressure = Backpressure::Drop;
@@ -96,6 +106,11 @@ pub struct Config {
     /// Most events per exporter call, `1..=MAX_BATCH_SIZE` (effectively at
     /// most `capacity`).
     pub batch_size: usize,
+    /// Most batches handed to an exporter's worker at once,
+    /// `1..=MAX_HANDOFF_BATCHES` (effectively at most `capacity / batch_size`,
+    /// so a hand-off never holds more than a ring's worth). See
+    /// [`DEFAULT_HANDOFF_BATCHES`].
+    pub handoff_batches: usize,
     /// What `emit` does when the ring is full.
     pub backpressure: Backpressure,
     /// The most detailed granularity recorded.
@@ -144,6 +159,7 @@ impl Default for Config {
         Config {
             capacity: DEFAULT_CAPACITY,
             batch_size: DEFAULT_BATCH_SIZE,
+            handoff_batches: DEFAULT_HANDOFF_BATCHES,
             backpressure: DEFAULT_BACKPRESSURE,
             granularity: DEFAULT_GRANULARITY,
             drop_log_interval: DEFAULT_DROP_LOG_INTERVAL,
@@ -273,6 +289,12 @@ impl Config {
         self.batch_size.min(self.capacity)
     }
 
+    /// The batches per hand-off: `handoff_batches`, at most as many whole
+    /// batches as the ring holds, at least one.
+    pub(crate) fn handoff_len(&self) -> usize {
+        self.handoff_batches.min(self.capacity / self.batch_len()).max(1)
+    }
+
     /// Checks every field against its accepted range.
     ///
     /// # Errors
@@ -289,6 +311,12 @@ impl Config {
             self.batch_size,
             (1..=MAX_BATCH_SIZE).contains(&self.batch_size),
             format!("an integer in 1..={MAX_BATCH_SIZE}"),
+        )?;
+        check(
+            "handoff_batches",
+            self.handoff_batches,
+            (1..=MAX_HANDOFF_BATCHES).contains(&self.handoff_batches),
+            format!("an integer in 1..={MAX_HANDOFF_BATCHES}"),
         )?;
         if let Backpressure::BlockFor(wait) = self.backpressure {
             check_duration(

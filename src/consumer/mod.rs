@@ -8,6 +8,8 @@ use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
+use crate::config::MAX_HANDOFF_BATCHES;
+use crate::dispatch::parcel::Parcel;
 use crate::dispatch::roster::Command;
 use crate::dispatch::worker::panic_message;
 use crate::dispatch::{BatchOutcome, CloseFlush, Dispatcher, SpawnFailed, SpawnFault};
@@ -42,6 +44,15 @@ enum Step {
     Continue,
     /// The run is over (closed, or the ledger was finished by a timed-out close).
     Stop,
+}
+
+/// How much one step drains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drain {
+    /// One hand-off: what the ring holds, up to `handoff_batches` batches.
+    OneHandoff,
+    /// Up to this many events, in as many hand-offs as it takes.
+    Upto(u64),
 }
 
 /// Spawns the consumer thread with its exporters' dispatcher.
@@ -107,12 +118,12 @@ impl<E: Event> Consumer<E> {
         // before it: at most one ring's worth (FIFO). A close drains until
         // empty: admission is closed, so only one straggler per producer can
         // still arrive.
-        let limit = if closing {
-            u64::MAX
+        let drain = if closing {
+            Drain::Upto(u64::MAX)
         } else if flushing || !removals.is_empty() {
-            shared.config.capacity as u64
+            Drain::Upto(shared.config.capacity as u64)
         } else {
-            shared.config.batch_len() as u64
+            Drain::OneHandoff
         };
         // Broken twin for the loom suite: apply removals before the drain, so
         // a removed exporter misses events accepted before its removal (C14).
@@ -121,7 +132,7 @@ impl<E: Event> Consumer<E> {
             self.remove(removals);
             Vec::new()
         };
-        let taken = match self.drain(limit) {
+        let taken = match self.drain(drain) {
             Ok(taken) => taken,
             Err(Finished(_)) => return self.abandon(),
         };
@@ -228,20 +239,62 @@ impl<E: Event> Consumer<E> {
         self.idle = if taken > 0 || rung { idle_min } else { (self.idle * 2).min(idle_max) };
     }
 
-    /// Takes up to `limit` events (in batches) and exports them.
-    fn drain(&mut self, limit: u64) -> Result<u64, Finished> {
-        let shared = Arc::clone(&self.shared);
-        let batch_size = shared.config.batch_len();
-        let (ledger, producer) = (&shared.accounting.ledger, &shared.producer);
+    /// Takes events from the ring (in parcels of batches) and exports them.
+    fn drain(&mut self, drain: Drain) -> Result<u64, Finished> {
+        let limit = match drain {
+            Drain::OneHandoff => u64::MAX,
+            Drain::Upto(limit) => limit,
+        };
         let mut total = 0u64;
         while total < limit {
             #[cfg(feature = "fault-injection")]
-            if shared.inject_panic.swap(false, Ordering::Relaxed) {
+            if self.shared.inject_panic.swap(false, Ordering::Relaxed) {
                 panic!("injected consumer panic (fault-injection)");
             }
-            let want = (batch_size as u64).min(limit - total) as usize;
-            let mut batch = self.dispatcher.buffer();
-            let events = Arc::get_mut(&mut batch).expect("a pooled buffer no worker holds");
+            let mut parcel = self.dispatcher.parcel();
+            let filled =
+                self.fill(Arc::get_mut(&mut parcel).expect("a pooled parcel no worker holds"), limit - total);
+            match filled {
+                Ok(0) => {
+                    self.dispatcher.recycle(parcel);
+                    break;
+                }
+                Ok(n) => total += n,
+                Err(finished) => {
+                    self.dispatcher.recycle(parcel);
+                    return Err(finished);
+                }
+            }
+            let delivered = self.dispatcher.export(&parcel);
+            let mut resolved = [(0u64, BatchOutcome::Failed); MAX_HANDOFF_BATCHES];
+            for (index, batch) in parcel.batches().iter().enumerate() {
+                let outcome = match delivered.contains(index) {
+                    true => BatchOutcome::Delivered,
+                    false => BatchOutcome::Failed,
+                };
+                resolved[index] = (batch.len() as u64, outcome);
+            }
+            let batches = parcel.batches().len();
+            self.dispatcher.recycle(parcel);
+            self.resolve(&resolved[..batches])?;
+            if drain == Drain::OneHandoff {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Moves events from the ring into `parcel`'s batches, at most `limit`,
+    /// and records them as taken; wakes blocked producers after each batch.
+    /// A batch the ring could not fill ends the parcel: only a backlog is
+    /// handed over in several batches.
+    fn fill(&self, parcel: &mut Parcel<E>, limit: u64) -> Result<u64, Finished> {
+        let shared = &self.shared;
+        let batch_size = shared.config.batch_len() as u64;
+        let (ledger, producer) = (&shared.accounting.ledger, &shared.producer);
+        let mut total = 0u64;
+        while let Some(events) = parcel.spare_buffer() {
+            let want = batch_size.min(limit - total) as usize;
             debug_assert!(events.is_empty() && want <= events.capacity());
             let taken = ledger.take_popped(|| {
                 while events.len() < want {
@@ -251,33 +304,41 @@ impl<E: Event> Consumer<E> {
                     }
                 }
                 events.len() as u64
-            });
-            let n = match taken {
-                Ok(0) => {
-                    self.dispatcher.recycle(batch);
-                    break;
-                }
-                Ok(n) => n,
-                Err(finished) => {
-                    self.dispatcher.recycle(batch);
-                    return Err(finished);
-                }
-            };
+            })?;
+            parcel.keep_batch();
+            if taken == 0 {
+                break;
+            }
             producer.control.clear_full_hint();
             producer.waiters.wake_if_waiting();
-            let outcome = self.dispatcher.export(&batch);
-            self.dispatcher.recycle(batch);
-            ledger.resolve(n, outcome)?;
-            self.reclaim();
+            total += taken;
+            if taken < want as u64 || total == limit {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Resolves exported batches in the ledger, in ring order: their
+    /// `(events, outcome)`. Logs the failed ones and applies the
+    /// total-failure policy per batch.
+    fn resolve(&mut self, batches: &[(u64, BatchOutcome)]) -> Result<(), Finished> {
+        let shared = Arc::clone(&self.shared);
+        let mut failed = 0u64;
+        for &(events, outcome) in batches {
+            shared.accounting.ledger.resolve(events, outcome)?;
             if outcome == BatchOutcome::Failed {
-                producer.drop_log.record_and_log(n, Some(DropReason::ExportFailed));
+                failed += events;
             }
             if !self.dispatcher.is_empty() {
                 self.track_failures(outcome);
             }
-            total += n;
         }
-        Ok(total)
+        self.reclaim();
+        if failed > 0 {
+            shared.producer.drop_log.record_and_log(failed, Some(DropReason::ExportFailed));
+        }
+        Ok(())
     }
 
     /// Late acceptances by returning hung exporters turn failed into delivered.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::breaker::Breaker;
 use super::link::{CloseFlush, Job, JobKind, JobResult, Ticket, WorkerLink};
+use super::parcel::BatchSet;
 use super::stats::{BreakerView, ExporterStats};
 use super::BatchOutcome;
 use crate::clock::Timestamp;
@@ -15,8 +16,14 @@ use crate::ExportError;
 /// What a handed job holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Held {
-    /// An export of the batch with this sequence number.
-    Batch(u64),
+    /// An export of the batches with sequence numbers
+    /// `first_seq..first_seq + batches`.
+    Batches {
+        /// The first batch's sequence number.
+        first_seq: u64,
+        /// How many batches.
+        batches: usize,
+    },
     /// A flush or a close: no batch.
     NoBatch,
 }
@@ -57,10 +64,12 @@ pub(super) struct ExporterHandle<E> {
 pub(super) enum Round {
     /// No answer (yet): not handed this round, still busy, or hung.
     Unanswered,
-    /// Its call succeeded.
-    Accepted,
-    /// Its call failed, with the exporter's own error.
-    Failed(ExportError),
+    /// It exported the parcel; these batches were accepted.
+    Exported(BatchSet),
+    /// Its flush succeeded.
+    Flushed,
+    /// Its flush failed, with the exporter's own error.
+    FlushFailed(ExportError),
 }
 
 impl<E> ExporterHandle<E> {
@@ -106,7 +115,9 @@ impl<E> ExporterHandle<E> {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         let held = match &job {
-            Job::Export { seq, .. } => Held::Batch(*seq),
+            Job::Export { first_seq, batches, .. } => {
+                Held::Batches { first_seq: *first_seq, batches: *batches }
+            }
             Job::Flush | Job::Close { .. } => Held::NoBatch,
         };
         self.outstanding = Some(Outstanding { ticket, held, handed_at: now, current: true });
@@ -116,7 +127,10 @@ impl<E> ExporterHandle<E> {
 
     /// Whether it still holds (is exporting) batch `seq`.
     pub(super) fn holds(&self, seq: u64) -> bool {
-        self.outstanding.is_some_and(|o| o.held == Held::Batch(seq))
+        self.outstanding.is_some_and(|o| match o.held {
+            Held::Batches { first_seq, batches } => (first_seq..first_seq + batches as u64).contains(&seq),
+            Held::NoBatch => false,
+        })
     }
 
     /// Applies a collected result; it answers the current round if its
@@ -135,17 +149,28 @@ impl<E> ExporterHandle<E> {
             self.stats.set_state(ExporterState::Active);
         }
         if result.kind == JobKind::Export {
-            let outcome = match &result.outcome {
-                Ok(()) => BatchOutcome::Delivered,
-                Err(_) => BatchOutcome::Failed,
-            };
-            self.breaker.record(outcome, now);
+            // One record per call, in order. The calls of a parcel were all
+            // admitted together, so the failures after one that opened the
+            // breaker do not count as failed trials (which would lengthen
+            // the cooldown); a success after them still closes it.
+            let opened_before = self.breaker.times_opened();
+            for call in 0..result.calls {
+                let outcome = match result.accepted.contains(call) {
+                    true => BatchOutcome::Delivered,
+                    false => BatchOutcome::Failed,
+                };
+                if outcome == BatchOutcome::Failed && self.breaker.times_opened() > opened_before {
+                    continue;
+                }
+                self.breaker.record(outcome, now);
+            }
             self.publish_breaker();
         }
         if current {
-            self.round = match result.outcome {
-                Ok(()) => Round::Accepted,
-                Err(err) => Round::Failed(err),
+            self.round = match (result.kind, result.outcome) {
+                (JobKind::Export, _) => Round::Exported(result.accepted),
+                (_, Ok(())) => Round::Flushed,
+                (_, Err(err)) => Round::FlushFailed(err),
             };
         }
     }

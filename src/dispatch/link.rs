@@ -1,20 +1,27 @@
-//! The consumer ↔ worker hand-off: a bounded hand-off of depth one. Both
+//! The consumer ↔ worker hand-off: a bounded hand-off of depth one (one job,
+//! which for an export is a parcel of up to `handoff_batches` batches). Both
 //! sides of it are here: the consumer hands a job and collects the result
 //! ([`WorkerLink::hand`], [`WorkerLink::take_result`]); the worker waits for
 //! a job and posts its result ([`WorkerLink::next_job`], [`WorkerLink::post`]).
 
+use super::parcel::{BatchSet, Parcel};
 use crate::clock::Timestamp;
 use crate::sync::{lock, wait, Arc, Condvar, Mutex};
 use crate::ExportError;
 
 /// What a worker is asked to do.
 pub(crate) enum Job<E> {
-    /// Export this batch, which the consumer took from the ring at `taken_at`.
+    /// Export the first `batches` batches of this parcel, one call each,
+    /// which the consumer took from the ring by `taken_at`.
     Export {
-        /// The batch's sequence number (from 1, per dispatcher).
-        seq: u64,
+        /// The first batch's sequence number (from 1, per dispatcher); the
+        /// parcel's batch `i` is `first_seq + i`.
+        first_seq: u64,
         /// The events.
-        batch: Arc<Vec<E>>,
+        parcel: Arc<Parcel<E>>,
+        /// How many of the parcel's batches to export (fewer than all for a
+        /// breaker's trial call).
+        batches: usize,
         /// When the consumer took them (the stamp of events without a time).
         taken_at: Timestamp,
     },
@@ -37,17 +44,7 @@ pub(crate) enum CloseFlush {
     AlreadyFlushed,
 }
 
-impl<E> Job<E> {
-    pub(crate) fn kind(&self) -> JobKind {
-        match self {
-            Job::Export { .. } => JobKind::Export,
-            Job::Flush => JobKind::Flush,
-            Job::Close { .. } => JobKind::Close,
-        }
-    }
-}
-
-/// A job's kind, kept after the job itself is gone.
+/// A job's kind, as its result reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum JobKind {
     Export,
@@ -70,8 +67,20 @@ pub(crate) enum Ticket {
 pub(crate) struct JobResult {
     pub(crate) ticket: Ticket,
     pub(crate) kind: JobKind,
-    /// The exporter call's own error (kind and source intact).
+    /// The exporter call's own error (kind and source intact); for an
+    /// export, the last failed call's.
     pub(crate) outcome: Result<(), ExportError>,
+    /// For an export: the calls made, one per batch, in parcel order.
+    pub(crate) calls: usize,
+    /// For an export: the batches whose call succeeded.
+    pub(crate) accepted: BatchSet,
+}
+
+impl JobResult {
+    /// The result of a flush or a close.
+    pub(crate) fn of_call(ticket: Ticket, kind: JobKind, outcome: Result<(), ExportError>) -> Self {
+        JobResult { ticket, kind, outcome, calls: 0, accepted: BatchSet::EMPTY }
+    }
 }
 
 struct LinkState<E> {
@@ -87,6 +96,10 @@ struct LinkState<E> {
     /// The worker waits on `job_ready`: only then does handing it a job
     /// notify (set and read under the lock the wait releases).
     idle: bool,
+    /// When the worker started the current job's latest exporter call, for
+    /// the calls after a parcel's first (the first starts when the job is
+    /// handed); cleared when a job is handed. Hang detection measures from it.
+    call_started: Option<Timestamp>,
 }
 
 /// The consumer ↔ worker hand-off.
@@ -112,6 +125,7 @@ impl<E> WorkerLink<E> {
                 close_when_idle: false,
                 exited: false,
                 idle: false,
+                call_started: None,
             }),
             job_ready: Condvar::new(),
         }
@@ -122,6 +136,7 @@ impl<E> WorkerLink<E> {
         self.change_and_wake(|state| {
             debug_assert!(state.job.is_none(), "a worker gets one job at a time");
             state.job = Some((ticket, job));
+            state.call_started = None;
             true
         });
     }
@@ -169,6 +184,19 @@ impl<E> WorkerLink<E> {
     /// Whether the worker closed its exporter and exited.
     pub(crate) fn exited(&self) -> bool {
         lock(&self.state).exited
+    }
+
+    /// When the current job's latest call started, if it is not the job's
+    /// first (see [`WorkerLink::note_call_started`]).
+    pub(crate) fn call_started(&self) -> Option<Timestamp> {
+        lock(&self.state).call_started
+    }
+
+    /// The worker's side: it starts another call of the current job (a
+    /// parcel's next batch) at `now`, so that the export timeout applies per
+    /// call, not to the whole parcel.
+    pub(super) fn note_call_started(&self, now: Timestamp) {
+        lock(&self.state).call_started = Some(now);
     }
 
     /// The worker's side: waits for the next job (a handed one, or the close

@@ -1,9 +1,10 @@
 //! Dispatching batches to exporters: failure isolation (C9), circuit
 //! breakers (C10) and hang isolation.
 //!
-//! The consumer owns a [`Dispatcher`]. For each batch it hands a pooled,
-//! shared `Arc<Vec<E>>` to every exporter worker whose breaker admits it and
-//! that is not hung, then waits for their results. A merely slow exporter is
+//! The consumer owns a [`Dispatcher`]. It hands a pooled, shared
+//! `Arc<Parcel<E>>` (up to `handoff_batches` batches) to every exporter
+//! worker whose breaker admits it and that is not hung, then waits for their
+//! results: each worker makes one exporter call per batch. A merely slow exporter is
 //! waited for (slowness backpressures into the ring, so `Block` stays
 //! lossless); one busy longer than its `export_timeout` is marked hung, and
 //! its batches are skipped (and counted for it) until it returns.
@@ -21,6 +22,7 @@ pub(crate) mod breaker;
 mod handle;
 mod link;
 mod options;
+pub(crate) mod parcel;
 pub(crate) mod roster;
 mod state;
 #[cfg(loom)]
@@ -36,6 +38,7 @@ pub(crate) use link::CloseFlush;
 use link::{Job, JobKind, Ticket};
 pub(crate) use options::validate_options;
 pub use options::ExporterOptions;
+use parcel::{BatchSet, Parcel};
 pub(crate) use stats::ExporterStats;
 
 /// What became of one batch: for the consumer, across every exporter; for
@@ -66,12 +69,13 @@ pub(crate) struct Dispatcher<E> {
     handles: Vec<ExporterHandle<E>>,
     /// Removed exporters whose workers have not closed yet.
     leaving: Vec<ExporterHandle<E>>,
-    /// Batch buffers, each with `batch_size` capacity. A buffer is reusable
-    /// when no worker holds it; a hung worker pins at most one, so the pool
-    /// holds one more than there are exporters and steady state allocates
-    /// nothing (C13).
-    pool: Vec<Arc<Vec<E>>>,
+    /// Parcels, each of `handoff_len` buffers of `batch_size` capacity. A
+    /// parcel is reusable when no worker holds it; a hung worker pins at
+    /// most one, so the pool holds one more than there are exporters and
+    /// steady state allocates nothing (C13).
+    pool: Vec<Arc<Parcel<E>>>,
     batch_size: usize,
+    handoff_len: usize,
     /// Sequence number of the last exported batch.
     batch_seq: u64,
     /// Failed batches a hung exporter still holds: `(batch, events)`.
@@ -107,12 +111,13 @@ impl<E> std::fmt::Debug for Dispatcher<E> {
 
 impl<E: Send + Sync + 'static> Dispatcher<E> {
     pub(crate) fn new(config: &Config, clock: StdArc<dyn Clock>, owner: usize) -> Self {
-        let batch_size = config.batch_len();
+        let (batch_size, handoff_len) = (config.batch_len(), config.handoff_len());
         Dispatcher {
             handles: Vec::new(),
             leaving: Vec::new(),
-            pool: vec![Arc::new(Vec::with_capacity(batch_size))],
+            pool: vec![Arc::new(Parcel::new(handoff_len, batch_size))],
             batch_size,
+            handoff_len,
             batch_seq: 0,
             failed_but_held: Vec::new(),
             reclaimed: 0,
@@ -159,7 +164,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         };
         let export_timeout = options.export_timeout.unwrap_or(self.default_export_timeout);
         self.handles.push(ExporterHandle::new(Arc::clone(&stats), link, breaker, export_timeout));
-        self.pool.push(Arc::new(Vec::with_capacity(self.batch_size)));
+        self.pool.push(Arc::new(Parcel::new(self.handoff_len, self.batch_size)));
         Ok(stats)
     }
 
@@ -168,62 +173,76 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         self.handles.is_empty()
     }
 
-    /// A batch buffer no worker holds, emptied.
-    pub(crate) fn buffer(&mut self) -> Arc<Vec<E>> {
-        let index = self.pool.iter_mut().position(|b| Arc::get_mut(b).is_some());
-        let mut buffer = match index {
+    /// A parcel no worker holds, emptied.
+    pub(crate) fn parcel(&mut self) -> Arc<Parcel<E>> {
+        let index = self.pool.iter_mut().position(|p| Arc::get_mut(p).is_some());
+        let mut parcel = match index {
             Some(i) => self.pool.swap_remove(i),
             None => {
-                debug_assert!(false, "every pooled batch buffer is pinned");
-                Arc::new(Vec::with_capacity(self.batch_size))
+                debug_assert!(false, "every pooled parcel is pinned");
+                Arc::new(Parcel::new(self.handoff_len, self.batch_size))
             }
         };
-        if let Some(events) = Arc::get_mut(&mut buffer) {
-            events.clear();
+        if let Some(parcel) = Arc::get_mut(&mut parcel) {
+            parcel.clear();
         }
-        buffer
+        parcel
     }
 
-    /// Returns a buffer to the pool.
-    pub(crate) fn recycle(&mut self, buffer: Arc<Vec<E>>) {
-        self.pool.push(buffer);
+    /// Returns a parcel to the pool.
+    pub(crate) fn recycle(&mut self, parcel: Arc<Parcel<E>>) {
+        self.pool.push(parcel);
     }
 
-    /// Hands `batch` to every admitting exporter and waits for them (or for
-    /// them to be declared hung): `Delivered` if at least one accepted it.
-    pub(crate) fn export(&mut self, batch: &Arc<Vec<E>>) -> BatchOutcome {
+    /// Hands `parcel` to every admitting exporter and waits for them (or for
+    /// them to be declared hung). Returns the batches at least one exporter
+    /// accepted; the others failed.
+    pub(crate) fn export(&mut self, parcel: &Arc<Parcel<E>>) -> BatchSet {
         let now = self.clock.now();
         self.collect_late(now);
-        self.batch_seq += 1;
-        let seq = self.batch_seq;
-        let events = batch.len() as u64;
+        let first_seq = self.batch_seq + 1;
+        let batches = parcel.batches();
+        self.batch_seq += batches.len() as u64;
+        let events = parcel.events();
         for handle in &mut self.handles {
             if handle.closing || handle.outstanding.is_some() {
                 // Hung (still inside an earlier job): skipped until it returns.
                 handle.skip(events);
                 continue;
             }
-            match handle.breaker.admit(now) {
-                Admit::Send | Admit::Trial => {
-                    handle.hand(Job::Export { seq, batch: Arc::clone(batch), taken_at: now }, now)
-                }
-                Admit::Skip => handle.skip(events),
+            let admitted = match handle.breaker.admit(now) {
+                Admit::Send => batches.len(),
+                // A half-open breaker's trial is one call: the first batch.
+                Admit::Trial => 1,
+                Admit::Skip => 0,
+            };
+            let skipped: u64 = batches[admitted..].iter().map(|b| b.len() as u64).sum();
+            if skipped > 0 {
+                handle.skip(skipped);
+            }
+            if admitted > 0 {
+                let job =
+                    Job::Export { first_seq, parcel: Arc::clone(parcel), batches: admitted, taken_at: now };
+                handle.hand(job, now);
             }
             handle.publish_breaker();
         }
         self.await_round();
-        let mut outcome = BatchOutcome::Failed;
+        let mut delivered = BatchSet::EMPTY;
         for handle in &mut self.handles {
-            if handle.take_round() == Round::Accepted {
-                outcome = BatchOutcome::Delivered;
+            if let Round::Exported(accepted) = handle.take_round() {
+                delivered = delivered.union(accepted);
             }
         }
-        // A hung exporter may still accept this failed batch when it returns;
+        // A hung exporter may still accept a failed batch when it returns;
         // remember it, so the batch is then counted delivered, not failed.
-        if outcome == BatchOutcome::Failed && self.handles.iter().any(|h| h.holds(seq)) {
-            self.failed_but_held.push((seq, events));
+        for (index, batch) in batches.iter().enumerate() {
+            let seq = first_seq + index as u64;
+            if !delivered.contains(index) && self.handles.iter().any(|h| h.holds(seq)) {
+                self.failed_but_held.push((seq, batch.len() as u64));
+            }
         }
-        outcome
+        delivered
     }
 
     /// Events of batches counted `ExportFailed` that a returning hung exporter
@@ -256,7 +275,7 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
         for handle in &mut self.handles {
             let (exporter, name) = (handle.stats.id(), handle.name().to_owned());
             let failure = |cause| ExporterFailure { exporter, name: name.clone(), cause };
-            if let Round::Failed(error) = handle.take_round() {
+            if let Round::FlushFailed(error) = handle.take_round() {
                 failures.push(failure(FailureCause::Flush(error)));
             }
             if handle.skipped_since_flush > 0 {
@@ -324,18 +343,23 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
     fn collect_late(&mut self, now: Timestamp) {
         for handle in self.handles.iter_mut().chain(self.leaving.iter_mut()) {
             if let Some(result) = handle.link.take_result() {
-                let late_batch = match handle.outstanding {
-                    Some(Outstanding { ticket, held: Held::Batch(seq), .. })
+                let late_first_seq = match handle.outstanding {
+                    Some(Outstanding { ticket, held: Held::Batches { first_seq, .. }, .. })
                         if Ticket::Handed(ticket) == result.ticket =>
                     {
-                        Some(seq)
+                        Some(first_seq)
                     }
                     _ => None,
                 };
-                let accepted = result.kind == JobKind::Export && result.outcome.is_ok();
+                let (calls, accepted) = match result.kind {
+                    JobKind::Export => (result.calls, result.accepted),
+                    JobKind::Flush | JobKind::Close => (0, BatchSet::EMPTY),
+                };
                 handle.settle(result, now);
                 handle.round = Round::Unanswered;
-                if let (Some(batch), true) = (late_batch, accepted) {
+                let Some(first_seq) = late_first_seq else { continue };
+                for index in (0..calls).filter(|&i| accepted.contains(i)) {
+                    let batch = first_seq + index as u64;
                     if let Some(i) = self.failed_but_held.iter().position(|&(b, _)| b == batch) {
                         self.reclaimed += self.failed_but_held.swap_remove(i).1;
                     }
@@ -360,11 +384,17 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                     handle.settle(result, now);
                     continue;
                 }
-                let busy = now.saturating_duration_since(outstanding.handed_at);
+                // The export timeout applies per call: a parcel's later
+                // calls are timed from their own start.
+                let call_started = handle
+                    .link
+                    .call_started()
+                    .map_or(outstanding.handed_at, |started| started.max(outstanding.handed_at));
+                let busy = now.saturating_duration_since(call_started);
                 if busy >= handle.export_timeout {
                     handle.outstanding = Some(Outstanding { current: false, ..outstanding });
-                    handle.hung_since = Some(outstanding.handed_at);
-                    handle.stats.set_state(ExporterState::Hung { since: outstanding.handed_at });
+                    handle.hung_since = Some(call_started);
+                    handle.stats.set_state(ExporterState::Hung { since: call_started });
                     tracing::warn!(
                         target: "ringtel",
                         exporter = handle.name(),

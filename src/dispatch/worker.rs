@@ -2,15 +2,18 @@
 //! thread, so a hung `export` (a dead TCP peer, say) stalls only itself.
 //!
 //! The consumer hands a worker one job at a time through its [`WorkerLink`]
-//! (a bounded hand-off of depth one) and collects the result; the batch is a
-//! shared, pooled `Arc<Vec<E>>` that the worker drops as soon as it is done.
+//! (a bounded hand-off of depth one) and collects the result; an export's
+//! batches come in a shared, pooled [`Parcel`] that the worker drops as soon
+//! as it is done, after one exporter call per batch.
 //! Every exporter call is contained: an `Err` or a panic becomes a counted
 //! failure in the exporter's statistics, never the worker's death.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::link::{CloseFlush, Job, JobKind, JobResult, WorkerLink};
+use super::link::{CloseFlush, Job, JobKind, JobResult, Ticket, WorkerLink};
+use super::parcel::{BatchSet, Parcel};
 use super::stats::ExporterStats;
+use crate::clock::Timestamp;
 use crate::consumer::doorbell::Doorbell;
 use crate::role;
 use crate::sync::{thread, Arc, StdArc};
@@ -91,9 +94,9 @@ impl<E: 'static> Worker<E> {
     fn run(mut self) {
         loop {
             let (ticket, job) = self.link.next_job();
-            let kind = job.kind();
-            let outcome = self.execute(job);
-            self.link.post(JobResult { ticket, kind, outcome });
+            let result = self.execute(ticket, job);
+            let kind = result.kind;
+            self.link.post(result);
             self.bell.ring();
             if kind == JobKind::Close {
                 return;
@@ -101,44 +104,63 @@ impl<E: 'static> Worker<E> {
         }
     }
 
-    fn execute(&mut self, job: Job<E>) -> Result<(), ExportError> {
-        let now = || self.clock.now();
+    fn execute(&mut self, ticket: Ticket, job: Job<E>) -> JobResult {
         match job {
-            Job::Export { batch, taken_at, .. } => {
-                let exporter = &mut self.exporter;
-                let result = contained(|| exporter.export_taken(&batch, taken_at));
-                let events = batch.len() as u64;
-                // Release the pooled buffer before reporting, so the consumer
-                // can reuse it at once.
-                drop(batch);
-                match result {
-                    Ok(()) => {
-                        self.stats.record_export(events);
-                        Ok(())
-                    }
-                    Err(err) => {
-                        self.stats.record_export_failure(&err, now());
-                        Err(err)
-                    }
-                }
+            Job::Export { parcel, batches, taken_at, .. } => self.export(ticket, parcel, batches, taken_at),
+            Job::Flush => JobResult::of_call(ticket, JobKind::Flush, self.flush()),
+            Job::Close { flush } => JobResult::of_call(ticket, JobKind::Close, self.flush_and_close(flush)),
+        }
+    }
+
+    /// Exports the parcel's first `batches` batches, one contained call each.
+    fn export(
+        &mut self,
+        ticket: Ticket,
+        parcel: Arc<Parcel<E>>,
+        batches: usize,
+        taken_at: Timestamp,
+    ) -> JobResult {
+        let mut accepted = BatchSet::EMPTY;
+        let mut outcome = Ok(());
+        let batches = &parcel.batches()[..batches.min(parcel.batches().len())];
+        for (index, batch) in batches.iter().enumerate() {
+            if index > 0 {
+                self.link.note_call_started(self.clock.now());
             }
-            Job::Flush => {
-                let exporter = &mut self.exporter;
-                contained(|| exporter.flush()).inspect_err(|err| self.stats.record_flush_failure(err, now()))
-            }
-            Job::Close { flush } => {
-                let exporter = &mut self.exporter;
-                let flushed = match flush {
-                    CloseFlush::FlushFirst => contained(|| exporter.flush()),
-                    CloseFlush::AlreadyFlushed => Ok(()),
-                };
-                if let Err(err) = &flushed {
-                    self.stats.record_flush_failure(err, now());
+            let exporter = &mut self.exporter;
+            match contained(|| exporter.export_taken(batch, taken_at)) {
+                Ok(()) => {
+                    self.stats.record_export(batch.len() as u64);
+                    accepted.insert(index);
                 }
-                let closed = self.close_exporter();
-                flushed.and(closed)
+                Err(err) => {
+                    self.stats.record_export_failure(&err, self.clock.now());
+                    outcome = Err(err);
+                }
             }
         }
+        let calls = batches.len();
+        // Release the pooled parcel before reporting, so the consumer can
+        // reuse it at once.
+        drop(parcel);
+        JobResult { ticket, kind: JobKind::Export, outcome, calls, accepted }
+    }
+
+    /// Flushes the exporter (contained), recording a failure.
+    fn flush(&mut self) -> Result<(), ExportError> {
+        let exporter = &mut self.exporter;
+        contained(|| exporter.flush())
+            .inspect_err(|err| self.stats.record_flush_failure(err, self.clock.now()))
+    }
+
+    /// Closes the exporter, flushing it first if `flush` says so.
+    fn flush_and_close(&mut self, flush: CloseFlush) -> Result<(), ExportError> {
+        let flushed = match flush {
+            CloseFlush::FlushFirst => self.flush(),
+            CloseFlush::AlreadyFlushed => Ok(()),
+        };
+        let closed = self.close_exporter();
+        flushed.and(closed)
     }
 }
 
@@ -207,7 +229,8 @@ mod tests {
     fn a_worker_that_closed_does_not_close_again_when_dropped() {
         let closes = StdArc::new(AtomicUsize::new(0));
         let mut worker = worker(&closes);
-        assert!(worker.execute(Job::Close { flush: CloseFlush::AlreadyFlushed }).is_ok());
+        let result = worker.execute(Ticket::Handed(0), Job::Close { flush: CloseFlush::AlreadyFlushed });
+        assert!(result.outcome.is_ok());
         drop(worker);
         assert_eq!(closes.load(Ordering::SeqCst), 1);
     }
