@@ -5,7 +5,7 @@
 //!   a `Null` exporter behind the span pairing).
 //! - `event/ringtel_layer_ring_4096`: the same with a ring of 4 096.
 //! - `event/ringtel_layer_emit_time`: the same with `EventTime::Emit` (one
-//!   wall-clock read per event; the default, `Batch`, reads none).
+//!   clock read per event; the default, `Batch`, reads none).
 //! - `event/fmt_non_blocking`: registry + `fmt` layer writing through
 //!   tracing-appender's `non_blocking` to `io::sink()` (its default, lossy).
 //! - `event/otel_batch`: registry + opentelemetry-appender-tracing's bridge +

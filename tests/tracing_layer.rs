@@ -478,6 +478,3 @@ fn dropping_the_guard_is_bounded_by_the_close_timeout_even_with_a_hung_exporter(
     assert!(health.is_conserved(), "{health}");
     assert_eq!(health.delivered(), 0, "{health}");
 }
-
-#[path = "tracing_span_record.rs"]
-mod tracing_span_record;

@@ -1,11 +1,26 @@
-//! `Span::record` values through the layer and the span pairing (a module
-//! of `tracing_layer.rs`).
+//! `Span::record` values through the layer and the span pairing: merged
+//! into the finished span, or passed on by themselves when they do not fit.
 
+mod common;
+
+use common::PATIENCE;
+use ringtel::encoding::FieldValue;
 use ringtel::exporters::Memory;
 use ringtel::tracing::{PairedRecord, RecordKind};
 use ringtel::Event;
+use tracing::Dispatch;
+use tracing_subscriber::prelude::*;
 
-use super::{dispatch, fields, PATIENCE};
+fn dispatch(layer: ringtel::tracing::RingtelLayer) -> Dispatch {
+    Dispatch::new(tracing_subscriber::registry().with(layer))
+}
+
+/// The fields of a record, as `key=value` text, `message` excluded.
+fn fields(event: &impl Event) -> Vec<String> {
+    let mut out = Vec::new();
+    event.fields(&mut |key: &str, value: FieldValue<'_>| out.push(format!("{key}={value:?}")));
+    out
+}
 
 #[test]
 fn span_record_values_are_merged_into_the_finished_span_or_passed_on_when_they_do_not_fit() {

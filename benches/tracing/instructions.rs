@@ -159,6 +159,11 @@ fn closed<const N: usize>(telemetry: Telemetry<Sized<N>>, n: u64) {
 /// The child: sets up, warms up outside the collected function, runs it once.
 pub fn run_scenario(name: &str) {
     use ringtel::tracing::EventTime;
+    // The layer calibrates its clock on a thread of its own; under
+    // callgrind that can outlast the warm-up, and the records taken before
+    // it is done read the wall clock. Calibrated first, every run counts
+    // the same reads.
+    ringtel::tracing::calibrate_clock();
     let n: u64 = std::env::var(N_ENV).ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     match name {
         "baseline" => ringtel_tct_baseline(n),

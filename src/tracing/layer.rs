@@ -3,7 +3,6 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use ::tracing::span::{Attributes, Id, Record};
 use ::tracing::subscriber::Interest;
@@ -15,6 +14,7 @@ use tracing_subscriber::Layer;
 
 use super::fill::Filler;
 use super::record::{RecordKind, TracingRecord, CLOSE_META};
+use super::record_clock::record_time;
 use super::{EventTime, SpanActivity};
 use crate::{DropReason, Telemetry};
 
@@ -89,16 +89,6 @@ fn assign() -> u16 {
 impl Drop for Busy {
     fn drop(&mut self) {
         let _ = THREAD.try_with(|cell| cell.set(cell.get() & !BUSY));
-    }
-}
-
-/// Nanoseconds since the Unix epoch (0 before it): one `clock_gettime`
-/// and a multiply-add (no 128-bit conversion).
-#[inline]
-pub(crate) fn now_nanos() -> u64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs().wrapping_mul(1_000_000_000).wrapping_add(u64::from(d.subsec_nanos())),
-        Err(_) => 0,
     }
 }
 
@@ -178,7 +168,7 @@ impl RingtelLayer {
     #[inline]
     fn transition(&self, kind: RecordKind, meta: &'static Metadata<'static>, id: &Id) {
         let Some(busy) = admit(&self.telemetry) else { return };
-        let mut record = TracingRecord::new(kind, meta, now_nanos(), id.into_u64());
+        let mut record = TracingRecord::new(kind, meta, record_time(), id.into_u64());
         record.thread = busy.thread();
         offer(&self.telemetry, record, 0, 0);
     }
@@ -227,7 +217,7 @@ where
             None => 0,
         };
         let time = match self.event_time {
-            EventTime::Emit => now_nanos(),
+            EventTime::Emit => record_time(),
             EventTime::Batch => 0,
         };
         let mut record = TracingRecord::new(RecordKind::Event, event.metadata(), time, span);
@@ -246,7 +236,7 @@ where
             None => 0,
         };
         let mut record =
-            TracingRecord::new(RecordKind::NewSpan, attrs.metadata(), now_nanos(), id.into_u64());
+            TracingRecord::new(RecordKind::NewSpan, attrs.metadata(), record_time(), id.into_u64());
         record.parent = parent;
         record.thread = busy.thread();
         let mut filler = Filler::new(&mut record);

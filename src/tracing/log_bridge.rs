@@ -9,8 +9,9 @@ use ::tracing::subscriber::Interest;
 use ::tracing::{Level, Metadata};
 
 use super::fill::Filler;
-use super::layer::{admit, now_nanos, offer};
+use super::layer::{admit, offer};
 use super::record::{RecordKind, TracingRecord};
+use super::record_clock::record_time;
 use super::EventTime;
 use crate::Telemetry;
 
@@ -118,7 +119,7 @@ impl log::Log for LogBridge {
         let Some(busy) = admit(&self.telemetry) else { return };
         let meta = metadata(record.level());
         let time = match self.event_time {
-            EventTime::Emit => now_nanos(),
+            EventTime::Emit => record_time(),
             EventTime::Batch => 0,
         };
         let mut out = TracingRecord::new(RecordKind::Event, meta, time, 0);

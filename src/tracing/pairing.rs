@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::record::{display_name, severity, write_fields, RecordKind, TracingRecord};
+use super::record_clock::{nanos_between, Anchor};
 use crate::clock::wall_now;
 use crate::encoding::{
     Correlation, FieldValue, FieldVisitor, Severity, Shape, SpanId, SpanKind, SpanRecord, SpanStatus, TraceId,
@@ -157,6 +158,8 @@ type OpenTable = HashMap<u64, Open, BuildHasherDefault<IdHasher>>;
 /// An open span in the table.
 #[derive(Clone, Copy)]
 struct Open {
+    /// Its creation record as the layer stored it (its time a raw counter
+    /// reading, usually: converted only if the span is exported).
     created: TracingRecord,
     span_id: SpanId,
     trace_id: TraceId,
@@ -209,7 +212,10 @@ impl PairingStats {
 /// span is evicted and counted. A close without an open span is counted
 /// as unmatched. Exported span ids are derived from the registry id and the
 /// creation time, so they are unique even when the registry reuses an id;
-/// a root span starts a trace whose id is its creation time and span id.
+/// a root span starts a trace whose id is its creation time (as the layer
+/// read it: a raw counter reading, usually) and span id. Record times reach
+/// the inner exporter in Unix nanoseconds, converted once per batch.
+/// A finished span's duration is the difference of the two clock readings.
 ///
 /// [`TracingBuilder::exporter`](super::TracingBuilder::exporter) wraps every
 /// exporter in one of these; build one yourself for
@@ -274,6 +280,8 @@ impl<X> SpanPairing<X> {
         };
         let counters = &self.stats.0;
         if self.open.len() >= self.capacity && !self.open.contains_key(&record.id) {
+            // Raw times compare as times; Unix times (read before the
+            // counter was calibrated) compare as older than every raw one.
             let oldest = self.open.iter().min_by_key(|(_, o)| o.created.time).map(|(id, _)| *id);
             if let Some(oldest) = oldest {
                 self.open.remove(&oldest);
@@ -288,7 +296,7 @@ impl<X> SpanPairing<X> {
 
     /// Merges `Span::record` values into the open span; passes them on by
     /// themselves when the span is not open or the merge does not fit.
-    fn on_record(&mut self, record: &TracingRecord) -> Option<PairedRecord> {
+    fn on_record(&mut self, record: &TracingRecord, anchor: &mut Anchor) -> Option<PairedRecord> {
         let merged = record
             .span_id()
             .and_then(|id| self.open.get_mut(&id))
@@ -296,35 +304,36 @@ impl<X> SpanPairing<X> {
         if merged {
             None
         } else {
-            Some(self.in_span(record))
+            Some(self.in_span(record, anchor))
         }
     }
 
-    fn on_close(&mut self, record: &TracingRecord) -> Option<PairedRecord> {
+    fn on_close(&mut self, record: &TracingRecord, anchor: &mut Anchor) -> Option<PairedRecord> {
         let counters = &self.stats.0;
         let Some(open) = self.open.remove(&record.id) else {
             counters.unmatched_closes.fetch_add(1, Ordering::Relaxed);
             return None;
         };
         let mut created = open.created;
-        let start = created.time;
-        created.time = record.time;
+        created.time = anchor.unix_nanos(record.time);
         Some(PairedRecord {
             record: created,
             trace_id: Some(open.trace_id),
             span_id: Some(open.span_id),
             finished: Some(Finished {
-                duration_ns: record.time.saturating_sub(start),
+                duration_ns: nanos_between(open.created.time, record.time, anchor),
                 parent: open.parent,
                 parent_hex: open.parent.map_or([b'0'; 16], hex),
             }),
         })
     }
 
-    fn in_span(&self, record: &TracingRecord) -> PairedRecord {
+    fn in_span(&self, record: &TracingRecord, anchor: &mut Anchor) -> PairedRecord {
         let open = record.span_id().and_then(|id| self.open.get(&id));
+        let mut record = *record;
+        record.time = anchor.unix_nanos(record.time);
         PairedRecord {
-            record: *record,
+            record,
             trace_id: open.map(|o| o.trace_id),
             span_id: open.map(|o| o.span_id),
             finished: None,
@@ -334,15 +343,20 @@ impl<X> SpanPairing<X> {
     fn pair(&mut self, batch: &[TracingRecord]) {
         self.out.clear();
         let mut finished = 0;
+        // Reads the clocks at most once per batch, for the first raw time
+        // it converts.
+        let mut anchor = Anchor::new();
         for record in batch {
             let paired = match record.kind {
                 RecordKind::NewSpan => {
                     self.on_new_span(record);
                     None
                 }
-                RecordKind::CloseSpan => self.on_close(record),
-                RecordKind::Record => self.on_record(record),
-                RecordKind::Event | RecordKind::Enter | RecordKind::Exit => Some(self.in_span(record)),
+                RecordKind::CloseSpan => self.on_close(record, &mut anchor),
+                RecordKind::Record => self.on_record(record, &mut anchor),
+                RecordKind::Event | RecordKind::Enter | RecordKind::Exit => {
+                    Some(self.in_span(record, &mut anchor))
+                }
             };
             if let Some(paired) = paired {
                 finished += u64::from(paired.finished.is_some());

@@ -9,6 +9,7 @@ use ::tracing::metadata::Kind;
 use ::tracing::subscriber::Interest;
 use ::tracing::{Level, Metadata};
 
+use super::record_clock::Anchor;
 use crate::encoding::{FieldValue, FieldVisitor, Severity, SpanId};
 use crate::{Event, Granularity, Timestamp};
 
@@ -94,7 +95,10 @@ pub enum RecordKind {
 #[derive(Clone, Copy)]
 pub struct TracingRecord {
     pub(crate) meta: &'static Metadata<'static>,
-    /// Nanoseconds since the Unix epoch; 0: none (the batch time is used).
+    /// When it happened, 0: none (the batch time is used). Unix
+    /// nanoseconds, or a raw counter reading marked with
+    /// [`TICKS`](super::record_clock::TICKS), converted by
+    /// [`time`](TracingRecord::time) and by the span pairing.
     pub(crate) time: u64,
     /// Events: the current span's id (0: none). Span records: the span's id.
     pub(crate) id: u64,
@@ -148,9 +152,15 @@ impl TracingRecord {
         self.meta
     }
 
-    /// When it happened, if the time was read at the call site.
+    /// When it happened, if the time was read at the call site, in Unix
+    /// nanoseconds.
+    ///
+    /// The layer stores the CPU counter's raw reading (cheaper to read than
+    /// the wall clock); converting it reads the counter and the wall clock
+    /// once more here. Behind a [`SpanPairing`](super::SpanPairing) the
+    /// times are converted once per batch instead.
     pub fn time(&self) -> Option<Timestamp> {
-        (self.time != 0).then(|| Timestamp::from_nanos(self.time))
+        (self.time != 0).then(|| Timestamp::from_nanos(Anchor::new().unix_nanos(self.time)))
     }
 
     /// The `tracing` span id: an event's current span, or the span a span
