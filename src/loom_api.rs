@@ -64,7 +64,8 @@ impl ProducerDrops {
     /// Counters and a drop log warning once per `interval` drops
     /// (producers publish in blocks: a power of two `<= min(interval, 64)`).
     pub fn new(interval: u64) -> Self {
-        ProducerDrops { counters: ProducerCounters::new(), log: CoreDropLog::new(interval) }
+        let log = CoreDropLog::new(interval);
+        ProducerDrops { counters: ProducerCounters::new(&log), log }
     }
 
     /// One producer-side drop; the warning, if publishing crossed a mark.
