@@ -114,6 +114,10 @@ pub struct ControlView {
     pub backpressure: Backpressure,
     /// The full-ring hint.
     pub full_hint: bool,
+    /// The derived `drop_now` bit: a non-critical `emit` drops without a
+    /// push if `is_full` says full (must equal admission open, the full
+    /// hint set and the policy `Drop`).
+    pub drop_now: bool,
 }
 
 /// The packed control word (C14), see `producer/control.rs`.
@@ -139,6 +143,7 @@ impl Control {
             granularity: word.granularity(),
             backpressure: word.backpressure(),
             full_hint: word.full_hint(),
+            drop_now: word.open_full_dropping(),
         }
     }
 
