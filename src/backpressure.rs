@@ -37,6 +37,6 @@ pub enum Backpressure {
 
 impl Backpressure {
     /// The longest `BlockFor` wait that fits ringtel's packed control word
-    /// (2^56 ns, about 2.3 years).
-    pub const MAX_BLOCK_FOR: Duration = Duration::from_nanos((1 << 56) - 1);
+    /// (2^55 ns, about 1.1 years).
+    pub const MAX_BLOCK_FOR: Duration = Duration::from_nanos((1 << 55) - 1);
 }

@@ -64,7 +64,8 @@ impl ProducerDrops {
     /// Counters and a drop log warning once per `interval` drops
     /// (producers publish in blocks: a power of two `<= min(interval, 64)`).
     pub fn new(interval: u64) -> Self {
-        ProducerDrops { counters: ProducerCounters::new(), log: CoreDropLog::new(interval) }
+        let log = CoreDropLog::new(interval);
+        ProducerDrops { counters: ProducerCounters::new(&log), log }
     }
 
     /// One producer-side drop; the warning, if publishing crossed a mark.
@@ -113,6 +114,10 @@ pub struct ControlView {
     pub backpressure: Backpressure,
     /// The full-ring hint.
     pub full_hint: bool,
+    /// The derived `drop_now` bit: a non-critical `emit` drops without a
+    /// push if `is_full` says full (must equal admission open, the full
+    /// hint set and the policy `Drop`).
+    pub drop_now: bool,
 }
 
 /// The packed control word (C14), see `producer/control.rs`.
@@ -138,6 +143,7 @@ impl Control {
             granularity: word.granularity(),
             backpressure: word.backpressure(),
             full_hint: word.full_hint(),
+            drop_now: word.open_full_dropping(),
         }
     }
 

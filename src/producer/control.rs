@@ -4,13 +4,23 @@
 //! reconfiguration is seen whole or not at all (C14).
 //!
 //! Layout (most significant first):
-//! `[block_for_nanos:56][admission:2][policy:2][full_hint:1][rejects:3]`.
+//! `[block_for_nanos:55][admission:2][drop_now:1][policy:2][full_hint:1][rejects:3]`.
 //! `rejects` holds the granularity setting as one bit per granularity, set
 //! for each one it filters (`Rows`, `Full`; `Lifecycle`'s bit 0 is never
 //! set), so that the filter test is one bit test at bit `granularity` of the
 //! word (`bt` on x86), with no mask to build from the granularity. The flags
-//! sit in the low byte, so the masks are 32-bit immediates (no 64-bit constants
-//! to keep in registers across the push).
+//! sit in the low bits, so the masks are 32-bit immediates (no 64-bit
+//! constants to keep in registers across the push).
+//!
+//! `drop_now` is derived from the other fields, never set on its own: it is
+//! set exactly when admission is open, the full hint is set and the policy
+//! is `Drop`, the state in which a non-critical event is dropped if
+//! `is_full` still says full. `emit` tests that state with one bit test
+//! instead of a mask and a compare. Every write keeps the
+//! field derived: `Control::update` recomputes it for each new word, setting
+//! the hint is such an update, and clearing the hint clears it with the
+//! hint in one RMW (loom model `drop_now_follows_the_fields`, its twin
+//! `full_hint_stale_policy`).
 
 use std::time::Duration;
 
@@ -18,10 +28,13 @@ use crate::clock::duration_nanos;
 use crate::sync::{AtomicU64, Ordering};
 use crate::{Backpressure, Granularity};
 
-const NANOS_BITS: u32 = 56;
+/// 2^55 ns is about 1.1 years; `BlockFor` is validated to at most
+/// `MAX_DURATION_SETTING` (one hour), and `Backpressure::MAX_BLOCK_FOR` is
+/// this field's largest value.
+const NANOS_BITS: u32 = 55;
 /// `block_for_nanos` after shifting it down by `NANOS_SHIFT`.
 const NANOS_MASK: u64 = (1 << NANOS_BITS) - 1;
-const NANOS_SHIFT: u32 = 8;
+const NANOS_SHIFT: u32 = 9;
 /// Bit `REJECTS_BASE + k` is set when granularity `k` (1 or 2) is filtered;
 /// bit `REJECTS_BASE` (`Lifecycle`) is always clear. At the bottom, so the
 /// granularity is the bit index as it is.
@@ -29,10 +42,19 @@ const REJECTS_BASE: u32 = 0;
 const REJECTS_MASK: u64 = 0b110 << REJECTS_BASE;
 const FULL_HINT: u64 = 1 << 3;
 const POLICY_SHIFT: u32 = 4;
-const ADMISSION_SHIFT: u32 = 6;
+const ADMISSION_SHIFT: u32 = 7;
 const TWO_BITS: u64 = 0b11;
 /// The policy field's value for `Backpressure::Drop`.
 const POLICY_DROP: u64 = 2;
+/// Set exactly when admission is open, the full hint set and the policy
+/// `Drop` (derived: see the module's documentation). In the low byte, so
+/// that its test is a byte test.
+const DROP_NOW: u64 = 1 << 6;
+/// The fields `drop_now` is derived from, and their values that set it.
+const DROP_NOW_FIELDS: u64 = (TWO_BITS << ADMISSION_SHIFT) | FULL_HINT | (TWO_BITS << POLICY_SHIFT);
+const DROP_NOW_STATE: u64 =
+    ((Admission::Open as u64) << ADMISSION_SHIFT) | FULL_HINT | (POLICY_DROP << POLICY_SHIFT);
+const _: () = assert!(ADMISSION_SHIFT + 2 == NANOS_SHIFT && NANOS_SHIFT + NANOS_BITS == 64);
 
 /// Whether `emit` may put events into the ring, and if not, why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,11 +127,23 @@ impl ControlWord {
 
     /// Admission open, the full hint set and the policy `Drop`: the state in
     /// which a non-critical `emit` drops without pushing if the ring is still
-    /// full. One mask test.
+    /// full. One bit test (the derived `drop_now` bit).
     #[inline(always)]
     pub(crate) fn open_full_dropping(self) -> bool {
-        const MASK: u64 = (TWO_BITS << ADMISSION_SHIFT) | FULL_HINT | (TWO_BITS << POLICY_SHIFT);
-        self.0 & MASK == FULL_HINT | (POLICY_DROP << POLICY_SHIFT)
+        self.0 as u8 & DROP_NOW as u8 != 0
+    }
+
+    /// The same word with `drop_now` derived from its other fields.
+    #[inline]
+    fn with_drop_now_derived(self) -> Self {
+        let rest = self.0 & !DROP_NOW;
+        let drop_now = if rest & DROP_NOW_FIELDS == DROP_NOW_STATE { DROP_NOW } else { 0 };
+        ControlWord(rest | drop_now)
+    }
+
+    /// The same word with the full hint set.
+    fn with_full_hint(self) -> Self {
+        ControlWord(self.0 | FULL_HINT).with_drop_now_derived()
     }
 
     /// Whether some producer recently found the ring full and the consumer has
@@ -121,6 +155,7 @@ impl ControlWord {
 
     pub(crate) fn with_admission(self, admission: Admission) -> Self {
         ControlWord((self.0 & !(TWO_BITS << ADMISSION_SHIFT)) | ((admission as u64) << ADMISSION_SHIFT))
+            .with_drop_now_derived()
     }
 
     pub(crate) fn with_granularity(self, granularity: Granularity) -> Self {
@@ -133,7 +168,8 @@ impl ControlWord {
         let (policy, nanos) = match backpressure {
             Backpressure::Block => (0, 0),
             Backpressure::BlockFor(wait) => {
-                // Config validation caps BlockFor at MAX_BLOCK_FOR, which fits.
+                // Config validation caps BlockFor at MAX_BLOCK_FOR (this
+                // field's largest value) and at MAX_DURATION_SETTING.
                 debug_assert!(duration_nanos(wait) <= NANOS_MASK);
                 (1, duration_nanos(wait).min(NANOS_MASK))
             }
@@ -145,6 +181,7 @@ impl ControlWord {
                 | (policy << POLICY_SHIFT)
                 | (nanos << NANOS_SHIFT),
         )
+        .with_drop_now_derived()
     }
 }
 
@@ -176,7 +213,8 @@ impl Control {
     /// Applies `change` atomically; returns the word before and after.
     ///
     /// AcqRel on success: a change is a single RMW, so concurrent changes to
-    /// different fields never tear or lose one another.
+    /// different fields never tear or lose one another. The new word's
+    /// `drop_now` field is derived from its other fields in the same RMW.
     pub(crate) fn update(
         &self,
         mut change: impl FnMut(ControlWord) -> ControlWord,
@@ -188,7 +226,7 @@ impl Control {
         #[cfg(ringtel_broken = "control_torn")]
         {
             let current = self.word.load(Ordering::Relaxed);
-            let next = change(ControlWord(current)).0;
+            let next = change(ControlWord(current)).with_drop_now_derived().0;
             let policy = (TWO_BITS << POLICY_SHIFT) | (NANOS_MASK << NANOS_SHIFT);
             self.word.store((next & !policy) | (current & policy), Ordering::Relaxed);
             self.word.store(next, Ordering::Relaxed);
@@ -197,7 +235,7 @@ impl Control {
         #[cfg_attr(ringtel_broken = "control_torn", allow(unreachable_code))]
         let mut current = self.word.load(Ordering::Relaxed);
         loop {
-            let next = change(ControlWord(current)).0;
+            let next = change(ControlWord(current)).with_drop_now_derived().0;
             if next == current {
                 return (ControlWord(current), ControlWord(next));
             }
@@ -209,18 +247,36 @@ impl Control {
     }
 
     /// Sets the full hint (a producer found the ring full).
+    ///
+    /// An update (a compare-exchange), not a `fetch_or`: `drop_now` is set
+    /// with the hint only if the word it is set in has admission open and
+    /// the policy `Drop`, which only the exchange can know. The hint itself
+    /// only steers a cheap pre-check (a stale hint costs one failed or one
+    /// extra push; `drop_now` still drops only when `is_full` says full).
     #[cold]
     pub(crate) fn set_full_hint(&self) {
-        // Relaxed: the hint only steers a cheap pre-check; correctness never
-        // depends on it (a stale hint costs one failed or one extra push).
-        self.word.fetch_or(FULL_HINT, Ordering::Relaxed);
+        // Broken twin for the loom suite: derive `drop_now` from an earlier
+        // load, then set it with the hint by `fetch_or`. A reconfiguration
+        // (or close) in between leaves `drop_now` set under a policy that is
+        // not `Drop`, so `emit` drops where it must wait or evict (C14).
+        #[cfg(ringtel_broken = "full_hint_stale_policy")]
+        {
+            let seen = self.load();
+            let set = seen.with_full_hint().0 & (FULL_HINT | DROP_NOW);
+            self.word.fetch_or(set, Ordering::Relaxed);
+            return;
+        }
+        #[cfg_attr(ringtel_broken = "full_hint_stale_policy", allow(unreachable_code))]
+        self.update(ControlWord::with_full_hint);
     }
 
     /// Clears the full hint after the consumer made room. Writes only when the
     /// hint is set, so in steady state the consumer never touches the line.
+    /// `drop_now` is cleared in the same RMW (it is never set without the
+    /// hint).
     pub(crate) fn clear_full_hint(&self) {
         if self.load().full_hint() {
-            self.word.fetch_and(!FULL_HINT, Ordering::Relaxed);
+            self.word.fetch_and(!(FULL_HINT | DROP_NOW), Ordering::Relaxed);
         }
     }
 }
@@ -244,7 +300,7 @@ mod tests {
                     for hint in [false, true] {
                         let mut word = ControlWord::new(admission, granularity, policy);
                         if hint {
-                            word = ControlWord(word.0 | FULL_HINT);
+                            word = word.with_full_hint();
                         }
                         let open = admission == Admission::Open;
                         assert_eq!(word.open_without_full_hint(), open && !hint, "{word:?}");
@@ -269,6 +325,7 @@ mod tests {
             Backpressure::Block,
             Backpressure::BlockFor(Duration::from_millis(7)),
             Backpressure::BlockFor(Backpressure::MAX_BLOCK_FOR),
+            Backpressure::BlockFor(crate::config::MAX_DURATION_SETTING),
             Backpressure::Drop,
             Backpressure::DropOldest,
         ];
@@ -281,11 +338,35 @@ mod tests {
                     assert_eq!(word.granularity(), granularity);
                     assert_eq!(word.backpressure(), policy);
                     assert!(!word.full_hint());
-                    let with_hint = ControlWord(word.0 | FULL_HINT);
+                    let with_hint = word.with_full_hint();
                     assert!(with_hint.full_hint());
                     assert_eq!(with_hint.backpressure(), policy);
+                    assert_eq!(with_hint.admission(), admission);
+                    assert_eq!(with_hint.granularity(), granularity);
                 }
             }
         }
+    }
+
+    #[test]
+    fn drop_now_follows_every_write() {
+        let dropping = |control: &Control| control.load().open_full_dropping();
+        let control = Control::new(ControlWord::new(Admission::Open, Granularity::Full, Backpressure::Drop));
+        assert!(!dropping(&control), "no hint yet");
+        control.set_full_hint();
+        assert!(dropping(&control));
+        control.update(|w| w.with_backpressure(Backpressure::Block));
+        assert!(control.load().full_hint() && !dropping(&control), "Block waits");
+        control.update(|w| w.with_backpressure(Backpressure::Drop));
+        assert!(dropping(&control), "Drop again, hint still set");
+        control.update(|w| w.with_granularity(Granularity::Rows));
+        assert!(dropping(&control), "granularity is no part of it");
+        control.clear_full_hint();
+        assert!(!dropping(&control), "cleared with the hint");
+        control.set_full_hint();
+        control.update(|w| w.with_admission(Admission::Closed));
+        assert!(control.load().full_hint() && !dropping(&control), "closed: rejected, not dropped");
+        control.update(|w| w.with_admission(Admission::Open));
+        assert!(dropping(&control));
     }
 }

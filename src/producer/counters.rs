@@ -4,22 +4,35 @@
 //! indices for its lifetime. Every telemetry has one cache-padded stripe per
 //! slot; the thread owning slot `i` is the *only* writer of stripe `i`, so it
 //! increments with a relaxed load and store (plain `mov`s, no `lock` prefix)
-//! instead of an RMW. Threads beyond the slot count, and every thread under
-//! loom, share an overflow stripe updated with `fetch_add`. Readers sum all
-//! stripes.
+//! instead of an RMW. Threads beyond the slot count, threads that have not
+//! counted anything yet, and every thread under loom, share the overflow
+//! stripe (the last one) updated with `fetch_add`. Readers sum all stripes.
 //!
 //! Only the filtered and dropped paths count here; the success path counts
 //! nothing at all, because accepted events are derived from what the consumer
 //! takes (see `Ledger`).
 //!
 //! Drops also feed the drop log (C4) without a shared RMW per drop: each
-//! stripe counts its drops (`drops`) and how many of them were published to
-//! the drop log (`published`). The owner publishes whenever `drops` reaches
-//! a multiple of the log's block size (a power of two); a sweep
+//! stripe counts its drops per reason, and how many of them were published
+//! to the drop log (`published`). The drop log's reasons other than
+//! `QueueFull` are also summed in `drops_besides_queue_full`, so that a
+//! stripe's logged drops are that sum plus its `QueueFull` count, and a
+//! `QueueFull` drop (the `Drop` policy's hot path) increments one counter
+//! only. The owner publishes whenever the counter it increments last (the
+//! `QueueFull` count, or the sum of the others) reaches a multiple of the
+//! log's block size (a power of two); a sweep
 //! ([`ProducerCounters::publish_all`]) publishes the rest. Either way each
-//! claim of at most one block from `[published, drops)` is a compare-exchange
-//! on `published`, so each drop is published exactly once (loom model
-//! `drop_log_producer_blocks_and_sweep`, its twin `drop_publish_unclaimed`).
+//! claim of at most one block from `[published, logged)` is a
+//! compare-exchange on `published`, so each drop is published exactly once
+//! (loom model `drop_log_producer_blocks_and_sweep`, its twin
+//! `drop_publish_unclaimed`).
+//!
+//! The hot drop path finds its stripe without a branch: the thread-local
+//! slot index, masked to the stripe count, is the stripe (the overflow
+//! stripe before the first lease). Each stripe holds the block mask it
+//! tests, and the overflow stripe holds zero, so that a drop there always
+//! takes the cold path, which leases a slot on a thread's first count and
+//! otherwise counts with `fetch_add`.
 
 use crossbeam_utils::CachePadded;
 
@@ -27,28 +40,47 @@ use crate::consumer::drop_log::{DropLog, DropWarning};
 use crate::sync::{AtomicU64, Ordering};
 use crate::DropReason;
 
-/// How many producer threads get an exclusive, RMW-free stripe. Beyond this,
-/// threads share the overflow stripe (correct, but contended). 64 stripes of
-/// one cache line pair each is 8 KiB per telemetry.
+/// Stripes per telemetry: the owned ones, then the overflow stripe. A power
+/// of two, so that a slot index masked with `STRIPES - 1` is always a stripe
+/// (no bounds check on the hot path). 64 stripes of one cache line pair each
+/// is 8 KiB per telemetry.
 #[cfg(not(loom))]
-pub(crate) const PRODUCER_SLOTS: usize = 64;
+const STRIPES: usize = 64;
 /// Under loom every thread uses the overflow stripe (see `slot`), so owned
 /// stripes would never be written; leaving them out keeps each `health()`
-/// from adding 64 × 8 loom loads (branch points) to every model.
+/// from adding 63 × 9 loom loads (branch points) to every model.
 #[cfg(loom)]
-pub(crate) const PRODUCER_SLOTS: usize = 0;
+const STRIPES: usize = 1;
+const _: () = assert!(STRIPES.is_power_of_two());
 
-/// The counters one stripe holds.
+/// How many producer threads get an exclusive, RMW-free stripe. Beyond this,
+/// threads share the overflow stripe (correct, but contended).
+pub(crate) const PRODUCER_SLOTS: usize = STRIPES - 1;
+/// The index of the shared overflow stripe, the last one; also the mask that
+/// turns any slot value into a stripe index.
+const OVERFLOW: usize = STRIPES - 1;
+
+/// The counters one stripe holds. `repr(C)`: the hot drop path's counters
+/// are not at the stripe's start, where LLVM would keep the stripes' base
+/// address in a register of its own (one instruction more per drop).
 #[derive(Debug, Default)]
+#[repr(C)]
 struct Stripe {
     filtered: AtomicU64,
     dropped: [AtomicU64; DropReason::COUNT],
-    /// Every drop counted here, any reason (the sum of `dropped`, except
-    /// `OwnThread` drops, which the drop log never sees).
-    drops: AtomicU64,
-    /// How many of `drops` are published to the drop log. Only ever
-    /// advanced, by a successful compare-exchange, owner or sweeper alike.
+    /// Every drop counted here for a reason the drop log sees other than
+    /// `QueueFull` (the sum of `dropped` except `QueueFull` and `OwnThread`).
+    /// With the `QueueFull` count, the stripe's logged drops.
+    drops_besides_queue_full: AtomicU64,
+    /// How many of the logged drops are published to the drop log. Only
+    /// ever advanced, by a successful compare-exchange, owner or sweeper
+    /// alike.
     published: AtomicU64,
+    /// The drop log's block mask on an owned stripe, zero on the overflow
+    /// stripe: the hot drop path publishes, or counts on the shared stripe,
+    /// in its cold path when the counter it increments, masked with this,
+    /// is zero. Fixed at construction.
+    block_mask: u64,
     /// Fields and text bytes that did not fit a fixed-size record (the
     /// `tracing` integration's); absent elsewhere, so loom models do not
     /// load them.
@@ -59,17 +91,26 @@ struct Stripe {
 }
 
 impl Stripe {
+    /// The drops counted here that the drop log sees. Relaxed loads of two
+    /// counters that only grow: the sum is at most what was counted, so a
+    /// claim up to it never publishes a drop not yet counted.
+    #[inline]
+    fn logged(&self) -> u64 {
+        self.dropped[DropReason::QueueFull.index()].load(Ordering::Relaxed)
+            + self.drops_besides_queue_full.load(Ordering::Relaxed)
+    }
+
     /// Publishes this stripe's unpublished drops, if any: claims blocks of at
-    /// most one block size from `[published, drops)`, each with a
+    /// most one block size from `[published, logged)`, each with a
     /// compare-exchange, records each in the drop log and hands any warning
     /// to `warn`. A claim is never larger than a block (`<= interval`), so
     /// one warning never stands for two crossings, even on the shared
-    /// overflow stripe where `drops` can run ahead by many.
+    /// overflow stripe where the counts can run ahead by many.
     ///
     /// Relaxed throughout: the claims on `published` form one modification
     /// order, so the claimed blocks are disjoint and contiguous whatever the
-    /// interleaving; a stale `drops` only makes a claim shorter (the rest is
-    /// claimed later), and `drops <= published` means nothing to do. The
+    /// interleaving; a stale count only makes a claim shorter (the rest is
+    /// claimed later), and `logged <= published` means nothing to do. The
     /// drop log itself is one `fetch_add` per claim. Exactness after the
     /// producers stop comes from the sweeper's happens-before with them, as
     /// for every other counter here.
@@ -79,11 +120,11 @@ impl Stripe {
         let block = log.block_mask() + 1;
         let mut published = self.published.load(Ordering::Relaxed);
         loop {
-            let drops = self.drops.load(Ordering::Relaxed);
-            if drops <= published {
+            let logged = self.logged();
+            if logged <= published {
                 return;
             }
-            let end = drops.min(published + block);
+            let end = logged.min(published + block);
             // The reason is known only for a claim of one drop.
             let reason = if end - published == 1 { reason } else { None };
             // Broken twin for the loom suite: claim with a plain store. Two
@@ -125,16 +166,21 @@ pub(crate) enum Publish {
 pub(crate) struct ProducerCounters {
     /// `PRODUCER_SLOTS` owned stripes, then the overflow stripe.
     /// Owned stripe `i` is written only by the thread leasing slot `i`.
-    /// A fixed-size array, so an index checked `< PRODUCER_SLOTS` needs no
-    /// bounds check on the hot path. Inline (about 8 KiB, inside the shared
-    /// state's one allocation), not boxed: a filtered or dropped emit then
-    /// loads no pointer to find its stripe.
-    stripes: [CachePadded<Stripe>; PRODUCER_SLOTS + 1],
+    /// A fixed-size array of a power-of-two length, so a masked index needs
+    /// no bounds check on the hot path. Inline (about 8 KiB, inside the
+    /// shared state's one allocation), not boxed: a filtered or dropped emit
+    /// then loads no pointer to find its stripe.
+    stripes: [CachePadded<Stripe>; STRIPES],
 }
 
 impl ProducerCounters {
-    pub(crate) fn new() -> Self {
-        ProducerCounters { stripes: std::array::from_fn(|_| CachePadded::new(Stripe::default())) }
+    /// Zeroed counters whose owned stripes publish to `log` in its blocks.
+    pub(crate) fn new(log: &DropLog) -> Self {
+        let stripe = |index| {
+            let block_mask = if index == OVERFLOW { 0 } else { log.block_mask() };
+            CachePadded::new(Stripe { block_mask, ..Stripe::default() })
+        };
+        ProducerCounters { stripes: std::array::from_fn(stripe) }
     }
 
     /// Counts one filtered event. Always inlined: `emit` marks its filtered
@@ -171,7 +217,7 @@ impl ProducerCounters {
     }
 
     /// Counts one dropped event that the drop log never sees (it is not
-    /// added to `drops`): for `OwnThread` records, which a drop warning
+    /// added to the logged drops): for `OwnThread` records, which a drop warning
     /// itself raises on a ringtel thread. Counting them in the drop log
     /// would make each warning raise the next one.
     #[cfg(all(feature = "tracing", not(loom)))]
@@ -202,14 +248,12 @@ impl ProducerCounters {
 
     /// Counts one event dropped before or at admission (`QueueFull`,
     /// `Overwritten`, `Closed`, `Disabled`, `ConsumerDead`) and publishes this
-    /// stripe's drops to `log` when its count reaches a multiple of the
-    /// block, or at once with [`Publish::Now`] (the cold paths, which can run
-    /// after the last sweep: see `ProducerSide::count_drop_and_publish`). Hands
-    /// each warning publishing produced to `warn`.
+    /// stripe's drops to `log` when the counter it increments last reaches a
+    /// multiple of the block, or at once with [`Publish::Now`] (the cold
+    /// paths, which can run after the last sweep: see
+    /// `ProducerSide::count_drop_and_publish`). Hands each warning publishing
+    /// produced to `warn`.
     #[inline(always)]
-    // Under loom there are no owned slots (`PRODUCER_SLOTS == 0`), so the
-    // first branch never runs there.
-    #[cfg_attr(loom, allow(clippy::absurd_extreme_comparisons))]
     pub(crate) fn add_dropped(
         &self,
         reason: DropReason,
@@ -217,21 +261,81 @@ impl ProducerCounters {
         publish: Publish,
         warn: impl FnMut(DropWarning),
     ) {
-        let index = slot::current();
-        let (stripe, drops) = if index < PRODUCER_SLOTS {
-            let stripe = &self.stripes[index];
-            increment_owned(&stripe.dropped[reason.index()]);
-            (&**stripe, increment_owned(&stripe.drops))
-        } else {
-            let stripe = &self.stripes[PRODUCER_SLOTS];
-            stripe.dropped[reason.index()].fetch_add(1, Ordering::Relaxed);
-            (&**stripe, stripe.drops.fetch_add(1, Ordering::Relaxed).wrapping_add(1))
+        if publish == Publish::Now || !self.add_dropped_within_block(reason) {
+            self.add_dropped_cold(reason, log, publish, warn);
+        }
+    }
+
+    /// The common case of a [`Publish::OnBlock`] drop, inline: counts it if
+    /// this thread owns its stripe and the drop completes no block, and
+    /// says whether it did; if not, the caller counts it with
+    /// `add_dropped_cold`. The stripe is the thread's slot index masked to
+    /// the stripe count, with no branch; a `QueueFull` drop increments its
+    /// reason's count only, any other reason also the stripe's
+    /// `drops_besides_queue_full`. The overflow stripe's zero mask sends
+    /// every drop there to the cold path, and so does a thread's first
+    /// count (it has no slot yet).
+    #[inline(always)]
+    pub(crate) fn add_dropped_within_block(&self, reason: DropReason) -> bool {
+        // Under loom the one stripe is the overflow stripe, whose zero mask
+        // always takes the cold path: leaving the test out spares every
+        // model one loom load per drop.
+        #[cfg(loom)]
+        {
+            let _ = reason;
+            false
+        }
+        #[cfg(not(loom))]
+        {
+            let stripe = &self.stripes[slot::stripe_index()];
+            let last = match reason {
+                DropReason::QueueFull => &stripe.dropped[reason.index()],
+                _ => &stripe.drops_besides_queue_full,
+            };
+            let next = last.load(Ordering::Relaxed).wrapping_add(1);
+            // Non-zero only on an owned stripe, so this thread is its only
+            // writer.
+            if next & stripe.block_mask == 0 {
+                return false;
+            }
+            if reason != DropReason::QueueFull {
+                increment_owned(&stripe.dropped[reason.index()]);
+            }
+            last.store(next, Ordering::Relaxed);
+            true
+        }
+    }
+
+    /// The rest of `add_dropped`: a thread's first count (it leases a slot
+    /// then), the shared overflow stripe (`fetch_add`), a completed block or
+    /// [`Publish::Now`] (publish).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn add_dropped_cold(
+        &self,
+        reason: DropReason,
+        log: &DropLog,
+        publish: Publish,
+        warn: impl FnMut(DropWarning),
+    ) {
+        let (stripe, owned) = self.stripe();
+        let increment = |counter: &AtomicU64| {
+            if owned {
+                increment_owned(counter)
+            } else {
+                counter.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
+            }
+        };
+        let count = increment(&stripe.dropped[reason.index()]);
+        let last = match reason {
+            DropReason::QueueFull => count,
+            _ => increment(&stripe.drops_besides_queue_full),
         };
         // The block is a power of two: one mask test, and `published` is
         // not read on the drop path. On the shared overflow stripe every
-        // value of `drops` is returned to exactly one thread, so each
+        // value of each counter is returned to exactly one thread, so each
         // multiple still triggers exactly one publish.
-        if drops & log.block_mask() == 0 || publish == Publish::Now {
+        if last & log.block_mask() == 0 || publish == Publish::Now {
             stripe.publish(log, Some(reason), warn);
         }
     }
@@ -240,7 +344,7 @@ impl ProducerCounters {
     /// `health` and `close` call this), handing each warning to `warn`.
     pub(crate) fn publish_all(&self, log: &DropLog, mut warn: impl FnMut(DropWarning)) {
         for stripe in self.stripes.iter() {
-            if stripe.drops.load(Ordering::Relaxed) != stripe.published.load(Ordering::Relaxed) {
+            if stripe.logged() != stripe.published.load(Ordering::Relaxed) {
                 stripe.publish(log, None, &mut warn);
             }
         }
@@ -271,7 +375,7 @@ impl ProducerCounters {
         if index < PRODUCER_SLOTS {
             (&self.stripes[index], true)
         } else {
-            (&self.stripes[PRODUCER_SLOTS], false)
+            (&self.stripes[OVERFLOW], false)
         }
     }
 }
@@ -292,7 +396,7 @@ fn increment_owned(counter: &AtomicU64) -> u64 {
 /// destructor, which the shim's `thread_local_cell!` does not offer).
 #[cfg(not(loom))]
 mod slot {
-    use super::PRODUCER_SLOTS;
+    use super::{OVERFLOW, PRODUCER_SLOTS};
     use crate::sync::{lock, Cell, MutexGuard, StaticMutex};
 
     /// Free slot indices and the next never-used one.
@@ -333,18 +437,20 @@ mod slot {
                 // Later counts on this exiting thread (from other
                 // thread-locals' destructors) go to the overflow stripe: the
                 // slot may be leased again at once, and must have one writer.
-                SLOT.with(|s| s.set(PRODUCER_SLOTS));
+                SLOT.with(|s| s.set(OVERFLOW));
                 allocator().free.push(index);
             }
         }
     }
 
-    /// `SLOT` before this thread asked for a lease.
+    /// `SLOT` before this thread asked for a lease. Above every slot, and
+    /// the overflow stripe's index once masked (`stripe_index`).
     const UNLEASED: usize = usize::MAX;
+    const _: () = assert!(UNLEASED & OVERFLOW == OVERFLOW);
 
     thread_local! {
-        /// This thread's slot index, `PRODUCER_SLOTS` for the overflow
-        /// stripe, or `UNLEASED`. A `const` thread-local without a
+        /// This thread's slot index, `OVERFLOW` for the overflow stripe, or
+        /// `UNLEASED`. A `const` thread-local without a
         /// destructor: reading it is one TLS load, with no lazy-init check,
         /// and it stays readable while other thread-locals are destroyed.
         static SLOT: Cell<usize> = const { Cell::new(UNLEASED) };
@@ -353,7 +459,7 @@ mod slot {
         static LEASE: Lease = Lease::acquire();
     }
 
-    /// This thread's exclusive slot (`< PRODUCER_SLOTS`), or `PRODUCER_SLOTS`
+    /// This thread's exclusive slot (`< PRODUCER_SLOTS`), or `OVERFLOW`
     /// to use the overflow stripe (all slots leased, or the thread is
     /// exiting and its lease was returned).
     #[inline(always)]
@@ -370,11 +476,19 @@ mod slot {
         lease()
     }
 
+    /// The stripe this thread counts on, without a branch: its slot, or the
+    /// overflow stripe if it has none, or has not leased one yet (the cold
+    /// path's `current` leases it then).
+    #[inline(always)]
+    pub(super) fn stripe_index() -> usize {
+        SLOT.with(Cell::get) & OVERFLOW
+    }
+
     /// First count on this thread: take a lease (or settle for overflow).
     #[cold]
     #[inline(never)]
     fn lease() -> usize {
-        let slot = LEASE.try_with(|lease| lease.0).ok().flatten().unwrap_or(PRODUCER_SLOTS);
+        let slot = LEASE.try_with(|lease| lease.0).ok().flatten().unwrap_or(OVERFLOW);
         SLOT.with(|s| s.set(slot));
         slot
     }
@@ -385,7 +499,7 @@ mod slot {
     /// Under loom every thread shares the overflow stripe (`fetch_add`), so the
     /// models check the protocols around the counters, not the slot allocator.
     pub(super) fn current() -> usize {
-        super::PRODUCER_SLOTS
+        super::OVERFLOW
     }
 }
 
@@ -396,9 +510,9 @@ mod tests {
 
     #[test]
     fn counts_and_published_drops_are_exact_across_many_threads_including_overflow() {
-        let counters = Arc::new(ProducerCounters::new());
         let interval = 100;
         let log = Arc::new(DropLog::new(interval));
+        let counters = Arc::new(ProducerCounters::new(&log));
         let threads = PRODUCER_SLOTS + 8; // forces some through the overflow stripe
         let per_thread = 1_000;
         let handles: Vec<_> = (0..threads)
@@ -445,8 +559,8 @@ mod tests {
 
     #[test]
     fn publish_now_publishes_a_single_drop_at_once() {
-        let counters = ProducerCounters::new();
         let log = DropLog::new(1);
+        let counters = ProducerCounters::new(&log);
         let w = drop_one(&counters, &log, DropReason::Closed, Publish::Now);
         assert_eq!(w.len(), 1, "interval 1 warns at once");
         assert_eq!((w[0].mark, w[0].total, w[0].reason), (1, 1, Some(DropReason::Closed)));
@@ -454,9 +568,9 @@ mod tests {
 
     #[test]
     fn a_block_is_published_when_the_count_reaches_its_multiple() {
-        let counters = ProducerCounters::new();
         // Interval 6: blocks of 4 (the largest power of two <= 6).
         let log = DropLog::new(6);
+        let counters = ProducerCounters::new(&log);
         for _ in 0..7 {
             // The 4th drop publishes 4: total 4, no mark crossed yet.
             assert_eq!(drop_one(&counters, &log, DropReason::QueueFull, Publish::OnBlock), vec![]);
@@ -473,17 +587,47 @@ mod tests {
     #[test]
     fn a_claim_never_spans_more_than_one_block() {
         // Many unpublished drops on one stripe (as on the shared overflow
-        // stripe, where `drops` runs ahead of the claims): a sweep claims
+        // stripe, where the counts run ahead of the claims): a sweep claims
         // them block by block, so each mark gets its own warning.
-        let counters = ProducerCounters::new();
         let log = DropLog::new(1);
-        let overflow = &counters.stripes[PRODUCER_SLOTS];
-        overflow.drops.store(5, Ordering::Relaxed);
+        let counters = ProducerCounters::new(&log);
+        let overflow = &counters.stripes[OVERFLOW];
+        overflow.dropped[DropReason::QueueFull.index()].store(3, Ordering::Relaxed);
+        overflow.drops_besides_queue_full.store(2, Ordering::Relaxed);
         let mut marks = Vec::new();
         counters.publish_all(&log, |w| {
             assert_eq!(w.since_last_warning, 1, "one crossing per warning: {w:?}");
             marks.push(w.mark);
         });
         assert_eq!(marks, vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn mixed_reasons_are_counted_exactly_and_published_once() {
+        // Interval 8: blocks of 8. `QueueFull` drops complete blocks of their
+        // own count, the other reasons blocks of theirs; whatever the blocks
+        // leave, a sweep publishes, and every drop is published once.
+        let log = DropLog::new(8);
+        let counters = ProducerCounters::new(&log);
+        let reasons =
+            [DropReason::QueueFull, DropReason::Overwritten, DropReason::QueueFull, DropReason::Closed];
+        let mut marks = Vec::new();
+        for i in 0..101 {
+            let reason = reasons[i % reasons.len()];
+            counters.add_dropped(reason, &log, Publish::OnBlock, |w| marks.push(w.mark));
+        }
+        counters.publish_all(&log, |w| marks.push(w.mark));
+        assert_eq!(counters.dropped(DropReason::QueueFull), 51);
+        assert_eq!(counters.dropped(DropReason::Overwritten), 25);
+        assert_eq!(counters.dropped(DropReason::Closed), 25);
+        assert_eq!(counters.dropped(DropReason::Disabled), 0);
+        // The marks 8, 16, .., 96 each once: 101 drops published exactly.
+        marks.sort_unstable();
+        assert_eq!(marks, (1..=12).map(|k| k * 8).collect::<Vec<u64>>());
+        let mut last = Vec::new();
+        for _ in 0..3 {
+            counters.add_dropped(DropReason::QueueFull, &log, Publish::Now, |w| last.push(w.mark));
+        }
+        assert_eq!(last, vec![104], "the 104th drop crosses the next mark");
     }
 }

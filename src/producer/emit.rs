@@ -47,7 +47,7 @@ impl<E: Event> ProducerSide<E> {
         // The ring stays full under `Drop`: decide before the event moves
         // anywhere (passing it to a cold function copies it), and skip
         // `push` and its SeqCst fence while `is_full` (two loads) says full.
-        if control.open_full_dropping() && !granularity.is_critical() && self.ring.is_full() {
+        if !granularity.is_critical() && control.open_full_dropping() && self.ring.is_full() {
             self.count_drop(DropReason::QueueFull);
             return Emitted::Dropped(DropReason::QueueFull);
         }
