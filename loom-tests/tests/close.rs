@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use loom::sync::Arc;
 use loom::thread;
-use loom_tests::{ev, start, start_batched, Log, Recorder};
+use loom_tests::{ev, start, start_batched, Ev, Log, Recorder};
 use ringtel::loom_api::{Ledger, Resolved, NEVER};
-use ringtel::{Backpressure, CloseError, DropReason, Emitted};
+use ringtel::{Backpressure, CloseError, DropReason, Emitted, Telemetry};
 
 /// The exporter saw each delivered event once and nothing else twice.
 fn assert_exported_once(log: &Log, delivered: u64) {
@@ -84,28 +84,7 @@ fn concurrent_closes_agree() {
 /// `ShutdownTimeout` if still in flight), and the exporter is still closed
 /// exactly once, by the consumer, when it notices.
 fn close_deadline_racing_export() {
-    loom::model(|| {
-        let log = Log::new();
-        let telemetry = start(1, Backpressure::Drop, Some(Recorder::new(&log)));
-        assert_eq!(telemetry.emit(ev(0)), Emitted::Queued);
-        let report = match telemetry.close(Duration::ZERO) {
-            Ok(report) | Err(CloseError::Timeout { report }) => report,
-            Err(other) => panic!("unexpected close error {other}"),
-        };
-        assert!(report.health().is_conserved(), "C1 violated in the close report: {:?}", report.health());
-        log.wait_dropped();
-        let health = telemetry.health();
-        assert!(health.is_conserved(), "C1 violated: {health:?}");
-        assert_eq!(health.offered(), 1, "C1 violated: {health:?}");
-        assert_eq!(
-            health.delivered() + health.dropped(DropReason::ShutdownTimeout),
-            1,
-            "C1 violated: {health:?}"
-        );
-        assert_eq!(health.in_flight(), 0, "C1 violated: {health:?}");
-        assert_exported_once(&log, health.delivered());
-        assert_eq!(log.closes(), 1, "C7 violated: exporter closes");
-    });
+    loom::model(|| close_deadline_racing(1, |log| start(1, Backpressure::Drop, Some(Recorder::new(log)))));
 }
 
 /// As [`close_deadline_racing_export`], with two queued events that the
@@ -114,28 +93,35 @@ fn close_deadline_racing_export() {
 /// resolutions. Each event is counted exactly once.
 fn close_deadline_racing_a_parcel() {
     loom::model(|| {
-        let log = Log::new();
-        let telemetry = start_batched(2, 1, Backpressure::Drop, Some(Recorder::new(&log)));
-        assert_eq!(telemetry.emit(ev(0)), Emitted::Queued);
-        assert_eq!(telemetry.emit(ev(1)), Emitted::Queued);
-        let report = match telemetry.close(Duration::ZERO) {
-            Ok(report) | Err(CloseError::Timeout { report }) => report,
-            Err(other) => panic!("unexpected close error {other}"),
-        };
-        assert!(report.health().is_conserved(), "C1 violated in the close report: {:?}", report.health());
-        log.wait_dropped();
-        let health = telemetry.health();
-        assert!(health.is_conserved(), "C1 violated: {health:?}");
-        assert_eq!(health.offered(), 2, "C1 violated: {health:?}");
-        assert_eq!(
-            health.delivered() + health.dropped(DropReason::ShutdownTimeout),
-            2,
-            "C1 violated: {health:?}"
-        );
-        assert_eq!(health.in_flight(), 0, "C1 violated: {health:?}");
-        assert_exported_once(&log, health.delivered());
-        assert_eq!(log.closes(), 1, "C7 violated: exporter closes");
+        close_deadline_racing(2, |log| start_batched(2, 1, Backpressure::Drop, Some(Recorder::new(log))))
     });
+}
+
+/// One interleaving of the two models above: `queued` events queued, then
+/// a close with a deadline already passed.
+fn close_deadline_racing(queued: u32, start: impl Fn(&Arc<Log>) -> Telemetry<Ev>) {
+    let log = Log::new();
+    let telemetry = start(&log);
+    for seq in 0..queued {
+        assert_eq!(telemetry.emit(ev(seq)), Emitted::Queued);
+    }
+    let report = match telemetry.close(Duration::ZERO) {
+        Ok(report) | Err(CloseError::Timeout { report }) => report,
+        Err(other) => panic!("unexpected close error {other}"),
+    };
+    assert!(report.health().is_conserved(), "C1 violated in the close report: {:?}", report.health());
+    log.wait_dropped();
+    let health = telemetry.health();
+    assert!(health.is_conserved(), "C1 violated: {health:?}");
+    assert_eq!(health.offered(), u64::from(queued), "C1 violated: {health:?}");
+    assert_eq!(
+        health.delivered() + health.dropped(DropReason::ShutdownTimeout),
+        u64::from(queued),
+        "C1 violated: {health:?}"
+    );
+    assert_eq!(health.in_flight(), 0, "C1 violated: {health:?}");
+    assert_exported_once(&log, health.delivered());
+    assert_eq!(log.closes(), 1, "C7 violated: exporter closes");
 }
 
 /// The ledger alone: the consumer takes and resolves a batch while a
