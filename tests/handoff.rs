@@ -104,13 +104,13 @@ fn builder(script: &Arc<Script>, clock: &ManualClock, options: ExporterOptions) 
         .exporter_with(Scripted { script: Arc::clone(script), clock: clock.clone() }, options)
 }
 
-/// Parks the consumer in call 0 (event 0), queues events 1..=16 behind it:
-/// four full batches, which the consumer takes as one hand-off once call 0
-/// returns.
-fn queue_a_backlog(telemetry: &Telemetry<Ev>, script: &Script) {
-    assert_eq!(telemetry.emit(Ev::row(0, 0)), Emitted::Queued);
-    script.wait_gated(0);
-    for seq in 1..=16 {
+/// Queues event `first`, which `script`'s exporter holds at the gate of
+/// its call `call`, then sixteen more behind it: four full batches, which
+/// the consumer takes as one hand-off once that call returns.
+fn queue_a_backlog(telemetry: &Telemetry<Ev>, script: &Script, first: u64, call: usize) {
+    assert_eq!(telemetry.emit(Ev::row(0, first)), Emitted::Queued);
+    script.wait_gated(call);
+    for seq in first + 1..=first + 16 {
         assert_eq!(telemetry.emit(Ev::row(0, seq)), Emitted::Queued);
     }
 }
@@ -124,7 +124,7 @@ fn a_backlog_goes_out_one_call_per_batch_and_each_batch_is_accounted_on_its_own(
         s.failing = vec![2, 4];
     });
     let telemetry = builder(&script, &clock, ExporterOptions::default()).start().unwrap();
-    queue_a_backlog(&telemetry, &script);
+    queue_a_backlog(&telemetry, &script, 0, 0);
     script.release();
     // Export failures are counted, not a flush failure (nothing was skipped).
     telemetry.flush(LONG).unwrap();
@@ -146,7 +146,7 @@ fn the_export_timeout_applies_to_each_call_of_a_hand_off() {
     });
     let options = ExporterOptions { breaker: None, export_timeout: Some(Duration::from_secs(10)) };
     let telemetry = builder(&script, &clock, options).start().unwrap();
-    queue_a_backlog(&telemetry, &script);
+    queue_a_backlog(&telemetry, &script, 0, 0);
     // Call 0 returns at START + 6 s; calls 1–3 end at + 12, + 18, + 24 s.
     script.release();
     script.wait_gated(4);
@@ -186,7 +186,7 @@ fn the_calls_of_one_hand_off_open_a_breaker_once() {
     };
     let options = ExporterOptions { breaker: Some(breaker), export_timeout: None };
     let telemetry = builder(&script, &clock, options).start().unwrap();
-    queue_a_backlog(&telemetry, &script);
+    queue_a_backlog(&telemetry, &script, 0, 0);
     script.release();
     telemetry.flush(LONG).unwrap();
     let exporter = telemetry.health().exporters()[0].clone();
@@ -197,4 +197,42 @@ fn the_calls_of_one_hand_off_open_a_breaker_once() {
     assert_eq!(script.calls(), vec![1, 4, 4, 4, 4]);
     let health = telemetry.close(LONG).unwrap().health().clone();
     assert_eq!((health.delivered(), health.dropped(DropReason::ExportFailed)), (1, 16));
+}
+
+#[test]
+fn a_half_open_breakers_trial_stops_at_its_failed_call_and_skips_the_rest() {
+    let clock = ManualClock::new(START);
+    // `a` fails its first call (its breaker opens) and its trial; `b`
+    // holds the consumer in its second call while a backlog queues.
+    let a = Script::new(|s| s.failing = vec![0, 1]);
+    let b = Script::new(|s| s.gated = vec![1]);
+    let breaker = BreakerConfig {
+        open_after: 1,
+        cooldown: Duration::from_secs(1),
+        max_cooldown: Duration::from_secs(8),
+    };
+    let patient = ExporterOptions { breaker: None, export_timeout: Some(Duration::from_secs(3600)) };
+    let telemetry = builder(&a, &clock, ExporterOptions { breaker: Some(breaker), export_timeout: None })
+        .exporter_with(Scripted { script: Arc::clone(&b), clock: clock.clone() }, patient)
+        .start()
+        .unwrap();
+    assert_eq!(telemetry.emit(Ev::row(0, 0)), Emitted::Queued);
+    telemetry.flush(LONG).unwrap();
+    assert!(matches!(telemetry.health().exporters()[0].breaker(), BreakerState::Open { .. }));
+    // While `a` is open, event 1 goes to `b` only, which holds it.
+    queue_a_backlog(&telemetry, &b, 1, 1);
+    clock.advance(Duration::from_secs(1));
+    b.release();
+    let err = telemetry.flush(LONG).unwrap_err();
+    assert!(err.to_string().contains("skipped"), "{err}");
+    // The trial was the backlog's first batch; it failed, so the other
+    // three were not sent to `a` but skipped, and counted for it.
+    assert_eq!(a.calls(), vec![1, 4]);
+    let exporter = telemetry.health().exporters()[0].clone();
+    assert_eq!(exporter.skipped_events(), 1 + 12, "{exporter:?}");
+    let BreakerState::Open { cooldown, .. } = exporter.breaker() else { panic!("{exporter:?}") };
+    assert_eq!((cooldown, exporter.breaker_opened()), (Duration::from_secs(2), 2));
+    assert_eq!(b.calls(), vec![1, 1, 4, 4, 4, 4]);
+    let health = telemetry.close(LONG).unwrap().health().clone();
+    assert_eq!((health.offered(), health.delivered()), (18, 18), "`b` accepted everything");
 }

@@ -64,8 +64,14 @@ pub(super) struct ExporterHandle<E> {
 pub(super) enum Round {
     /// No answer (yet): not handed this round, still busy, or hung.
     Unanswered,
-    /// It exported the parcel; these batches were accepted.
-    Exported(BatchSet),
+    /// It exported the parcel's first `calls` batches (all of them, unless a
+    /// trial stopped at a failure); these were accepted.
+    Exported {
+        /// The batches accepted.
+        accepted: BatchSet,
+        /// The batches it made a call for.
+        calls: usize,
+    },
     /// Its flush succeeded.
     Flushed,
     /// Its flush failed, with the exporter's own error.
@@ -115,8 +121,8 @@ impl<E> ExporterHandle<E> {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         let held = match &job {
-            Job::Export { first_seq, batches, .. } => {
-                Held::Batches { first_seq: *first_seq, batches: *batches }
+            Job::Export { first_seq, parcel, .. } => {
+                Held::Batches { first_seq: *first_seq, batches: parcel.batches().len() }
             }
             Job::Flush | Job::Close { .. } => Held::NoBatch,
         };
@@ -168,7 +174,7 @@ impl<E> ExporterHandle<E> {
         }
         if current {
             self.round = match (result.kind, result.outcome) {
-                (JobKind::Export, _) => Round::Exported(result.accepted),
+                (JobKind::Export, _) => Round::Exported { accepted: result.accepted, calls: result.calls },
                 (_, Ok(())) => Round::Flushed,
                 (_, Err(err)) => Round::FlushFailed(err),
             };

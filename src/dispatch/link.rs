@@ -11,17 +11,16 @@ use crate::ExportError;
 
 /// What a worker is asked to do.
 pub(crate) enum Job<E> {
-    /// Export the first `batches` batches of this parcel, one call each,
-    /// which the consumer took from the ring by `taken_at`.
+    /// Export the batches of this parcel, one call each, which the consumer
+    /// took from the ring by `taken_at`.
     Export {
         /// The first batch's sequence number (from 1, per dispatcher); the
         /// parcel's batch `i` is `first_seq + i`.
         first_seq: u64,
         /// The events.
         parcel: Arc<Parcel<E>>,
-        /// How many of the parcel's batches to export (fewer than all for a
-        /// breaker's trial call).
-        batches: usize,
+        /// Whether the calls go on after a failed one.
+        on_failure: OnFailure,
         /// When the consumer took them (the stamp of events without a time).
         taken_at: Timestamp,
     },
@@ -33,6 +32,15 @@ pub(crate) enum Job<E> {
         /// Whether to flush before closing.
         flush: CloseFlush,
     },
+}
+
+/// Whether a parcel's calls go on after one fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnFailure {
+    /// Every batch gets its call (the breaker admitted them all).
+    Continue,
+    /// The rest are not exported (a half-open breaker's trial).
+    Stop,
 }
 
 /// Whether an exporter's close flushes it first.

@@ -35,7 +35,7 @@ pub(crate) use worker::SpawnFault;
 use breaker::{Admit, Breaker, BreakerConfig};
 use handle::{request_close, ExporterHandle, Held, Outstanding, Round};
 pub(crate) use link::CloseFlush;
-use link::{Job, JobKind, Ticket};
+use link::{Job, JobKind, OnFailure, Ticket};
 pub(crate) use options::validate_options;
 pub use options::ExporterOptions;
 use parcel::{BatchSet, Parcel};
@@ -210,28 +210,31 @@ impl<E: Send + Sync + 'static> Dispatcher<E> {
                 handle.skip(events);
                 continue;
             }
-            let admitted = match handle.breaker.admit(now) {
-                Admit::Send => batches.len(),
-                // A half-open breaker's trial is one call: the first batch.
-                Admit::Trial => 1,
-                Admit::Skip => 0,
+            let on_failure = match handle.breaker.admit(now) {
+                Admit::Send => OnFailure::Continue,
+                // A half-open breaker's trial: the calls go on only while
+                // they succeed; after a failed one the rest are skipped.
+                Admit::Trial => OnFailure::Stop,
+                Admit::Skip => {
+                    handle.skip(events);
+                    handle.publish_breaker();
+                    continue;
+                }
             };
-            let skipped: u64 = batches[admitted..].iter().map(|b| b.len() as u64).sum();
-            if skipped > 0 {
-                handle.skip(skipped);
-            }
-            if admitted > 0 {
-                let job =
-                    Job::Export { first_seq, parcel: Arc::clone(parcel), batches: admitted, taken_at: now };
-                handle.hand(job, now);
-            }
+            let job = Job::Export { first_seq, parcel: Arc::clone(parcel), on_failure, taken_at: now };
+            handle.hand(job, now);
             handle.publish_breaker();
         }
         self.await_round();
         let mut delivered = BatchSet::EMPTY;
         for handle in &mut self.handles {
-            if let Round::Exported(accepted) = handle.take_round() {
+            if let Round::Exported { accepted, calls } = handle.take_round() {
                 delivered = delivered.union(accepted);
+                // A trial stopped at its failed call: the rest were skipped.
+                let skipped: u64 = batches[calls.min(batches.len())..].iter().map(|b| b.len() as u64).sum();
+                if skipped > 0 {
+                    handle.skip(skipped);
+                }
             }
         }
         // A hung exporter may still accept a failed batch when it returns;

@@ -10,7 +10,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::link::{CloseFlush, Job, JobKind, JobResult, Ticket, WorkerLink};
+use super::link::{CloseFlush, Job, JobKind, JobResult, OnFailure, Ticket, WorkerLink};
 use super::parcel::{BatchSet, Parcel};
 use super::stats::ExporterStats;
 use crate::clock::Timestamp;
@@ -106,24 +106,31 @@ impl<E: 'static> Worker<E> {
 
     fn execute(&mut self, ticket: Ticket, job: Job<E>) -> JobResult {
         match job {
-            Job::Export { parcel, batches, taken_at, .. } => self.export(ticket, parcel, batches, taken_at),
+            Job::Export { parcel, on_failure, taken_at, .. } => {
+                self.export(ticket, parcel, on_failure, taken_at)
+            }
             Job::Flush => JobResult::of_call(ticket, JobKind::Flush, self.flush()),
             Job::Close { flush } => JobResult::of_call(ticket, JobKind::Close, self.flush_and_close(flush)),
         }
     }
 
-    /// Exports the parcel's first `batches` batches, one contained call each.
+    /// Exports the parcel's batches, one contained call each; after a failed
+    /// call, the rest only if `on_failure` says to go on.
     fn export(
         &mut self,
         ticket: Ticket,
         parcel: Arc<Parcel<E>>,
-        batches: usize,
+        on_failure: OnFailure,
         taken_at: Timestamp,
     ) -> JobResult {
         let mut accepted = BatchSet::EMPTY;
         let mut outcome = Ok(());
-        let batches = &parcel.batches()[..batches.min(parcel.batches().len())];
-        for (index, batch) in batches.iter().enumerate() {
+        let mut calls = 0;
+        for (index, batch) in parcel.batches().iter().enumerate() {
+            if outcome.is_err() && on_failure == OnFailure::Stop {
+                break;
+            }
+            calls += 1;
             if index > 0 {
                 self.link.note_call_started(self.clock.now());
             }
@@ -139,7 +146,6 @@ impl<E: 'static> Worker<E> {
                 }
             }
         }
-        let calls = batches.len();
         // Release the pooled parcel before reporting, so the consumer can
         // reuse it at once.
         drop(parcel);
