@@ -19,6 +19,7 @@ use crate::{Backpressure, Config, DropReason};
 mod control;
 mod counters;
 mod emit;
+mod slot;
 mod waiters;
 
 pub(crate) use control::{Admission, Control, ControlWord};
