@@ -325,8 +325,12 @@ impl<E: Event> Consumer<E> {
     fn resolve(&mut self, batches: &[(u64, BatchOutcome)]) -> Result<(), Finished> {
         let shared = Arc::clone(&self.shared);
         let mut failed = 0u64;
+        let mut resolved = Ok(());
         for &(events, outcome) in batches {
-            shared.accounting.ledger.resolve(events, outcome)?;
+            resolved = shared.accounting.ledger.resolve(events, outcome);
+            if resolved.is_err() {
+                break;
+            }
             if outcome == BatchOutcome::Failed {
                 failed += events;
             }
@@ -335,10 +339,12 @@ impl<E: Event> Consumer<E> {
             }
         }
         self.reclaim();
+        // Also when the ledger finished midway: the failed batches resolved
+        // before that are warned about (C4).
         if failed > 0 {
             shared.producer.drop_log.record_and_log(failed, Some(DropReason::ExportFailed));
         }
-        Ok(())
+        resolved
     }
 
     /// Late acceptances by returning hung exporters turn failed into delivered.
