@@ -62,10 +62,10 @@ pub struct ProducerDrops {
 
 impl ProducerDrops {
     /// Counters and a drop log warning once per `interval` drops
-    /// (producers publish in blocks: a power of two `<= min(interval, 64)`).
+    /// (producers publish in blocks: a power of two `<= min(interval, 512)`).
     pub fn new(interval: u64) -> Self {
         let log = CoreDropLog::new(interval);
-        ProducerDrops { counters: ProducerCounters::new(&log), log }
+        ProducerDrops { counters: ProducerCounters::new(), log }
     }
 
     /// One producer-side drop; the warning, if publishing crossed a mark.

@@ -152,7 +152,7 @@ fn drops_below_a_block_on_several_threads_are_warned_by_the_consumer_sweep() {
     store.lock().unwrap().clear();
     let (telemetry, control) = stalled_full_ring(10);
     // Two threads drop 5 each: neither completes a block of 8 (the largest
-    // power of two <= min(interval, 64)), so no producer publishes; the
+    // power of two <= min(interval, 512)), so no producer publishes; the
     // total crosses 10. Both threads stay alive until both have dropped, so
     // they hold two different counter slots (an exited thread's slot is
     // reused).

@@ -119,7 +119,7 @@ pub struct Config {
     ///
     /// Each crossing is warned exactly once (C4). A producer thread publishes
     /// its drops to the warning count in blocks (the largest power of two
-    /// `<= min(interval, 64)`), and the consumer publishes the rest after
+    /// `<= min(interval, 512)`), and the consumer publishes the rest after
     /// each of its steps (as do [`Telemetry::health`](crate::Telemetry::health)
     /// and `close`). So a warning can come up to a block per producer thread
     /// late, or, for the last drops before a pause, at the consumer's next

@@ -6,7 +6,7 @@
 //! increments with a relaxed load and store (plain `mov`s, no `lock` prefix)
 //! instead of an RMW. Threads beyond the slot count, threads that have not
 //! counted anything yet, and every thread under loom, share the overflow
-//! stripe (the last one) updated with `fetch_add`. Readers sum all stripes.
+//! stripe (the first one) updated with `fetch_add`. Readers sum all stripes.
 //!
 //! Only the filtered and dropped paths count here; the success path counts
 //! nothing at all, because accepted events are derived from what the consumer
@@ -27,58 +27,83 @@
 //! (loom model `drop_log_producer_blocks_and_sweep`, its twin
 //! `drop_publish_unclaimed`).
 //!
-//! The hot drop path finds its stripe without a branch: the thread-local
-//! slot index, masked to the stripe count, is the stripe (the overflow
-//! stripe before the first lease). Each stripe holds the block mask it
-//! tests, and the overflow stripe holds zero, so that a drop there always
-//! takes the cold path, which leases a slot on a thread's first count and
-//! otherwise counts with `fetch_add`.
+//! The stripes are one flat array of counter words, [`STRIPE_WORDS`] per
+//! stripe, and a thread's slot is kept as the index of its stripe's first
+//! word. So the hot paths find their counter with one mask of the
+//! thread-local and an address the CPU scales itself (`base + word * 8`),
+//! with no shift. The overflow stripe is stripe 0, so the mask's zero flag
+//! is the filtered path's owned-stripe test. The drop path needs no such
+//! test: each stripe holds the block mask it tests, and the overflow stripe
+//! holds zero, so that a drop there always takes the cold path, which
+//! leases a slot on a thread's first count and otherwise counts with
+//! `fetch_add`.
 
-use crossbeam_utils::CachePadded;
-
-use super::slot::{self, OVERFLOW, PRODUCER_SLOTS, STRIPES};
+#[cfg(test)]
+use super::slot::PRODUCER_SLOTS;
+use super::slot::{self, OVERFLOW, STRIPES};
 use crate::consumer::drop_log::{DropLog, DropWarning};
 use crate::sync::{AtomicU64, Ordering};
 use crate::DropReason;
 
-/// The counters one stripe holds. `repr(C)`: the hot drop path's counters
-/// are not at the stripe's start, where LLVM would keep the stripes' base
-/// address in a register of its own (one instruction more per drop).
-#[derive(Debug, Default)]
-#[repr(C)]
-struct Stripe {
-    filtered: AtomicU64,
-    dropped: [AtomicU64; DropReason::COUNT],
+/// Counter words per stripe: 16 × 8 bytes, the 128 bytes that keep two
+/// producers' counters off each other's cache lines (the adjacent-line
+/// prefetcher pulls pairs of 64-byte lines; `CachePadded`'s size on
+/// x86-64). A power of two, so that a masked slot value is a stripe's first
+/// word.
+pub(super) const STRIPE_WORDS: usize = 16;
+
+/// Where each counter sits in its stripe. The hot counters are not at the
+/// stripe's start, where LLVM would keep the array's base address in a
+/// register of its own (one instruction more per drop).
+mod word {
+    use crate::DropReason;
+
+    pub(super) const FILTERED: usize = 0;
+    /// `DROPPED + reason.index()`: the drops counted for each reason.
+    pub(super) const DROPPED: usize = 1;
     /// Every drop counted here for a reason the drop log sees other than
-    /// `QueueFull` (the sum of `dropped` except `QueueFull` and `OwnThread`).
-    /// With the `QueueFull` count, the stripe's logged drops.
-    drops_besides_queue_full: AtomicU64,
+    /// `QueueFull` (the sum of the `DROPPED` words except `QueueFull` and
+    /// `OwnThread`). With the `QueueFull` count, the stripe's logged drops.
+    pub(super) const DROPS_BESIDES_QUEUE_FULL: usize = DROPPED + DropReason::COUNT;
     /// How many of the logged drops are published to the drop log. Only
     /// ever advanced, by a successful compare-exchange, owner or sweeper
     /// alike.
-    published: AtomicU64,
-    /// The drop log's block mask on an owned stripe, zero on the overflow
-    /// stripe: the hot drop path publishes, or counts on the shared stripe,
-    /// in its cold path when the counter it increments, masked with this,
-    /// is zero. Fixed at construction.
-    block_mask: u64,
+    pub(super) const PUBLISHED: usize = DROPS_BESIDES_QUEUE_FULL + 1;
     /// Fields and text bytes that did not fit a fixed-size record (the
-    /// `tracing` integration's); absent elsewhere, so loom models do not
-    /// load them.
-    #[cfg(all(feature = "tracing", not(loom)))]
-    truncated_fields: AtomicU64,
-    #[cfg(all(feature = "tracing", not(loom)))]
-    truncated_bytes: AtomicU64,
+    /// `tracing` integration's).
+    pub(super) const TRUNCATED_FIELDS: usize = PUBLISHED + 1;
+    pub(super) const TRUNCATED_BYTES: usize = TRUNCATED_FIELDS + 1;
+    pub(super) const USED: usize = TRUNCATED_BYTES + 1;
 }
+const _: () = assert!(STRIPE_WORDS.is_power_of_two() && word::USED <= STRIPE_WORDS);
 
-impl Stripe {
+/// Aligned like the stripes it holds, so that no stripe straddles a pair of
+/// cache lines with another.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Words([AtomicU64; STRIPES * STRIPE_WORDS]);
+const _: () = assert!(std::mem::align_of::<Words>() == STRIPE_WORDS * 8);
+
+/// One stripe's counters: a view of its `STRIPE_WORDS` words.
+#[derive(Debug, Clone, Copy)]
+struct Stripe<'a>(&'a [AtomicU64]);
+
+impl<'a> Stripe<'a> {
+    fn word(self, word: usize) -> &'a AtomicU64 {
+        &self.0[word]
+    }
+
+    fn dropped(self, reason: DropReason) -> &'a AtomicU64 {
+        self.word(word::DROPPED + reason.index())
+    }
+
     /// The drops counted here that the drop log sees. Relaxed loads of two
     /// counters that only grow: the sum is at most what was counted, so a
     /// claim up to it never publishes a drop not yet counted.
     #[inline]
-    fn logged(&self) -> u64 {
-        self.dropped[DropReason::QueueFull.index()].load(Ordering::Relaxed)
-            + self.drops_besides_queue_full.load(Ordering::Relaxed)
+    fn logged(self) -> u64 {
+        self.dropped(DropReason::QueueFull).load(Ordering::Relaxed)
+            + self.word(word::DROPS_BESIDES_QUEUE_FULL).load(Ordering::Relaxed)
     }
 
     /// Publishes this stripe's unpublished drops, if any: claims blocks of at
@@ -97,9 +122,10 @@ impl Stripe {
     /// for every other counter here.
     #[cold]
     #[inline(never)]
-    fn publish(&self, log: &DropLog, reason: Option<DropReason>, mut warn: impl FnMut(DropWarning)) {
+    fn publish(self, log: &DropLog, reason: Option<DropReason>, mut warn: impl FnMut(DropWarning)) {
         let block = log.block_mask() + 1;
-        let mut published = self.published.load(Ordering::Relaxed);
+        let claimed = self.word(word::PUBLISHED);
+        let mut published = claimed.load(Ordering::Relaxed);
         loop {
             let logged = self.logged();
             if logged <= published {
@@ -113,13 +139,13 @@ impl Stripe {
             // block: drops are counted twice and marks warned twice (C4).
             #[cfg(ringtel_broken = "drop_publish_unclaimed")]
             {
-                self.published.store(end, Ordering::Relaxed);
+                claimed.store(end, Ordering::Relaxed);
                 log.record(end - published, reason).map(&mut warn);
                 published = end;
                 continue;
             }
             #[cfg_attr(ringtel_broken = "drop_publish_unclaimed", allow(unreachable_code))]
-            match self.published.compare_exchange_weak(published, end, Ordering::Relaxed, Ordering::Relaxed) {
+            match claimed.compare_exchange_weak(published, end, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => {
                     if let Some(warning) = log.record(end - published, reason) {
                         warn(warning);
@@ -142,26 +168,53 @@ pub(crate) enum Publish {
     Now,
 }
 
+/// What [`ProducerCounters::add_dropped_within_block`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Under loom no stripe is owned, so nothing is counted inline.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) enum BlockDrop {
+    /// Counted on the thread's own stripe, within the current block.
+    Counted,
+    /// Not counted: the drop completes a block (publish), or the thread has
+    /// no stripe of its own (yet). `add_dropped_cold` counts it.
+    Cold,
+}
+
 /// Per-telemetry striped counters.
 #[derive(Debug)]
 pub(crate) struct ProducerCounters {
-    /// `PRODUCER_SLOTS` owned stripes, then the overflow stripe.
-    /// Owned stripe `i` is written only by the thread leasing slot `i`.
-    /// A fixed-size array of a power-of-two length, so a masked index needs
-    /// no bounds check on the hot path. Inline (about 8 KiB, inside the
-    /// shared state's one allocation), not boxed: a filtered or dropped emit
-    /// then loads no pointer to find its stripe.
-    stripes: [CachePadded<Stripe>; STRIPES],
+    /// The overflow stripe's words, then those of `PRODUCER_SLOTS` owned
+    /// stripes. Owned stripe `i` is written only by the thread leasing slot
+    /// `i`. A fixed-size array whose length is a power of two, so that a
+    /// masked index needs no bounds check on the hot path. Inline (8 KiB,
+    /// inside the shared state's one allocation), not boxed: a filtered or
+    /// dropped emit then loads no pointer to find its stripe.
+    words: Words,
 }
 
 impl ProducerCounters {
-    /// Zeroed counters whose owned stripes publish to `log` in its blocks.
-    pub(crate) fn new(log: &DropLog) -> Self {
-        let stripe = |index| {
-            let block_mask = if index == OVERFLOW { 0 } else { log.block_mask() };
-            CachePadded::new(Stripe { block_mask, ..Stripe::default() })
-        };
-        ProducerCounters { stripes: std::array::from_fn(stripe) }
+    /// Zeroed counters.
+    pub(crate) fn new() -> Self {
+        ProducerCounters { words: Words(std::array::from_fn(|_| AtomicU64::new(0))) }
+    }
+
+    /// Stripe `index`.
+    fn stripe_at(&self, index: usize) -> Stripe<'_> {
+        Stripe(&self.words.0[index * STRIPE_WORDS..][..STRIPE_WORDS])
+    }
+
+    fn stripes(&self) -> impl Iterator<Item = Stripe<'_>> {
+        self.words.0.chunks_exact(STRIPE_WORDS).map(Stripe)
+    }
+
+    /// Word `word` of this thread's stripe, found with no branch: its own
+    /// stripe, or the overflow stripe if it has none (yet).
+    #[cfg(not(loom))]
+    #[inline(always)]
+    fn hot_word(&self, base: usize, word: usize) -> &AtomicU64 {
+        // `base` is a masked multiple of `STRIPE_WORDS` and `word` below
+        // it: always in bounds, and the compiler sees so from the mask.
+        &self.words.0[base + word]
     }
 
     /// Counts one filtered event. Always inlined: `emit` marks its filtered
@@ -169,12 +222,28 @@ impl ProducerCounters {
     /// there.
     #[inline(always)]
     pub(crate) fn add_filtered(&self) {
+        #[cfg(not(loom))]
+        {
+            // The mask's zero flag is the owned-stripe test.
+            let base = slot::stripe_base();
+            if base != OVERFLOW {
+                increment_owned(self.hot_word(base, word::FILTERED));
+                return;
+            }
+        }
+        self.add_filtered_cold();
+    }
+
+    /// `add_filtered` on a thread without a stripe of its own (yet).
+    #[cold]
+    #[inline(never)]
+    fn add_filtered_cold(&self) {
         match self.stripe() {
             (stripe, true) => {
-                increment_owned(&stripe.filtered);
+                increment_owned(stripe.word(word::FILTERED));
             }
             (stripe, false) => {
-                stripe.filtered.fetch_add(1, Ordering::Relaxed);
+                stripe.word(word::FILTERED).fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -193,8 +262,8 @@ impl ProducerCounters {
             }
         };
         let (stripe, owned) = self.stripe();
-        add(&stripe.truncated_fields, fields, owned);
-        add(&stripe.truncated_bytes, bytes, owned);
+        add(stripe.word(word::TRUNCATED_FIELDS), fields, owned);
+        add(stripe.word(word::TRUNCATED_BYTES), bytes, owned);
     }
 
     /// Counts one dropped event that the drop log never sees (it is not
@@ -205,10 +274,10 @@ impl ProducerCounters {
     pub(crate) fn add_dropped_unlogged(&self, reason: DropReason) {
         match self.stripe() {
             (stripe, true) => {
-                increment_owned(&stripe.dropped[reason.index()]);
+                increment_owned(stripe.dropped(reason));
             }
             (stripe, false) => {
-                stripe.dropped[reason.index()].fetch_add(1, Ordering::Relaxed);
+                stripe.dropped(reason).fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -216,12 +285,16 @@ impl ProducerCounters {
     /// Sums of truncated fields and bytes.
     #[cfg(all(feature = "tracing", not(loom)))]
     pub(crate) fn truncated(&self) -> (u64, u64) {
-        self.stripes.iter().fold((0, 0), |(f, b), s| {
-            (f + s.truncated_fields.load(Ordering::Relaxed), b + s.truncated_bytes.load(Ordering::Relaxed))
+        self.stripes().fold((0, 0), |(f, b), s| {
+            (
+                f + s.word(word::TRUNCATED_FIELDS).load(Ordering::Relaxed),
+                b + s.word(word::TRUNCATED_BYTES).load(Ordering::Relaxed),
+            )
         })
     }
 
-    /// Nothing is ever truncated without the `tracing` integration.
+    /// Nothing is ever truncated without the `tracing` integration (and
+    /// under loom, models load no word they do not need).
     #[cfg(not(all(feature = "tracing", not(loom))))]
     pub(crate) fn truncated(&self) -> (u64, u64) {
         (0, 0)
@@ -242,48 +315,50 @@ impl ProducerCounters {
         publish: Publish,
         warn: impl FnMut(DropWarning),
     ) {
-        if publish == Publish::Now || !self.add_dropped_within_block(reason) {
+        if publish == Publish::Now || self.add_dropped_within_block(reason, log) == BlockDrop::Cold {
             self.add_dropped_cold(reason, log, publish, warn);
         }
     }
 
     /// The common case of a [`Publish::OnBlock`] drop, inline: counts it if
-    /// this thread owns its stripe and the drop completes no block, and
-    /// says whether it did; if not, the caller counts it with
-    /// `add_dropped_cold`. The stripe is the thread's slot index masked to
-    /// the stripe count, with no branch; a `QueueFull` drop increments its
-    /// reason's count only, any other reason also the stripe's
-    /// `drops_besides_queue_full`. The overflow stripe's zero mask sends
-    /// every drop there to the cold path, and so does a thread's first
-    /// count (it has no slot yet).
+    /// this thread owns its stripe and the drop completes no block of
+    /// `log`'s, and says whether it did; if not, the caller counts it with
+    /// `add_dropped_cold`. The stripe is the thread's slot value masked,
+    /// and the mask's zero flag sends a drop on the overflow stripe (a
+    /// thread's first count, before it has a slot, too) to the cold path. A
+    /// `QueueFull` drop increments its reason's count only, any other
+    /// reason also the stripe's `drops_besides_queue_full`.
     #[inline(always)]
-    pub(crate) fn add_dropped_within_block(&self, reason: DropReason) -> bool {
-        // Under loom the one stripe is the overflow stripe, whose zero mask
-        // always takes the cold path: leaving the test out spares every
-        // model one loom load per drop.
+    pub(crate) fn add_dropped_within_block(&self, reason: DropReason, log: &DropLog) -> BlockDrop {
+        // Under loom the one stripe is the overflow stripe: every drop
+        // takes the cold path.
         #[cfg(loom)]
         {
-            let _ = reason;
-            false
+            let _ = (reason, log);
+            BlockDrop::Cold
         }
         #[cfg(not(loom))]
         {
-            let stripe = &self.stripes[slot::stripe_index()];
+            let base = slot::stripe_base();
+            if base == OVERFLOW {
+                return BlockDrop::Cold;
+            }
+            // An owned stripe: this thread is its only writer.
             let last = match reason {
-                DropReason::QueueFull => &stripe.dropped[reason.index()],
-                _ => &stripe.drops_besides_queue_full,
+                DropReason::QueueFull => self.hot_word(base, word::DROPPED + reason.index()),
+                _ => self.hot_word(base, word::DROPS_BESIDES_QUEUE_FULL),
             };
             let next = last.load(Ordering::Relaxed).wrapping_add(1);
-            // Non-zero only on an owned stripe, so this thread is its only
-            // writer.
-            if next & stripe.block_mask == 0 {
-                return false;
+            // The log's mask is a plain field: tested in memory, no load of
+            // its own.
+            if next & log.block_mask() == 0 {
+                return BlockDrop::Cold;
             }
             if reason != DropReason::QueueFull {
-                increment_owned(&stripe.dropped[reason.index()]);
+                increment_owned(self.hot_word(base, word::DROPPED + reason.index()));
             }
             last.store(next, Ordering::Relaxed);
-            true
+            BlockDrop::Counted
         }
     }
 
@@ -307,10 +382,10 @@ impl ProducerCounters {
                 counter.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
             }
         };
-        let count = increment(&stripe.dropped[reason.index()]);
+        let count = increment(stripe.dropped(reason));
         let last = match reason {
             DropReason::QueueFull => count,
-            _ => increment(&stripe.drops_besides_queue_full),
+            _ => increment(stripe.word(word::DROPS_BESIDES_QUEUE_FULL)),
         };
         // The block is a power of two: one mask test, and `published` is
         // not read on the drop path. On the shared overflow stripe every
@@ -324,8 +399,8 @@ impl ProducerCounters {
     /// Publishes every stripe's unpublished drops (the consumer loop,
     /// `health` and `close` call this), handing each warning to `warn`.
     pub(crate) fn publish_all(&self, log: &DropLog, mut warn: impl FnMut(DropWarning)) {
-        for stripe in self.stripes.iter() {
-            if stripe.logged() != stripe.published.load(Ordering::Relaxed) {
+        for stripe in self.stripes() {
+            if stripe.logged() != stripe.word(word::PUBLISHED).load(Ordering::Relaxed) {
                 stripe.publish(log, None, &mut warn);
             }
         }
@@ -337,27 +412,20 @@ impl ProducerCounters {
         // Relaxed: a statistic; exactness after close comes from the
         // happens-before the caller has with the producers (join, or the
         // emits it made itself).
-        self.stripes.iter().map(|s| s.filtered.load(Ordering::Relaxed)).sum()
+        self.stripes().map(|s| s.word(word::FILTERED).load(Ordering::Relaxed)).sum()
     }
 
     /// Sum of events dropped for `reason` on the producer side.
     pub(crate) fn dropped(&self, reason: DropReason) -> u64 {
-        self.stripes.iter().map(|s| s.dropped[reason.index()].load(Ordering::Relaxed)).sum()
+        self.stripes().map(|s| s.dropped(reason).load(Ordering::Relaxed)).sum()
     }
 
     /// This thread's stripe, and whether it owns it (`false`: the shared
     /// overflow stripe).
     #[inline(always)]
-    // Under loom there are no owned slots (`PRODUCER_SLOTS == 0`), so the
-    // first branch never runs there.
-    #[cfg_attr(loom, allow(clippy::absurd_extreme_comparisons))]
-    fn stripe(&self) -> (&Stripe, bool) {
+    fn stripe(&self) -> (Stripe<'_>, bool) {
         let index = slot::current();
-        if index < PRODUCER_SLOTS {
-            (&self.stripes[index], true)
-        } else {
-            (&self.stripes[OVERFLOW], false)
-        }
+        (self.stripe_at(index), index != OVERFLOW)
     }
 }
 
@@ -381,7 +449,7 @@ mod tests {
     fn counts_and_published_drops_are_exact_across_many_threads_including_overflow() {
         let interval = 100;
         let log = Arc::new(DropLog::new(interval));
-        let counters = Arc::new(ProducerCounters::new(&log));
+        let counters = Arc::new(ProducerCounters::new());
         let threads = PRODUCER_SLOTS + 8; // forces some through the overflow stripe
         let per_thread = 1_000;
         let handles: Vec<_> = (0..threads)
@@ -429,7 +497,7 @@ mod tests {
     #[test]
     fn publish_now_publishes_a_single_drop_at_once() {
         let log = DropLog::new(1);
-        let counters = ProducerCounters::new(&log);
+        let counters = ProducerCounters::new();
         let w = drop_one(&counters, &log, DropReason::Closed, Publish::Now);
         assert_eq!(w.len(), 1, "interval 1 warns at once");
         assert_eq!((w[0].mark, w[0].total, w[0].reason), (1, 1, Some(DropReason::Closed)));
@@ -439,7 +507,7 @@ mod tests {
     fn a_block_is_published_when_the_count_reaches_its_multiple() {
         // Interval 6: blocks of 4 (the largest power of two <= 6).
         let log = DropLog::new(6);
-        let counters = ProducerCounters::new(&log);
+        let counters = ProducerCounters::new();
         for _ in 0..7 {
             // The 4th drop publishes 4: total 4, no mark crossed yet.
             assert_eq!(drop_one(&counters, &log, DropReason::QueueFull, Publish::OnBlock), vec![]);
@@ -459,10 +527,10 @@ mod tests {
         // stripe, where the counts run ahead of the claims): a sweep claims
         // them block by block, so each mark gets its own warning.
         let log = DropLog::new(1);
-        let counters = ProducerCounters::new(&log);
-        let overflow = &counters.stripes[OVERFLOW];
-        overflow.dropped[DropReason::QueueFull.index()].store(3, Ordering::Relaxed);
-        overflow.drops_besides_queue_full.store(2, Ordering::Relaxed);
+        let counters = ProducerCounters::new();
+        let overflow = counters.stripe_at(OVERFLOW);
+        overflow.dropped(DropReason::QueueFull).store(3, Ordering::Relaxed);
+        overflow.word(word::DROPS_BESIDES_QUEUE_FULL).store(2, Ordering::Relaxed);
         let mut marks = Vec::new();
         counters.publish_all(&log, |w| {
             assert_eq!(w.since_last_warning, 1, "one crossing per warning: {w:?}");
@@ -477,7 +545,7 @@ mod tests {
         // own count, the other reasons blocks of theirs; whatever the blocks
         // leave, a sweep publishes, and every drop is published once.
         let log = DropLog::new(8);
-        let counters = ProducerCounters::new(&log);
+        let counters = ProducerCounters::new();
         let reasons =
             [DropReason::QueueFull, DropReason::Overwritten, DropReason::QueueFull, DropReason::Closed];
         let mut marks = Vec::new();

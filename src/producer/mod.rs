@@ -23,7 +23,7 @@ mod slot;
 mod waiters;
 
 pub(crate) use control::{Admission, Control, ControlWord};
-pub(crate) use counters::{ProducerCounters, Publish};
+pub(crate) use counters::{BlockDrop, ProducerCounters, Publish};
 pub(crate) use waiters::{WaitOutcome, Waiters};
 
 /// Which backpressure policies a producer's wait for room lasts under.
@@ -88,7 +88,7 @@ impl<E> ProducerSide<E> {
                 config.backpressure,
             ))),
             ring: CachePadded::new(Ring::new(config.capacity)),
-            counters: ProducerCounters::new(&drop_log),
+            counters: ProducerCounters::new(),
             drop_log,
             waiters: Waiters::default(),
             doorbell: Doorbell::default(),
@@ -110,7 +110,7 @@ impl<E> ProducerSide<E> {
     /// the interval (C4; see `counters.rs` for the blocks).
     #[inline(always)]
     pub(crate) fn count_drop(&self, reason: DropReason) {
-        if !self.counters.add_dropped_within_block(reason) {
+        if self.counters.add_dropped_within_block(reason, &self.drop_log) == BlockDrop::Cold {
             self.count_drop_cold(reason);
         }
     }
