@@ -7,9 +7,11 @@
 //! `RINGTEL_REQUIRE_SERVERS=1` is set (as `.ci/run` does), in which case it
 //! panics: in CI a skipped server test must not look like a pass.
 
+use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How long a server gets to start accepting connections.
@@ -48,11 +50,24 @@ pub fn find_on_path(binary: &str) -> Option<PathBuf> {
     std::env::split_paths(&path).map(|dir| dir.join(binary)).find(|p| p.is_file())
 }
 
-/// A loopback port that was free a moment ago. The OS picks it; the small
-/// window before the server binds is acceptable for tests.
+/// A loopback port that was free a moment ago and that no earlier call in
+/// this process returned. The OS picks it. The OS may hand the same port to
+/// two calls (the first listener is closed before the second binds), and two
+/// tests running at once would then start their servers on one port: the
+/// second server fails to bind, the first one answers for it, and the second
+/// test loses its server when the first test ends. Remembering every port
+/// handed out closes that; the small window before a server binds, against
+/// other processes, is acceptable for tests.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral loopback port");
-    listener.local_addr().expect("local address of the ephemeral listener").port()
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral loopback port");
+        let port = listener.local_addr().expect("local address of the ephemeral listener").port();
+        if handed_out.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// A server process started by a test. Killed by PID (never by name) and
@@ -91,11 +106,16 @@ impl ServerProcess {
     fn wait_listening(&mut self) {
         let deadline = Instant::now() + SERVER_START_DEADLINE;
         loop {
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+            let listening = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok();
+            let child = self.child.as_mut().expect("server handle is live");
+            let exited = child.try_wait();
+            if listening && matches!(exited, Ok(None)) {
                 return;
             }
-            let child = self.child.as_mut().expect("server handle is live");
-            if let Ok(Some(status)) = child.try_wait() {
+            // Exited: it could not start, whether or not something else
+            // answers on the port (a server that failed to bind must not
+            // pass for the one that holds the port).
+            if let Ok(Some(status)) = exited {
                 let output = self.take_output();
                 panic!("{} exited with {status} before listening on {}:\n{output}", self.name, self.addr);
             }
