@@ -262,6 +262,17 @@ pub enum CloseError {
         /// The final counts.
         report: CloseReport,
     },
+    /// Closed in time, but events that had entered the ring did not all
+    /// reach every exporter: every exporter failed a batch (counted
+    /// `ExportFailed`), or one exporter failed or panicked on a batch, was
+    /// skipped (breaker open, or hung), or failed its `flush` or `close`.
+    /// The report names who lost what. (Events the policy turned away are
+    /// not counted here: `emit` told their producer, and `DropOldest`
+    /// overwriting the oldest is what that policy is for.)
+    EventsLost {
+        /// The final counts.
+        report: CloseReport,
+    },
     /// The consumer thread had died; what it left is counted `ConsumerDead`.
     ConsumerDead {
         /// The final counts.
@@ -279,6 +290,7 @@ impl CloseError {
         match self {
             CloseError::Timeout { report }
             | CloseError::ConsumerDead { report }
+            | CloseError::EventsLost { report }
             | CloseError::TotalFailure { report, .. } => Some(report),
             CloseError::OnConsumerThread => None,
         }
@@ -307,6 +319,44 @@ impl fmt::Display for CloseError {
                 )
             }
             CloseError::TotalFailure { failure, .. } => write!(f, "telemetry export failed: {failure}"),
+            CloseError::EventsLost { report } => {
+                let health = &report.health;
+                write!(f, "closed, but accepted events were lost")?;
+                let mut separator = ": ";
+                let export_failed = health.dropped(crate::DropReason::ExportFailed);
+                if export_failed > 0 {
+                    let whom = if health.exporters().is_empty() {
+                        "found no exporter"
+                    } else {
+                        "failed on every exporter"
+                    };
+                    let events = if export_failed == 1 { "event" } else { "events" };
+                    write!(f, "{separator}{export_failed} {events} {whom} (export_failed)")?;
+                    separator = "; ";
+                }
+                for exporter in health.exporters().iter().filter(|e| e.lost_events()) {
+                    write!(f, "{separator}exporter {:?} ({}) had", exporter.name(), exporter.id())?;
+                    let mut inner = " ";
+                    for (count, what) in [
+                        (exporter.failures(), "failed batches"),
+                        (exporter.skipped_events(), "skipped events"),
+                        (exporter.flush_failures(), "failed flushes"),
+                    ] {
+                        if count > 0 {
+                            write!(f, "{inner}{count} {what}")?;
+                            inner = ", ";
+                        }
+                    }
+                    if exporter.state() == ExporterState::CloseFailed {
+                        write!(f, "{inner}a failed close")?;
+                    }
+                    if let Some(last) = exporter.last_error() {
+                        write!(f, " (last error: {})", last.message)?;
+                    }
+                    separator = "; ";
+                }
+                Ok(())
+            }
             CloseError::ConsumerDead { report } => write!(
                 f,
                 "the ringtel-consumer thread had died ({}); {} events counted as consumer_dead",
@@ -328,9 +378,10 @@ impl Error for CloseError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             CloseError::TotalFailure { failure, .. } => Some(failure),
-            CloseError::Timeout { .. } | CloseError::ConsumerDead { .. } | CloseError::OnConsumerThread => {
-                None
-            }
+            CloseError::Timeout { .. }
+            | CloseError::ConsumerDead { .. }
+            | CloseError::EventsLost { .. }
+            | CloseError::OnConsumerThread => None,
         }
     }
 }

@@ -20,12 +20,12 @@ use crate::{Backpressure, DropReason, ExportErrorKind, Granularity, TotalFailure
 /// # Examples
 /// ```
 /// use std::time::Duration;
-/// use ringtel::{Event, Granularity, Telemetry};
+/// use ringtel::{exporters::Null, Event, Granularity, Telemetry};
 ///
 /// struct Tick;
 /// impl Event for Tick { fn granularity(&self) -> Granularity { Granularity::Rows } }
 ///
-/// let telemetry = Telemetry::<Tick>::builder().start().unwrap();
+/// let telemetry = Telemetry::<Tick>::builder().exporter(Null::new()).start().unwrap();
 /// let _ = telemetry.emit(Tick);
 /// let report = telemetry.close(Duration::from_secs(5)).unwrap();
 /// let health = report.health();
@@ -144,6 +144,14 @@ impl Health {
     /// succeeds again.
     pub fn total_failure(&self) -> Option<&TotalFailure> {
         self.total_failure.as_ref()
+    }
+
+    /// Whether events that entered the ring were lost after it: counted
+    /// `ExportFailed`, or owed to an exporter that failed, skipped or could
+    /// not flush or close them (see
+    /// [`CloseError::EventsLost`](crate::CloseError::EventsLost)).
+    pub(crate) fn lost_accepted_events(&self) -> bool {
+        self.dropped(DropReason::ExportFailed) > 0 || self.exporters.iter().any(ExporterHealth::lost_events)
     }
 
     /// Whether `offered = filtered + delivered + dropped_total + in_flight +
@@ -293,6 +301,16 @@ impl ExporterHealth {
     /// Its most recent error, kept until replaced (never cleared by a read).
     pub fn last_error(&self) -> Option<&LastError> {
         self.last_error.as_ref()
+    }
+
+    /// Whether it lost events it was owed: a failed batch, a skipped one, a
+    /// failed flush or a failed close. (What a clean close turns into
+    /// [`CloseError::EventsLost`](crate::CloseError::EventsLost).)
+    pub(crate) fn lost_events(&self) -> bool {
+        self.failures > 0
+            || self.skipped_events > 0
+            || self.flush_failures > 0
+            || self.state == ExporterState::CloseFailed
     }
 }
 

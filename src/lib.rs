@@ -10,15 +10,20 @@
 //! # Quick start
 //! ```
 //! use std::time::Duration;
-//! use ringtel::{Event, Granularity, Telemetry};
+//! use ringtel::{exporters::Memory, Event, Granularity, Telemetry};
 //!
+//! #[derive(Debug, Clone, PartialEq)]
 //! struct RowDone(u64);
 //! impl Event for RowDone { fn granularity(&self) -> Granularity { Granularity::Rows } }
 //!
-//! let telemetry = Telemetry::<RowDone>::builder().capacity(65_536).start()?;
+//! let memory = Memory::new(1024);
+//! let received = memory.handle();
+//! let telemetry = Telemetry::<RowDone>::builder().capacity(65_536).exporter(memory).start()?;
 //! let _ = telemetry.emit(RowDone(1));
+//! // `Err` if an accepted event did not reach every exporter.
 //! let report = telemetry.close(Duration::from_secs(5))?;
 //! assert!(report.health().is_conserved());
+//! assert_eq!(received.events(), vec![RowDone(1)]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

@@ -22,7 +22,7 @@ use crate::{
 /// # Examples
 /// ```
 /// use std::time::Duration;
-/// use ringtel::{Emitted, Event, Granularity, Telemetry};
+/// use ringtel::{exporters::Null, Emitted, Event, Granularity, Telemetry};
 ///
 /// #[derive(Debug)]
 /// struct RowDone(u64);
@@ -30,7 +30,7 @@ use crate::{
 ///     fn granularity(&self) -> Granularity { Granularity::Rows }
 /// }
 ///
-/// let telemetry = Telemetry::<RowDone>::builder().capacity(1024).start()?;
+/// let telemetry = Telemetry::<RowDone>::builder().capacity(1024).exporter(Null::new()).start()?;
 /// for row in 0..100 {
 ///     assert_eq!(telemetry.emit(RowDone(row)), Emitted::Queued);
 /// }
@@ -185,7 +185,11 @@ impl<E: Event> Telemetry<E> {
     /// say): what was still queued or in flight is counted `ShutdownTimeout`
     /// and nothing is counted twice if the exporter returns later.
     /// [`CloseError::ConsumerDead`] if the consumer thread had died.
-    /// Both carry the final report.
+    /// [`CloseError::EventsLost`] if it closed in time but events that had
+    /// entered the ring did not all reach every exporter (an export failed,
+    /// a batch was skipped, a flush or close failed), and
+    /// [`CloseError::TotalFailure`] if the `Fail` policy's failure stands:
+    /// `Ok` means nothing accepted was lost. All four carry the final report.
     pub fn close(&self, timeout: Duration) -> Result<CloseReport, CloseError> {
         self.shared.close(timeout)
     }

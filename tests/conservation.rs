@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{assert_per_producer_order, Ev, Probe};
+use common::{assert_per_producer_order, close_report, Ev, Probe};
 use proptest::prelude::*;
 use ringtel::{Backpressure, DropReason, Emitted, Granularity, Telemetry};
 
@@ -108,7 +108,7 @@ fn run(s: &Scenario) {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let report = telemetry.close(Duration::from_secs(30)).unwrap();
+    let report = close_report(telemetry.close(Duration::from_secs(30)));
     let health = report.health();
 
     let all: Vec<Emitted> = outcomes.iter().flatten().copied().collect();

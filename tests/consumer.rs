@@ -6,7 +6,7 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{start_stalled, wait_until, Ev, Probe};
+use common::{close_losing_events, start_stalled, wait_until, Ev, Probe};
 use ringtel::{
     Backpressure, CloseError, ConsumerState, DropReason, Emitted, ExportErrorKind, ExporterOptions,
     ExporterState, FlushError, ManualClock, StartError, Telemetry, Timestamp,
@@ -63,7 +63,7 @@ fn exporter_errors_do_not_kill_the_consumer() {
 
     control.fail.store(false, Ordering::SeqCst);
     let _ = telemetry.emit(Ev::row(0, 3));
-    let report = telemetry.close(LONG).unwrap();
+    let report = close_losing_events(&telemetry, LONG);
     let health = report.health();
     assert_eq!((health.delivered(), health.dropped(DropReason::ExportFailed)), (1, 3));
     assert_eq!(health.exporters()[0].consecutive_failures(), 0);
@@ -80,7 +80,8 @@ fn an_exporter_panic_is_contained_and_counted_and_others_still_receive() {
     for seq in 0..10 {
         let _ = telemetry.emit(Ev::row(0, seq));
     }
-    let report = telemetry.close(LONG).unwrap();
+    // Delivered by one, lost by the other: the close says so.
+    let report = close_losing_events(&telemetry, LONG);
     let health = report.health();
     assert_eq!(health.delivered(), 10, "the steady exporter accepted every batch");
     assert_eq!(steady_control.received_len(), 10);
@@ -99,7 +100,7 @@ fn every_exporter_failing_counts_export_failed() {
     for seq in 0..5 {
         let _ = telemetry.emit(Ev::row(0, seq));
     }
-    let health = telemetry.close(LONG).unwrap().health().clone();
+    let health = close_losing_events(&telemetry, LONG).health().clone();
     assert_eq!((health.delivered(), health.dropped(DropReason::ExportFailed)), (0, 5));
     assert!(health.is_conserved());
 }
@@ -169,4 +170,42 @@ fn a_worker_spawn_failure_after_add_exporter_shows_in_health() {
     assert!(telemetry.health().exporters().is_empty());
     assert!(telemetry.close(LONG).is_ok());
     assert_eq!(control.closes.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_close_that_lost_accepted_events_is_an_error_naming_who_lost_them() {
+    let (flaky, control) = Probe::new("flaky");
+    let (steady, _steady_control) = Probe::new("steady");
+    let telemetry = Telemetry::builder().batch_size(1).exporter(flaky).exporter(steady).start().unwrap();
+    control.fail.store(true, Ordering::SeqCst);
+    for seq in 0..3 {
+        let _ = telemetry.emit(Ev::row(0, seq));
+        telemetry.flush(LONG).unwrap();
+    }
+    let err = telemetry.close(LONG).unwrap_err();
+    let CloseError::EventsLost { report } = &err else { panic!("{err:?}") };
+    // `steady` delivered them all, so nothing counts ExportFailed; `flaky`
+    // lost three batches, and the error says so.
+    assert_eq!((report.health().delivered(), report.health().dropped_total()), (3, 0));
+    assert_eq!(
+        err.to_string(),
+        "closed, but accepted events were lost: exporter \"flaky\" (#0) had 3 failed batches \
+         (last error: transport error: probe fails on purpose)"
+    );
+    assert_eq!(err.report(), Some(report));
+    assert_eq!(telemetry.close(LONG).unwrap_err(), err, "idempotent");
+}
+
+#[test]
+fn a_close_without_an_exporter_says_the_events_found_none() {
+    let telemetry = Telemetry::builder().start().unwrap();
+    let _ = telemetry.emit(Ev::row(0, 0));
+    let err = telemetry.close(LONG).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "closed, but accepted events were lost: 1 event found no exporter (export_failed)"
+    );
+    // Nothing accepted, nothing lost: a clean close.
+    let telemetry = Telemetry::<Ev>::builder().start().unwrap();
+    assert!(telemetry.close(LONG).is_ok());
 }

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{assert_per_producer_order, wait_until, Ev, Probe};
+use common::{assert_per_producer_order, close_losing_events, close_report, wait_until, Ev, Probe};
 use ringtel::{
     Backpressure, BreakerConfig, BreakerState, CloseError, DropReason, Emitted, ExporterOptions,
     ExporterState, FlushError, Granularity, ManualClock, Telemetry, Timestamp, TotalFailurePolicy,
@@ -69,7 +69,7 @@ fn breaker_opens_skips_then_a_trial_after_the_cooldown_closes_it() {
     telemetry.flush(LONG).unwrap();
     let _ = telemetry.emit(Ev::row(0, 5));
     telemetry.flush(LONG).unwrap();
-    let health = telemetry.close(LONG).unwrap().health().clone();
+    let health = close_losing_events(&telemetry, LONG).health().clone();
     assert_eq!(health.exporters()[0].breaker(), BreakerState::Closed { consecutive_failures: 0 });
     assert_eq!(control.received().iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 5]);
     assert_eq!((health.delivered(), health.dropped(DropReason::ExportFailed)), (2, 4));
@@ -121,7 +121,7 @@ fn a_hung_exporter_is_isolated_skipped_and_resumes_when_it_returns() {
     // (The round left pending while `a` hung completed when it returned,
     // reporting what `a` skipped; a new round is clean.)
     telemetry.flush(LONG).unwrap();
-    let health = telemetry.close(LONG).unwrap().health().clone();
+    let health = close_losing_events(&telemetry, LONG).health().clone();
     assert_eq!(a.received().last().map(|e| e.seq), Some(100));
     assert_eq!((health.offered(), health.delivered()), (101, 101));
     assert_eq!(a.closes.load(Ordering::SeqCst) + b.closes.load(Ordering::SeqCst), 2);
@@ -205,7 +205,7 @@ fn total_failure_disable_stops_admission() {
     }
     assert_eq!(telemetry.emit(Ev::row(0, 2)), Emitted::Dropped(DropReason::Disabled));
     assert_eq!(telemetry.emit(Ev::lifecycle(0, 3)), Emitted::Dropped(DropReason::Disabled));
-    let health = telemetry.close(LONG).unwrap().health().clone();
+    let health = close_losing_events(&telemetry, LONG).health().clone();
     assert_eq!((health.dropped(DropReason::Disabled), health.dropped(DropReason::ExportFailed)), (2, 2));
     assert!(health.is_conserved());
 }
@@ -234,7 +234,8 @@ fn total_failure_fail_is_sticky_until_an_export_succeeds() {
     let _ = telemetry.emit(Ev::row(0, 3));
     telemetry.flush(LONG).unwrap();
     assert!(telemetry.health().total_failure().is_none());
-    telemetry.close(LONG).unwrap();
+    // Recovered, but the first three batches stay lost.
+    close_losing_events(&telemetry, LONG);
 }
 
 #[test]
@@ -370,7 +371,7 @@ fn chaos_keeps_exact_conservation() {
         telemetry.set_backpressure(Backpressure::Drop).unwrap();
         producers.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let report = telemetry.close(LONG).unwrap();
+    let report = close_report(telemetry.close(LONG));
     let health = report.health();
     let all: Vec<Emitted> = outcomes.iter().flatten().map(|(_, o)| *o).collect();
     let count = |wanted: Emitted| all.iter().filter(|&&o| o == wanted).count() as u64;

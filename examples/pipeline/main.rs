@@ -50,7 +50,7 @@ use ringtel::exporters::{Console, JsonLines};
 use ringtel::pipeline::{
     Names, Phase, PipelineEvent, ProgressTicker, RowCounts, RunContext, RunId, RunStatus,
 };
-use ringtel::{Backpressure, Clock, Config, Granularity, SystemClock, Telemetry};
+use ringtel::{Backpressure, Clock, CloseError, Config, Granularity, SystemClock, Telemetry};
 
 use out::{OutPath, OutSource};
 use progress::{progress_bar, ConsoleWriter, Monitor};
@@ -358,6 +358,9 @@ fn run(args: &Args, interrupted: &AtomicBool) -> Result<Verdict, UsageError> {
     let closing = Instant::now();
     let report = match telemetry.close(config.close_timeout) {
         Ok(report) => report,
+        // The table below names every exporter that lost events, and the
+        // checks fail the run.
+        Err(CloseError::EventsLost { report }) => report,
         Err(err) => match err.report() {
             Some(report) => {
                 eprintln!("warning: {err}");

@@ -1036,7 +1036,15 @@ impl Run<'_> {
         assert!(took <= timeout + DEADLINE_SLACK, "close({timeout:?}) took {took:?}");
         self.model.closed = true;
         match &result {
-            Ok(report) => {
+            Ok(report) | Err(CloseError::EventsLost { report }) => {
+                // `Ok` only when nothing accepted was lost; `EventsLost` only
+                // when the report shows what was.
+                assert_eq!(
+                    matches!(result, Err(CloseError::EventsLost { .. })),
+                    lost_accepted_events(report.health()),
+                    "close outcome against {}",
+                    report.health()
+                );
                 assert_eq!(report.health().consumer(), &ConsumerState::Stopped, "closed cleanly");
                 assert_eq!(
                     report.health().dropped(DropReason::ShutdownTimeout),
@@ -1088,7 +1096,7 @@ impl Run<'_> {
                 let result = self.close(CLEAN_CLOSE_TIMEOUT);
                 if !was_closed {
                     match &result {
-                        Ok(_) | Err(CloseError::TotalFailure { .. }) => {
+                        Ok(_) | Err(CloseError::TotalFailure { .. } | CloseError::EventsLost { .. }) => {
                             assert!(!kill_requested, "a killed consumer cannot close cleanly: {result:?}")
                         }
                         Err(CloseError::ConsumerDead { .. }) => {}
@@ -1360,4 +1368,17 @@ fn check_order(events: &[Ev], drop_oldest_ever: bool, what: &str) {
         }
         last.insert(e.producer, e.seq);
     }
+}
+
+/// Whether `health` shows events lost after they entered the ring: counted
+/// `ExportFailed`, or failed, skipped or left unflushed by one exporter (what
+/// turns a clean close into `CloseError::EventsLost`).
+fn lost_accepted_events(health: &ringtel::Health) -> bool {
+    health.dropped(DropReason::ExportFailed) > 0
+        || health.exporters().iter().any(|e| {
+            e.failures() > 0
+                || e.skipped_events() > 0
+                || e.flush_failures() > 0
+                || e.state() == ringtel::ExporterState::CloseFailed
+        })
 }

@@ -12,7 +12,10 @@ use std::sync::Once;
 use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use loom::sync::{Arc, Condvar, Mutex};
 use ringtel::loom_api::NEVER;
-use ringtel::{Backpressure, Clock, Config, Event, ExportError, Exporter, Granularity, Telemetry, Timestamp};
+use ringtel::{
+    Backpressure, Clock, CloseError, CloseReport, Config, DropReason, Event, ExportError, Exporter,
+    Granularity, Telemetry, Timestamp,
+};
 
 /// A model event: an id (a bit in [`Log::exported`]) and whether it is critical.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +183,25 @@ impl Clock for FrozenClock {
     fn now(&self) -> Timestamp {
         Timestamp::from_nanos(1)
     }
+}
+
+/// The report of `close(NEVER)`, which must close in time: `Ok`, or
+/// `EventsLost` exactly when the report counts `ExportFailed` (a model
+/// without an exporter, or whose exporter comes late, loses what it accepted:
+/// the close says so).
+///
+/// # Panics
+/// On any other outcome, or an outcome the report's counts disagree with.
+pub fn close_in_time(telemetry: &Telemetry<Ev>) -> CloseReport {
+    let outcome = telemetry.close(NEVER);
+    let (report, reported_lost) = match outcome {
+        Ok(report) => (report, false),
+        Err(CloseError::EventsLost { report }) => (report, true),
+        Err(other) => panic!("C7 violated: close(NEVER) failed: {other:?}"),
+    };
+    let lost = report.health().dropped(DropReason::ExportFailed) > 0;
+    assert_eq!(reported_lost, lost, "close outcome against {:?}", report.health());
+    report
 }
 
 /// Starts a telemetry sized for loom: a ring of `capacity` events, batches

@@ -5,7 +5,7 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use loom_tests::{ev, start, Log, Recorder};
+use loom_tests::{close_in_time, ev, start, Log, Recorder};
 use ringtel::loom_api::{BlockOutcome, BlockingRing, NEVER};
 use ringtel::{Backpressure, DropReason, Emitted};
 
@@ -42,7 +42,7 @@ fn blocked_emit_is_woken() {
         let telemetry = start(1, Backpressure::Block, None);
         assert_eq!(telemetry.emit(ev(0)), Emitted::Queued, "C2 violated");
         assert_eq!(telemetry.emit(ev(1)), Emitted::Queued, "C2 violated");
-        let report = telemetry.close(NEVER).expect("close");
+        let report = close_in_time(&telemetry);
         let health = report.health();
         assert_eq!((health.offered(), health.accepted()), (2, 2), "C1 violated: {health:?}");
         assert_eq!(health.dropped(DropReason::ExportFailed), 2, "C1 violated: {health:?}");

@@ -5,7 +5,7 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use loom_tests::{ev, start, Log, Recorder};
+use loom_tests::{close_in_time, ev, start, Log, Recorder};
 use ringtel::loom_api::{AdmissionState, Control, NEVER};
 use ringtel::{Backpressure, DropReason, Emitted, ExporterOptions, Granularity};
 
@@ -82,7 +82,7 @@ fn setters_race_emit_and_close() {
             matches!(outcome, Emitted::Queued | Emitted::Filtered),
             "C14 violated: a Rows event under Full or Lifecycle must be queued or filtered: {outcome:?}"
         );
-        let report = telemetry.close(NEVER).expect("close");
+        let report = close_in_time(&telemetry);
         reconfigure.join().unwrap();
         let health = telemetry.health();
         assert_eq!(
@@ -149,7 +149,7 @@ fn add_exporter_racing_batch_and_close() {
             })
         };
         assert_eq!(telemetry.emit(ev(0)), Emitted::Queued);
-        let report = telemetry.close(NEVER).expect("close");
+        let report = close_in_time(&telemetry);
         adder.join().unwrap();
         // `close` returned after the consumer closed every exporter it had
         // added; `join` orders an inline close by `add_exporter` before us.

@@ -96,8 +96,9 @@ impl<E> Shared<E> {
         let report = CloseReport { health: Box::new(health) };
         let outcome = match terminal {
             Terminal::Closed => match failure {
-                None => Ok(report),
                 Some(failure) => Err(CloseError::TotalFailure { failure, report }),
+                None if report.health.lost_accepted_events() => Err(CloseError::EventsLost { report }),
+                None => Ok(report),
             },
             Terminal::TimedOut => Err(CloseError::Timeout { report }),
             Terminal::ConsumerDead => Err(CloseError::ConsumerDead { report }),

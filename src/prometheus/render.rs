@@ -26,12 +26,12 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// # Examples
 /// ```
 /// use std::time::Duration;
-/// use ringtel::{Event, Granularity, SystemClock, Clock, Telemetry};
+/// use ringtel::{exporters::Null, Event, Granularity, SystemClock, Clock, Telemetry};
 ///
 /// struct Row;
 /// impl Event for Row { fn granularity(&self) -> Granularity { Granularity::Rows } }
 ///
-/// let telemetry = Telemetry::<Row>::builder().start()?;
+/// let telemetry = Telemetry::<Row>::builder().exporter(Null::new()).start()?;
 /// let _ = telemetry.emit(Row);
 /// let report = telemetry.close(Duration::from_secs(5))?;
 /// let text = ringtel::prometheus::render(report.health(), SystemClock::new().now());

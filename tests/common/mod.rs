@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use ringtel::pipeline::{PipelineEvent, RowId, RunContext, TokenId};
 use ringtel::{
-    Emitted, Event, ExportError, ExportErrorKind, Exporter, Granularity, Telemetry, TelemetryBuilder,
+    CloseError, CloseReport, Emitted, Event, ExportError, ExportErrorKind, Exporter, Granularity, Telemetry,
+    TelemetryBuilder,
 };
 
 /// How long a test waits for something that should happen promptly before it
@@ -198,4 +199,48 @@ pub fn start_stalled(name: &str, builder: TelemetryBuilder<Ev>) -> (Telemetry<Ev
 /// `RowCreated` events of `run` for rows (and tokens) `range`, in order.
 pub fn rows(run: RunContext<'_>, range: std::ops::Range<u64>) -> Vec<PipelineEvent> {
     range.map(|i| PipelineEvent::row_created(run, RowId::new(i), TokenId::new(i))).collect()
+}
+
+/// The report of a close the test arranged to lose accepted events (a
+/// failing, panicking, skipped or hung exporter): the close must say so with
+/// `Err(EventsLost)`; any other outcome panics.
+pub fn close_losing_events<E: Event>(telemetry: &Telemetry<E>, timeout: Duration) -> CloseReport {
+    match telemetry.close(timeout) {
+        Err(CloseError::EventsLost { report }) => {
+            assert!(lost_accepted_events(report.health()), "EventsLost, but {}", report.health());
+            report
+        }
+        other => panic!("expected a close that reports lost events, got {other:?}"),
+    }
+}
+
+/// The report of a close that may or may not have lost accepted events (a
+/// server that may answer one batch with a redirect, say): `Ok`, or
+/// `Err(EventsLost)` whose report shows the losses; any other outcome panics.
+/// Either way the outcome must agree with the report's own counts.
+pub fn close_report(outcome: Result<CloseReport, CloseError>) -> CloseReport {
+    let (report, reported_lost) = match outcome {
+        Ok(report) => (report, false),
+        Err(CloseError::EventsLost { report }) => (report, true),
+        Err(other) => panic!("expected a clean close, with or without lost events, got {other:?}"),
+    };
+    assert_eq!(
+        reported_lost,
+        lost_accepted_events(report.health()),
+        "close outcome against {}",
+        report.health()
+    );
+    report
+}
+
+/// Whether `health` shows events lost after they entered the ring: counted
+/// `ExportFailed`, or failed, skipped or left unflushed by one exporter.
+pub fn lost_accepted_events(health: &ringtel::Health) -> bool {
+    health.dropped(ringtel::DropReason::ExportFailed) > 0
+        || health.exporters().iter().any(|e| {
+            e.failures() > 0
+                || e.skipped_events() > 0
+                || e.flush_failures() > 0
+                || e.state() == ringtel::ExporterState::CloseFailed
+        })
 }
